@@ -1,0 +1,67 @@
+//! Extracting a bearer token from an `Authorization` header value (RFC 6750 §2.1).
+
+/// What was wrong with the credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    /// No `Bearer` credentials at all (another scheme, or an empty header).
+    NotBearer,
+    /// `Bearer` scheme, but the rest is not a single token68.
+    Invalid,
+}
+
+fn is_token68_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+}
+
+/// Returns the token of `Authorization: Bearer <token>`. The scheme is case-insensitive; exactly
+/// one token68 must follow (so a second `Bearer`, inner whitespace or a comma list are refused).
+pub fn from_authorization(value: &[u8]) -> Result<&[u8], BearerError> {
+    const SCHEME: &[u8] = b"bearer";
+    if value.len() < SCHEME.len() || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
+        return Err(BearerError::NotBearer);
+    }
+    let rest = &value[SCHEME.len()..];
+    let token_start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    if token_start == 0 {
+        // "Bearerx" is another scheme; "Bearer" alone carries no token.
+        return if rest.is_empty() {
+            Err(BearerError::Invalid)
+        } else {
+            Err(BearerError::NotBearer)
+        };
+    }
+    let token = &rest[token_start..];
+    let body_len = token.iter().position(|&b| !is_token68_char(b)).unwrap_or(token.len());
+    let pad_ok = token[body_len..].iter().all(|&b| b == b'=');
+    if token.is_empty() || body_len == 0 || !pad_ok {
+        return Err(BearerError::Invalid);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_token_any_scheme_case() {
+        assert_eq!(from_authorization(b"Bearer a.b.c"), Ok(&b"a.b.c"[..]));
+        assert_eq!(from_authorization(b"bEaReR   a.b.c"), Ok(&b"a.b.c"[..]));
+    }
+
+    #[test]
+    fn other_schemes_are_not_bearer() {
+        assert_eq!(from_authorization(b"Basic dXNlcjpwYXNz"), Err(BearerError::NotBearer));
+        assert_eq!(from_authorization(b""), Err(BearerError::NotBearer));
+        assert_eq!(from_authorization(b"Bearerx a.b.c"), Err(BearerError::NotBearer));
+    }
+
+    #[test]
+    fn refuses_empty_or_multiple_tokens() {
+        assert_eq!(from_authorization(b"Bearer"), Err(BearerError::Invalid));
+        assert_eq!(from_authorization(b"Bearer "), Err(BearerError::Invalid));
+        assert_eq!(from_authorization(b"Bearer a.b.c Bearer d.e.f"), Err(BearerError::Invalid));
+        assert_eq!(from_authorization(b"Bearer a.b.c\t"), Err(BearerError::Invalid));
+        assert_eq!(from_authorization(b"Bearer a=b"), Err(BearerError::Invalid));
+    }
+}

@@ -1,0 +1,332 @@
+//! JWK Sets (RFC 7517) turned into verification-ready keys.
+//!
+//! Parsing happens once per key-set change (config time for files, once per fetched body for
+//! the key endpoint). Every member is decoded here, so the request path never touches base64 or
+//! JSON for keys. Keys that cannot be used for signature verification are skipped with a note;
+//! a set without a single usable key is an error.
+
+use core::fmt;
+
+use ring::signature::RsaPublicKeyComponents;
+use serde_json::{Map, Value};
+
+use crate::alg::{Algorithm, KeyFamily};
+use crate::b64;
+use crate::json;
+
+/// Limits on what a JWKS may contain.
+pub const MAX_KEYS: usize = 256;
+const MIN_RSA_BITS: usize = 2048;
+const MAX_RSA_BITS: usize = 8192;
+
+/// Public (or, for `oct`, shared) key material, decoded and checked.
+pub enum KeyMaterial {
+    Rsa(RsaPublicKeyComponents<Vec<u8>>),
+    /// Uncompressed SEC1 point `04 || x || y`.
+    EcP256(Vec<u8>),
+    EcP384(Vec<u8>),
+    Ed25519(Vec<u8>),
+    Oct(Vec<u8>),
+}
+
+impl KeyMaterial {
+    pub fn family(&self) -> KeyFamily {
+        match self {
+            KeyMaterial::Rsa(_) => KeyFamily::Rsa,
+            KeyMaterial::EcP256(_) => KeyFamily::EcP256,
+            KeyMaterial::EcP384(_) => KeyFamily::EcP384,
+            KeyMaterial::Ed25519(_) => KeyFamily::Ed25519,
+            KeyMaterial::Oct(_) => KeyFamily::Oct,
+        }
+    }
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyMaterial::Rsa(c) => write!(f, "RSA-{}", bits(&c.n)),
+            KeyMaterial::EcP256(_) => f.write_str("EC P-256"),
+            KeyMaterial::EcP384(_) => f.write_str("EC P-384"),
+            KeyMaterial::Ed25519(_) => f.write_str("OKP Ed25519"),
+            KeyMaterial::Oct(k) => write!(f, "oct ({} bytes)", k.len()),
+        }
+    }
+}
+
+/// One usable verification key.
+#[derive(Debug)]
+pub struct Jwk {
+    pub kid: Option<String>,
+    /// The key's own `alg`, if it names one: then only that algorithm may use it.
+    pub alg: Option<Algorithm>,
+    pub material: KeyMaterial,
+}
+
+impl Jwk {
+    /// Whether a token signed with `alg` may be verified with this key.
+    pub fn fits(&self, alg: Algorithm) -> bool {
+        self.material.family() == alg.family() && self.alg.is_none_or(|a| a == alg)
+    }
+}
+
+/// A parsed JWK Set.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    pub keys: Vec<Jwk>,
+    /// One line per key that was skipped, saying why (for the error log).
+    pub skipped: Vec<String>,
+}
+
+/// Why a JWKS document was refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksError {
+    Json,
+    NoKeysMember,
+    TooManyKeys(usize),
+    NoUsableKey(Vec<String>),
+}
+
+impl fmt::Display for JwksError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwksError::Json => f.write_str("invalid JSON"),
+            JwksError::NoKeysMember => f.write_str("no \"keys\" array"),
+            JwksError::TooManyKeys(n) => write!(f, "{n} keys, more than the limit of {MAX_KEYS}"),
+            JwksError::NoUsableKey(why) if why.is_empty() => f.write_str("no keys"),
+            JwksError::NoUsableKey(why) => write!(f, "no usable key ({})", why.join("; ")),
+        }
+    }
+}
+
+impl KeySet {
+    /// Parses a JWK Set document (`{"keys":[...]}`).
+    pub fn parse(bytes: &[u8]) -> Result<KeySet, JwksError> {
+        let doc = json::parse_object(bytes).map_err(|_| JwksError::Json)?;
+        let Some(Value::Array(keys)) = doc.get("keys") else {
+            return Err(JwksError::NoKeysMember);
+        };
+        if keys.len() > MAX_KEYS {
+            return Err(JwksError::TooManyKeys(keys.len()));
+        }
+        let mut set = KeySet::default();
+        for (i, key) in keys.iter().enumerate() {
+            match parse_jwk(key) {
+                Ok(jwk) => set.keys.push(jwk),
+                Err(why) => {
+                    let kid = key.get("kid").and_then(Value::as_str).unwrap_or("");
+                    set.skipped.push(format!("key #{i} kid \"{}\": {why}", printable(kid, 64)));
+                }
+            }
+        }
+        if set.keys.is_empty() {
+            return Err(JwksError::NoUsableKey(set.skipped));
+        }
+        Ok(set)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key ids in this set, for logs and status output.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().filter_map(|k| k.kid.as_deref())
+    }
+}
+
+fn str_member<'a>(o: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, String> {
+    match o.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(format!("\"{name}\" is not a string")),
+    }
+}
+
+fn b64_member(o: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
+    let s = str_member(o, name)?.ok_or_else(|| format!("missing \"{name}\""))?;
+    b64::decode_lenient(s).map_err(|_| format!("\"{name}\" is not base64url"))
+}
+
+fn parse_jwk(v: &Value) -> Result<Jwk, String> {
+    let o = v.as_object().ok_or("not an object")?;
+    let kty = str_member(o, "kty")?.ok_or("missing \"kty\"")?;
+    if let Some(u) = str_member(o, "use")? {
+        if u != "sig" {
+            return Err(format!("\"use\" is \"{}\", not \"sig\"", printable(u, 16)));
+        }
+    }
+    if let Some(ops) = o.get("key_ops") {
+        let ok = ops
+            .as_array()
+            .is_some_and(|a| a.iter().any(|op| op.as_str() == Some("verify")));
+        if !ok {
+            return Err("\"key_ops\" does not allow \"verify\"".into());
+        }
+    }
+    let alg = match str_member(o, "alg")? {
+        None => None,
+        Some(name) => Some(
+            Algorithm::from_name(name)
+                .ok_or_else(|| format!("unsupported \"alg\" \"{}\"", printable(name, 16)))?,
+        ),
+    };
+    let kid = str_member(o, "kid")?.map(str::to_owned);
+
+    let material = match kty {
+        "RSA" => {
+            let n = strip_zeros(b64_member(o, "n")?);
+            let e = strip_zeros(b64_member(o, "e")?);
+            let nbits = bits(&n);
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&nbits) {
+                return Err(format!("RSA modulus of {nbits} bits (need 2048 to 8192)"));
+            }
+            if e.is_empty() || e.len() > 4 || e.last().is_some_and(|b| b & 1 == 0) {
+                return Err("invalid RSA exponent".into());
+            }
+            KeyMaterial::Rsa(RsaPublicKeyComponents { n, e })
+        }
+        "EC" => {
+            let crv = str_member(o, "crv")?.ok_or("missing \"crv\"")?;
+            let size = match crv {
+                "P-256" => 32,
+                "P-384" => 48,
+                other => return Err(format!("unsupported curve \"{}\"", printable(other, 16))),
+            };
+            let x = b64_member(o, "x")?;
+            let y = b64_member(o, "y")?;
+            if x.len() != size || y.len() != size {
+                return Err(format!("EC coordinates are not {size} bytes"));
+            }
+            let mut point = Vec::with_capacity(1 + 2 * size);
+            point.push(4);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            if size == 32 {
+                KeyMaterial::EcP256(point)
+            } else {
+                KeyMaterial::EcP384(point)
+            }
+        }
+        "OKP" => {
+            let crv = str_member(o, "crv")?.ok_or("missing \"crv\"")?;
+            if crv != "Ed25519" {
+                return Err(format!("unsupported curve \"{}\"", printable(crv, 16)));
+            }
+            let x = b64_member(o, "x")?;
+            if x.len() != 32 {
+                return Err("Ed25519 key is not 32 bytes".into());
+            }
+            KeyMaterial::Ed25519(x)
+        }
+        "oct" => {
+            let k = b64_member(o, "k")?;
+            if k.len() < 32 {
+                return Err(format!("shared key of {} bytes (need at least 32)", k.len()));
+            }
+            KeyMaterial::Oct(k)
+        }
+        other => return Err(format!("unsupported \"kty\" \"{}\"", printable(other, 16))),
+    };
+
+    let jwk = Jwk { kid, alg, material };
+    if let Some(a) = alg {
+        if a.family() != jwk.material.family() {
+            return Err(format!("\"alg\" {a} does not fit \"kty\" {kty}"));
+        }
+    }
+    Ok(jwk)
+}
+
+fn strip_zeros(mut v: Vec<u8>) -> Vec<u8> {
+    let nz = v.iter().position(|&b| b != 0).unwrap_or(v.len());
+    v.drain(..nz);
+    v
+}
+
+fn bits(n: &[u8]) -> usize {
+    match n.first() {
+        None => 0,
+        Some(&b) => n.len() * 8 - b.leading_zeros() as usize,
+    }
+}
+
+/// Makes untrusted text safe for one log line: printable ASCII only, bounded length.
+pub fn printable(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max) + 3);
+    for (i, c) in s.chars().enumerate() {
+        if i == max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+            out.push(c);
+        } else {
+            out.push('?');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../tests/fixtures/jwthenticator-jwks.json");
+
+    #[test]
+    fn parses_real_jwthenticator_jwks() {
+        let set = KeySet::parse(SAMPLE.as_bytes()).unwrap();
+        assert_eq!(set.len(), 1);
+        let k = &set.keys[0];
+        assert_eq!(k.kid.as_deref(), Some("6kTfL3HEEE_Hf4p5Gwk_jc47i5k"));
+        assert_eq!(k.alg, Some(Algorithm::RS256));
+        assert!(k.fits(Algorithm::RS256));
+        assert!(!k.fits(Algorithm::PS256) && !k.fits(Algorithm::HS256));
+        assert!(matches!(&k.material, KeyMaterial::Rsa(c) if bits(&c.n) == 2048));
+    }
+
+    #[test]
+    fn skips_unusable_keys_and_keeps_good_ones() {
+        let doc = br#"{"keys":[
+            {"kty":"RSA","use":"enc","n":"AQAB","e":"AQAB"},
+            {"kty":"EC","crv":"P-521","x":"AA","y":"AA"},
+            {"kty":"OKP","crv":"Ed25519","kid":"ed","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+        ]}"#;
+        let set = KeySet::parse(doc).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["ed"]);
+        assert_eq!(set.skipped.len(), 2);
+        assert!(set.skipped[0].contains("not \"sig\""), "{:?}", set.skipped);
+        assert!(set.skipped[1].contains("P-521"), "{:?}", set.skipped);
+    }
+
+    #[test]
+    fn refuses_sets_without_usable_keys() {
+        assert_eq!(KeySet::parse(b"{\"keys\":[]}").err(), Some(JwksError::NoUsableKey(vec![])));
+        assert_eq!(KeySet::parse(b"{}").err(), Some(JwksError::NoKeysMember));
+        assert_eq!(KeySet::parse(b"not json").err(), Some(JwksError::Json));
+        let small = br#"{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}"#;
+        let err = KeySet::parse(small).unwrap_err().to_string();
+        assert!(err.contains("RSA modulus of 17 bits"), "{err}");
+        let short = br#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#;
+        let err = KeySet::parse(short).unwrap_err().to_string();
+        assert!(err.contains("at least 32"), "{err}");
+    }
+
+    #[test]
+    fn refuses_alg_kty_mismatch() {
+        let doc = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"RS256","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+        let err = KeySet::parse(doc).unwrap_err().to_string();
+        assert!(err.contains("does not fit"), "{err}");
+    }
+
+    #[test]
+    fn printable_escapes() {
+        assert_eq!(printable("a\"b\n\\", 10), "a?b??");
+        assert_eq!(printable("abcdef", 3), "abc...");
+    }
+}

@@ -1,0 +1,21 @@
+//! The verification core of `jwt_peer_auth`: everything that decides whether a token is valid,
+//! in plain Rust with no NGINX dependency, so `cargo test -p jwt_peer_auth_core` proves it.
+//!
+//! - [`bearer`]: the token from an `Authorization` header.
+//! - [`verify`]: compact JWS parsing, key choice, signature and time checks.
+//! - [`jwk`]: JWK Sets to verification-ready keys.
+//! - [`alg`]: algorithms and the allow-list.
+//! - [`reason`]: why a token was refused.
+
+pub mod alg;
+pub mod b64;
+pub mod bearer;
+pub mod json;
+pub mod jwk;
+pub mod reason;
+pub mod verify;
+
+pub use alg::{AlgSet, Algorithm};
+pub use jwk::{KeySet, JwksError};
+pub use reason::{Reason, Rejection};
+pub use verify::{verify, Policy, Verified};

@@ -1,0 +1,147 @@
+//! Why a request was refused: one status word (for `$jwt_peer_auth_status`), the HTTP status,
+//! and a log detail that names the exact cause.
+
+use core::fmt;
+
+/// The refusal classes. Their words are part of the product (logged and exposed as a variable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// No bearer token in the request.
+    Missing,
+    /// Not a well-formed compact JWS/JWT (encoding, JSON, structure, unsupported header).
+    Malformed,
+    Expired,
+    NotYetValid,
+    /// The signature does not verify with the selected key(s).
+    Signature,
+    /// The token names a `kid` that no configured key has.
+    UnknownKid,
+    /// The algorithm is `none`, unknown, not allowed, or does not fit the key.
+    Algorithm,
+    /// A required claim is missing or has the wrong value.
+    Claim,
+    /// No keys are available to verify with (a server-side fault: 500, not 401).
+    NoKeys,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 9] = [
+        Reason::Missing,
+        Reason::Malformed,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::Signature,
+        Reason::UnknownKid,
+        Reason::Algorithm,
+        Reason::Claim,
+        Reason::NoKeys,
+    ];
+
+    /// The short word used in `$jwt_peer_auth_status` and status counters.
+    pub fn word(self) -> &'static str {
+        match self {
+            Reason::Missing => "missing",
+            Reason::Malformed => "malformed",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::Signature => "signature",
+            Reason::UnknownKid => "unknown_kid",
+            Reason::Algorithm => "algorithm",
+            Reason::Claim => "claim",
+            Reason::NoKeys => "no_keys",
+        }
+    }
+
+    /// The HTTP status a refusal for this reason answers with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Reason::NoKeys => 500,
+            _ => 401,
+        }
+    }
+
+    /// Whether the `WWW-Authenticate` challenge carries `error="invalid_token"` (RFC 6750 §3.1:
+    /// not when the request simply had no credentials).
+    pub fn invalid_token(self) -> bool {
+        !matches!(self, Reason::Missing | Reason::NoKeys)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// The detail of a refusal, for the one error-log line about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail {
+    Text(&'static str),
+    /// Text plus an untrusted value from the token, already made printable and bounded.
+    TextValue(&'static str, String),
+    /// A claim of the wrong JSON type or range.
+    ClaimType { claim: &'static str, what: &'static str },
+    Expired { exp: i64, now: i64, leeway: u64 },
+    NotYetValid { claim: &'static str, at: i64, now: i64, leeway: u64 },
+}
+
+/// A refused token: the class and what exactly was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub detail: Detail,
+}
+
+impl Rejection {
+    pub fn new(reason: Reason, text: &'static str) -> Rejection {
+        Rejection { reason, detail: Detail::Text(text) }
+    }
+
+    pub fn with_value(reason: Reason, text: &'static str, value: &str) -> Rejection {
+        Rejection {
+            reason,
+            detail: Detail::TextValue(text, crate::jwk::printable(value, 64)),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.reason)?;
+        match &self.detail {
+            Detail::Text(t) => f.write_str(t),
+            Detail::TextValue(t, v) => write!(f, "{t} \"{v}\""),
+            Detail::ClaimType { claim, what } => write!(f, "\"{claim}\" {what}"),
+            Detail::Expired { exp, now, leeway } => write!(
+                f,
+                "token expired at {exp}, now {now} (leeway {leeway}s)"
+            ),
+            Detail::NotYetValid { claim, at, now, leeway } => write!(
+                f,
+                "\"{claim}\" {at} is in the future, now {now} (leeway {leeway}s)"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_statuses() {
+        assert_eq!(Reason::NotYetValid.word(), "not_yet_valid");
+        assert_eq!(Reason::NoKeys.http_status(), 500);
+        assert_eq!(Reason::Expired.http_status(), 401);
+        assert!(!Reason::Missing.invalid_token());
+        assert!(Reason::Signature.invalid_token());
+    }
+
+    #[test]
+    fn display_names_the_cause() {
+        let r = Rejection { reason: Reason::Expired, detail: Detail::Expired { exp: 5, now: 9, leeway: 1 } };
+        assert_eq!(r.to_string(), "expired: token expired at 5, now 9 (leeway 1s)");
+        let r = Rejection::with_value(Reason::UnknownKid, "no key with kid", "a\nb");
+        assert_eq!(r.to_string(), "unknown_kid: no key with kid \"a?b\"");
+    }
+}

@@ -1,0 +1,277 @@
+//! Compact JWS parsing and verification (RFC 7515, RFC 7519, RFC 8725).
+//!
+//! Order of checks, cheapest and most telling first: size and structure, header JSON, algorithm
+//! policy, key choice, signature, then (only for an authentic token) payload JSON and time
+//! claims. Nothing in the payload is looked at before its signature verified.
+
+use ring::{hmac, signature};
+use serde_json::{Map, Value};
+
+use crate::alg::{AlgSet, Algorithm};
+use crate::b64;
+use crate::json;
+use crate::jwk::{Jwk, KeyMaterial, KeySet};
+use crate::reason::{Detail, Reason, Rejection};
+
+/// Longest token accepted. JWThenticator's are about 600 bytes; 8 KiB leaves room for issuers
+/// with many claims while bounding every allocation a token can cause.
+pub const MAX_TOKEN_LEN: usize = 8192;
+
+/// How many candidate keys a token without `kid` may be tried against; bounds the CPU a single
+/// request can cost.
+pub const MAX_KEY_TRIES: usize = 8;
+
+/// What a location requires of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub algorithms: AlgSet,
+    /// Allowed clock skew in seconds for `exp` and `nbf`.
+    pub leeway: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { algorithms: AlgSet::default(), leeway: 0 }
+    }
+}
+
+/// The time claims, parsed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Times {
+    pub exp: i64,
+    pub nbf: Option<i64>,
+    pub iat: Option<i64>,
+}
+
+/// Which key verified a token: index of the key set in the slice given to [`verify`], and of
+/// the key in that set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRef {
+    pub set: usize,
+    pub key: usize,
+}
+
+/// An authentic token that passed the policy.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub alg: Algorithm,
+    pub header: Map<String, Value>,
+    pub claims: Map<String, Value>,
+    /// The payload JSON text exactly as signed.
+    pub payload: String,
+    pub times: Times,
+    pub key: KeyRef,
+}
+
+impl Verified {
+    pub fn kid(&self) -> Option<&str> {
+        self.header.get("kid").and_then(Value::as_str)
+    }
+}
+
+fn malformed(what: &'static str) -> Rejection {
+    Rejection::new(Reason::Malformed, what)
+}
+
+/// Splits a compact serialization into its three parts.
+fn split(token: &[u8]) -> Result<[&[u8]; 3], Rejection> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(malformed("token longer than 8192 bytes"));
+    }
+    let mut parts = token.split(|&b| b == b'.');
+    let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(malformed("not three dot-separated parts"));
+    };
+    match parts.count() {
+        0 => {}
+        2 => return Err(malformed("JWE (five parts) is not supported")),
+        _ => return Err(malformed("not three dot-separated parts")),
+    }
+    if h.is_empty() || p.is_empty() {
+        return Err(malformed("empty header or payload part"));
+    }
+    Ok([h, p, s])
+}
+
+fn decode_json(part: &[u8], what: &'static str, bad_b64: &'static str) -> Result<Map<String, Value>, Rejection> {
+    let bytes = b64::decode(part).map_err(|_| malformed(bad_b64))?;
+    json::parse_object(&bytes).map_err(|_| malformed(what))
+}
+
+/// Checks the JOSE header and returns the algorithm to verify with.
+fn check_header(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorithm, Rejection> {
+    let name = match header.get("alg") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(malformed("\"alg\" is not a string")),
+        None => return Err(malformed("header has no \"alg\"")),
+    };
+    if name.eq_ignore_ascii_case("none") {
+        return Err(Rejection::with_value(Reason::Algorithm, "unsigned token, alg", name));
+    }
+    let alg = Algorithm::from_name(name)
+        .ok_or_else(|| Rejection::with_value(Reason::Algorithm, "unsupported alg", name))?;
+    if !allowed.contains(alg) {
+        return Err(Rejection::with_value(Reason::Algorithm, "alg not allowed", name));
+    }
+    // RFC 7515 §4.1.11: this implementation understands no extension, so any "crit" is fatal.
+    if header.contains_key("crit") {
+        return Err(malformed("unsupported \"crit\" header parameter"));
+    }
+    // RFC 7797 unencoded payloads are not supported.
+    if header.get("b64").is_some_and(|v| v != &Value::Bool(true)) {
+        return Err(malformed("unsupported \"b64\" header parameter"));
+    }
+    if let Some(kid) = header.get("kid") {
+        if !kid.is_string() {
+            return Err(malformed("\"kid\" is not a string"));
+        }
+    }
+    // "jku", "x5u", "x5c" and "jwk" are ignored: keys only ever come from configuration.
+    Ok(alg)
+}
+
+/// Picks the keys a token may be verified with: those that fit its algorithm and, when the
+/// token names a `kid`, carry that `kid`.
+fn candidates<'k>(
+    sets: &'k [&'k KeySet],
+    alg: Algorithm,
+    kid: Option<&str>,
+) -> Result<Vec<(KeyRef, &'k Jwk)>, Rejection> {
+    let mut found = Vec::new();
+    let mut kid_seen = false;
+    for (si, set) in sets.iter().enumerate() {
+        for (ki, key) in set.keys.iter().enumerate() {
+            if let Some(kid) = kid {
+                if key.kid.as_deref() != Some(kid) {
+                    continue;
+                }
+                kid_seen = true;
+            }
+            if key.fits(alg) {
+                found.push((KeyRef { set: si, key: ki }, key));
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(match kid {
+            Some(kid) if !kid_seen => Rejection::with_value(Reason::UnknownKid, "no key with kid", kid),
+            Some(_) => Rejection::with_value(Reason::Algorithm, "the key with this kid does not allow alg", alg.name()),
+            None => Rejection::with_value(Reason::Algorithm, "no key allows alg", alg.name()),
+        });
+    }
+    Ok(found)
+}
+
+/// Verifies one signature. Constant-time where it matters (HMAC via ring).
+pub fn verify_signature(key: &Jwk, alg: Algorithm, input: &[u8], sig: &[u8]) -> bool {
+    use signature::VerificationAlgorithm as _;
+    let rsa: &signature::RsaParameters = match alg {
+        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
+        _ => &signature::RSA_PKCS1_2048_8192_SHA256,
+    };
+    match (&key.material, alg) {
+        (KeyMaterial::Rsa(c), a) if a.family() == crate::alg::KeyFamily::Rsa => {
+            c.verify(rsa, input, sig).is_ok()
+        }
+        (KeyMaterial::EcP256(p), Algorithm::ES256) => signature::ECDSA_P256_SHA256_FIXED
+            .verify(p.as_slice().into(), input.into(), sig.into())
+            .is_ok(),
+        (KeyMaterial::EcP384(p), Algorithm::ES384) => signature::ECDSA_P384_SHA384_FIXED
+            .verify(p.as_slice().into(), input.into(), sig.into())
+            .is_ok(),
+        (KeyMaterial::Ed25519(p), Algorithm::EdDSA) => signature::ED25519
+            .verify(p.as_slice().into(), input.into(), sig.into())
+            .is_ok(),
+        (KeyMaterial::Oct(k), Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => {
+            let h = match alg {
+                Algorithm::HS256 => hmac::HMAC_SHA256,
+                Algorithm::HS384 => hmac::HMAC_SHA384,
+                _ => hmac::HMAC_SHA512,
+            };
+            hmac::verify(&hmac::Key::new(h, k), input, sig).is_ok()
+        }
+        _ => false,
+    }
+}
+
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, Rejection> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(v) => Ok(Some(v)),
+            None if n.is_u64() => Err(malformed_claim(name, "is out of range")),
+            None => Err(malformed_claim(name, "is not an integer")),
+        },
+        Some(_) => Err(malformed_claim(name, "is not a number")),
+    }
+}
+
+fn malformed_claim(claim: &'static str, what: &'static str) -> Rejection {
+    Rejection { reason: Reason::Malformed, detail: Detail::ClaimType { claim, what } }
+}
+
+/// Reads `exp` (required), `nbf` and `iat`.
+pub fn parse_times(claims: &Map<String, Value>) -> Result<Times, Rejection> {
+    let exp = numeric_date(claims, "exp")?.ok_or_else(|| Rejection::new(Reason::Claim, "no \"exp\" claim"))?;
+    Ok(Times { exp, nbf: numeric_date(claims, "nbf")?, iat: numeric_date(claims, "iat")? })
+}
+
+/// Checks `exp` and `nbf` against `now` with `leeway` seconds of clock skew. Runs on every
+/// request, also for tokens served from a cache.
+pub fn check_times(t: &Times, leeway: u64, now: i64) -> Result<(), Rejection> {
+    let skew = i64::try_from(leeway).unwrap_or(i64::MAX);
+    if now.saturating_sub(skew) >= t.exp {
+        return Err(Rejection {
+            reason: Reason::Expired,
+            detail: Detail::Expired { exp: t.exp, now, leeway },
+        });
+    }
+    if let Some(nbf) = t.nbf {
+        if now.saturating_add(skew) < nbf {
+            return Err(Rejection {
+                reason: Reason::NotYetValid,
+                detail: Detail::NotYetValid { claim: "nbf", at: nbf, now, leeway },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Verifies a compact JWS token against the given key sets and policy at time `now` (Unix
+/// seconds).
+pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Result<Verified, Rejection> {
+    let [h, p, s] = split(token)?;
+    let header = decode_json(h, "header is not a JSON object", "header is not base64url")?;
+    let alg = check_header(&header, policy.algorithms)?;
+
+    if sets.iter().all(|s| s.is_empty()) {
+        return Err(Rejection::new(Reason::NoKeys, "no keys to verify with"));
+    }
+    let kid = header.get("kid").and_then(Value::as_str);
+    let keys = candidates(sets, alg, kid)?;
+
+    if s.is_empty() {
+        return Err(Rejection::new(Reason::Signature, "empty signature"));
+    }
+    let sig = b64::decode(s).map_err(|_| malformed("signature is not base64url"))?;
+    let signing_input = &token[..h.len() + 1 + p.len()];
+    let key = keys
+        .iter()
+        .take(MAX_KEY_TRIES)
+        .find(|(_, k)| verify_signature(k, alg, signing_input, &sig))
+        .map(|(r, _)| *r)
+        .ok_or_else(|| Rejection::new(Reason::Signature, "signature does not verify"))?;
+
+    let payload_bytes = b64::decode(p).map_err(|_| malformed("payload is not base64url"))?;
+    let claims = json::parse_object(&payload_bytes).map_err(|_| malformed("payload is not a JSON object"))?;
+    let payload = String::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
+    let times = parse_times(&claims)?;
+    check_times(&times, policy.leeway, now)?;
+
+    Ok(Verified { alg, header, claims, payload, times, key })
+}

@@ -1,1 +1,108 @@
+//! `ngx_http_jwt_peer_auth_module`: verifies JWT bearer tokens in NGINX's access phase.
+//!
+//! This file only wires the module together: directives live in [`config`], the phase handler
+//! in [`access`], the `unsafe` accessors in [`glue`], and every validity decision in the
+//! NGINX-free `jwt_peer_auth_core` crate.
 
+use std::ffi::{c_char, c_void};
+use std::ptr;
+
+use ngx::core::{Status, NGX_CONF_ERROR, NGX_CONF_OK};
+use ngx::ffi::{
+    ngx_array_push, ngx_conf_t, ngx_http_handler_pt, ngx_http_module_t,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_int_t, ngx_module_t, ngx_uint_t, NGX_HTTP_MODULE,
+    NGX_LOG_EMERG,
+};
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
+use ngx::ngx_conf_log_error;
+
+mod access;
+mod config;
+mod glue;
+
+use config::LocConf;
+
+pub struct JwtPeerAuthModule;
+
+impl HttpModule for JwtPeerAuthModule {
+    fn module() -> &'static ngx_module_t {
+        // SAFETY: the module static is only mutated by NGINX while loading configuration.
+        unsafe { &*ptr::addr_of!(ngx_http_jwt_peer_auth_module) }
+    }
+
+    unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        let Some(cf) = glue::conf_mut(cf) else {
+            return Status::NGX_ERROR.into();
+        };
+        let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(cf) else {
+            return Status::NGX_ERROR.into();
+        };
+        let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers;
+        // SAFETY: the access phase handler array is initialised by the http core module.
+        let h = unsafe { ngx_array_push(phase) }.cast::<ngx_http_handler_pt>();
+        // SAFETY: ngx_array_push returns NULL or a valid slot of the array's element type.
+        match unsafe { h.as_mut() } {
+            Some(slot) => {
+                *slot = Some(access::access_handler);
+                Status::NGX_OK.into()
+            }
+            None => Status::NGX_ERROR.into(),
+        }
+    }
+}
+
+// SAFETY: the location configuration of this module is always a `LocConf`, allocated by
+// `create_loc_conf`.
+unsafe impl HttpModuleLocationConf for JwtPeerAuthModule {
+    type LocationConf = LocConf;
+}
+
+/// Merges a level's settings with the enclosing level's; a problem is an `[emerg]`.
+extern "C" fn merge_loc_conf(
+    cf: *mut ngx_conf_t,
+    prev: *mut c_void,
+    conf: *mut c_void,
+) -> *mut c_char {
+    let (Some(prev), Some(conf)) = (
+        glue::loc_conf_mut::<LocConf>(prev),
+        glue::loc_conf_mut::<LocConf>(conf),
+    ) else {
+        return NGX_CONF_ERROR;
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conf.merge(prev))) {
+        Ok(Ok(())) => NGX_CONF_OK,
+        Ok(Err(msg)) => {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "jwt_peer_auth: {msg}");
+            NGX_CONF_ERROR
+        }
+        Err(_) => NGX_CONF_ERROR,
+    }
+}
+
+static NGX_HTTP_JWT_PEER_AUTH_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
+    preconfiguration: None,
+    postconfiguration: Some(JwtPeerAuthModule::postconfiguration),
+    create_main_conf: None,
+    init_main_conf: None,
+    create_srv_conf: None,
+    merge_srv_conf: None,
+    create_loc_conf: Some(JwtPeerAuthModule::create_loc_conf),
+    merge_loc_conf: Some(merge_loc_conf),
+};
+
+// The `ngx_modules` table that makes the cdylib loadable with `load_module`.
+#[cfg(feature = "export-modules")]
+ngx::ngx_modules!(ngx_http_jwt_peer_auth_module);
+
+#[used]
+#[allow(non_upper_case_globals)]
+#[cfg_attr(not(feature = "export-modules"), no_mangle)]
+pub static mut ngx_http_jwt_peer_auth_module: ngx_module_t = ngx_module_t {
+    ctx: ptr::addr_of!(NGX_HTTP_JWT_PEER_AUTH_MODULE_CTX)
+        .cast_mut()
+        .cast(),
+    // SAFETY: taking the address of the static command table, never moved.
+    commands: unsafe { ptr::addr_of_mut!(config::COMMANDS[0]) },
+    type_: NGX_HTTP_MODULE as ngx_uint_t,
+    ..ngx_module_t::default()
+};

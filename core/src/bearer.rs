@@ -31,7 +31,10 @@ pub fn from_authorization(value: &[u8]) -> Result<&[u8], BearerError> {
         };
     }
     let token = &rest[token_start..];
-    let body_len = token.iter().position(|&b| !is_token68_char(b)).unwrap_or(token.len());
+    let body_len = token
+        .iter()
+        .position(|&b| !is_token68_char(b))
+        .unwrap_or(token.len());
     let pad_ok = token[body_len..].iter().all(|&b| b == b'=');
     if token.is_empty() || body_len == 0 || !pad_ok {
         return Err(BearerError::Invalid);
@@ -51,17 +54,29 @@ mod tests {
 
     #[test]
     fn other_schemes_are_not_bearer() {
-        assert_eq!(from_authorization(b"Basic dXNlcjpwYXNz"), Err(BearerError::NotBearer));
+        assert_eq!(
+            from_authorization(b"Basic dXNlcjpwYXNz"),
+            Err(BearerError::NotBearer)
+        );
         assert_eq!(from_authorization(b""), Err(BearerError::NotBearer));
-        assert_eq!(from_authorization(b"Bearerx a.b.c"), Err(BearerError::NotBearer));
+        assert_eq!(
+            from_authorization(b"Bearerx a.b.c"),
+            Err(BearerError::NotBearer)
+        );
     }
 
     #[test]
     fn refuses_empty_or_multiple_tokens() {
         assert_eq!(from_authorization(b"Bearer"), Err(BearerError::Invalid));
         assert_eq!(from_authorization(b"Bearer "), Err(BearerError::Invalid));
-        assert_eq!(from_authorization(b"Bearer a.b.c Bearer d.e.f"), Err(BearerError::Invalid));
-        assert_eq!(from_authorization(b"Bearer a.b.c\t"), Err(BearerError::Invalid));
+        assert_eq!(
+            from_authorization(b"Bearer a.b.c Bearer d.e.f"),
+            Err(BearerError::Invalid)
+        );
+        assert_eq!(
+            from_authorization(b"Bearer a.b.c\t"),
+            Err(BearerError::Invalid)
+        );
         assert_eq!(from_authorization(b"Bearer a=b"), Err(BearerError::Invalid));
     }
 }

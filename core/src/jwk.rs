@@ -114,7 +114,8 @@ impl KeySet {
                 Ok(jwk) => set.keys.push(jwk),
                 Err(why) => {
                     let kid = key.get("kid").and_then(Value::as_str).unwrap_or("");
-                    set.skipped.push(format!("key #{i} kid \"{}\": {why}", printable(kid, 64)));
+                    set.skipped
+                        .push(format!("key #{i} kid \"{}\": {why}", printable(kid, 64)));
                 }
             }
         }
@@ -225,7 +226,10 @@ fn parse_jwk(v: &Value) -> Result<Jwk, String> {
         "oct" => {
             let k = b64_member(o, "k")?;
             if k.len() < 32 {
-                return Err(format!("shared key of {} bytes (need at least 32)", k.len()));
+                return Err(format!(
+                    "shared key of {} bytes (need at least 32)",
+                    k.len()
+                ));
             }
             KeyMaterial::Oct(k)
         }
@@ -306,7 +310,10 @@ mod tests {
 
     #[test]
     fn refuses_sets_without_usable_keys() {
-        assert_eq!(KeySet::parse(b"{\"keys\":[]}").err(), Some(JwksError::NoUsableKey(vec![])));
+        assert_eq!(
+            KeySet::parse(b"{\"keys\":[]}").err(),
+            Some(JwksError::NoUsableKey(vec![]))
+        );
         assert_eq!(KeySet::parse(b"{}").err(), Some(JwksError::NoKeysMember));
         assert_eq!(KeySet::parse(b"not json").err(), Some(JwksError::Json));
         let small = br#"{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}"#;

@@ -16,6 +16,6 @@ pub mod reason;
 pub mod verify;
 
 pub use alg::{AlgSet, Algorithm};
-pub use jwk::{KeySet, JwksError};
+pub use jwk::{JwksError, KeySet};
 pub use reason::{Reason, Rejection};
 pub use verify::{verify, Policy, Verified};

@@ -80,9 +80,21 @@ pub enum Detail {
     /// Text plus an untrusted value from the token, already made printable and bounded.
     TextValue(&'static str, String),
     /// A claim of the wrong JSON type or range.
-    ClaimType { claim: &'static str, what: &'static str },
-    Expired { exp: i64, now: i64, leeway: u64 },
-    NotYetValid { claim: &'static str, at: i64, now: i64, leeway: u64 },
+    ClaimType {
+        claim: &'static str,
+        what: &'static str,
+    },
+    Expired {
+        exp: i64,
+        now: i64,
+        leeway: u64,
+    },
+    NotYetValid {
+        claim: &'static str,
+        at: i64,
+        now: i64,
+        leeway: u64,
+    },
 }
 
 /// A refused token: the class and what exactly was wrong.
@@ -94,7 +106,10 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(reason: Reason, text: &'static str) -> Rejection {
-        Rejection { reason, detail: Detail::Text(text) }
+        Rejection {
+            reason,
+            detail: Detail::Text(text),
+        }
     }
 
     pub fn with_value(reason: Reason, text: &'static str, value: &str) -> Rejection {
@@ -107,20 +122,25 @@ impl Rejection {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.reason)?;
+        write!(f, "{} (", self.reason)?;
         match &self.detail {
             Detail::Text(t) => f.write_str(t),
             Detail::TextValue(t, v) => write!(f, "{t} \"{v}\""),
             Detail::ClaimType { claim, what } => write!(f, "\"{claim}\" {what}"),
-            Detail::Expired { exp, now, leeway } => write!(
+            Detail::Expired { exp, now, leeway } => {
+                write!(f, "token expired at {exp}, now {now}, leeway {leeway}s")
+            }
+            Detail::NotYetValid {
+                claim,
+                at,
+                now,
+                leeway,
+            } => write!(
                 f,
-                "token expired at {exp}, now {now} (leeway {leeway}s)"
+                "\"{claim}\" {at} is in the future, now {now}, leeway {leeway}s"
             ),
-            Detail::NotYetValid { claim, at, now, leeway } => write!(
-                f,
-                "\"{claim}\" {at} is in the future, now {now} (leeway {leeway}s)"
-            ),
-        }
+        }?;
+        f.write_str(")")
     }
 }
 
@@ -139,9 +159,19 @@ mod tests {
 
     #[test]
     fn display_names_the_cause() {
-        let r = Rejection { reason: Reason::Expired, detail: Detail::Expired { exp: 5, now: 9, leeway: 1 } };
-        assert_eq!(r.to_string(), "expired: token expired at 5, now 9 (leeway 1s)");
+        let r = Rejection {
+            reason: Reason::Expired,
+            detail: Detail::Expired {
+                exp: 5,
+                now: 9,
+                leeway: 1,
+            },
+        };
+        assert_eq!(
+            r.to_string(),
+            "expired (token expired at 5, now 9, leeway 1s)"
+        );
         let r = Rejection::with_value(Reason::UnknownKid, "no key with kid", "a\nb");
-        assert_eq!(r.to_string(), "unknown_kid: no key with kid \"a?b\"");
+        assert_eq!(r.to_string(), "unknown_kid (no key with kid \"a?b\")");
     }
 }

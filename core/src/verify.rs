@@ -22,17 +22,11 @@ pub const MAX_TOKEN_LEN: usize = 8192;
 pub const MAX_KEY_TRIES: usize = 8;
 
 /// What a location requires of a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Policy {
     pub algorithms: AlgSet,
     /// Allowed clock skew in seconds for `exp` and `nbf`.
     pub leeway: u64,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy { algorithms: AlgSet::default(), leeway: 0 }
-    }
 }
 
 /// The time claims, parsed once.
@@ -93,7 +87,11 @@ fn split(token: &[u8]) -> Result<[&[u8]; 3], Rejection> {
     Ok([h, p, s])
 }
 
-fn decode_json(part: &[u8], what: &'static str, bad_b64: &'static str) -> Result<Map<String, Value>, Rejection> {
+fn decode_json(
+    part: &[u8],
+    what: &'static str,
+    bad_b64: &'static str,
+) -> Result<Map<String, Value>, Rejection> {
     let bytes = b64::decode(part).map_err(|_| malformed(bad_b64))?;
     json::parse_object(&bytes).map_err(|_| malformed(what))
 }
@@ -106,12 +104,20 @@ fn check_header(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorith
         None => return Err(malformed("header has no \"alg\"")),
     };
     if name.eq_ignore_ascii_case("none") {
-        return Err(Rejection::with_value(Reason::Algorithm, "unsigned token, alg", name));
+        return Err(Rejection::with_value(
+            Reason::Algorithm,
+            "unsigned token, alg",
+            name,
+        ));
     }
     let alg = Algorithm::from_name(name)
         .ok_or_else(|| Rejection::with_value(Reason::Algorithm, "unsupported alg", name))?;
     if !allowed.contains(alg) {
-        return Err(Rejection::with_value(Reason::Algorithm, "alg not allowed", name));
+        return Err(Rejection::with_value(
+            Reason::Algorithm,
+            "alg not allowed",
+            name,
+        ));
     }
     // RFC 7515 §4.1.11: this implementation understands no extension, so any "crit" is fatal.
     if header.contains_key("crit") {
@@ -154,8 +160,14 @@ fn candidates<'k>(
     }
     if found.is_empty() {
         return Err(match kid {
-            Some(kid) if !kid_seen => Rejection::with_value(Reason::UnknownKid, "no key with kid", kid),
-            Some(_) => Rejection::with_value(Reason::Algorithm, "the key with this kid does not allow alg", alg.name()),
+            Some(kid) if !kid_seen => {
+                Rejection::with_value(Reason::UnknownKid, "no key with kid", kid)
+            }
+            Some(_) => Rejection::with_value(
+                Reason::Algorithm,
+                "the key with this kid does not allow alg",
+                alg.name(),
+            ),
             None => Rejection::with_value(Reason::Algorithm, "no key allows alg", alg.name()),
         });
     }
@@ -212,13 +224,21 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
 }
 
 fn malformed_claim(claim: &'static str, what: &'static str) -> Rejection {
-    Rejection { reason: Reason::Malformed, detail: Detail::ClaimType { claim, what } }
+    Rejection {
+        reason: Reason::Malformed,
+        detail: Detail::ClaimType { claim, what },
+    }
 }
 
 /// Reads `exp` (required), `nbf` and `iat`.
 pub fn parse_times(claims: &Map<String, Value>) -> Result<Times, Rejection> {
-    let exp = numeric_date(claims, "exp")?.ok_or_else(|| Rejection::new(Reason::Claim, "no \"exp\" claim"))?;
-    Ok(Times { exp, nbf: numeric_date(claims, "nbf")?, iat: numeric_date(claims, "iat")? })
+    let exp = numeric_date(claims, "exp")?
+        .ok_or_else(|| Rejection::new(Reason::Claim, "no \"exp\" claim"))?;
+    Ok(Times {
+        exp,
+        nbf: numeric_date(claims, "nbf")?,
+        iat: numeric_date(claims, "iat")?,
+    })
 }
 
 /// Checks `exp` and `nbf` against `now` with `leeway` seconds of clock skew. Runs on every
@@ -228,14 +248,23 @@ pub fn check_times(t: &Times, leeway: u64, now: i64) -> Result<(), Rejection> {
     if now.saturating_sub(skew) >= t.exp {
         return Err(Rejection {
             reason: Reason::Expired,
-            detail: Detail::Expired { exp: t.exp, now, leeway },
+            detail: Detail::Expired {
+                exp: t.exp,
+                now,
+                leeway,
+            },
         });
     }
     if let Some(nbf) = t.nbf {
         if now.saturating_add(skew) < nbf {
             return Err(Rejection {
                 reason: Reason::NotYetValid,
-                detail: Detail::NotYetValid { claim: "nbf", at: nbf, now, leeway },
+                detail: Detail::NotYetValid {
+                    claim: "nbf",
+                    at: nbf,
+                    now,
+                    leeway,
+                },
             });
         }
     }
@@ -244,7 +273,12 @@ pub fn check_times(t: &Times, leeway: u64, now: i64) -> Result<(), Rejection> {
 
 /// Verifies a compact JWS token against the given key sets and policy at time `now` (Unix
 /// seconds).
-pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Result<Verified, Rejection> {
+pub fn verify(
+    token: &[u8],
+    sets: &[&KeySet],
+    policy: &Policy,
+    now: i64,
+) -> Result<Verified, Rejection> {
     let [h, p, s] = split(token)?;
     let header = decode_json(h, "header is not a JSON object", "header is not base64url")?;
     let alg = check_header(&header, policy.algorithms)?;
@@ -268,10 +302,19 @@ pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Resu
         .ok_or_else(|| Rejection::new(Reason::Signature, "signature does not verify"))?;
 
     let payload_bytes = b64::decode(p).map_err(|_| malformed("payload is not base64url"))?;
-    let claims = json::parse_object(&payload_bytes).map_err(|_| malformed("payload is not a JSON object"))?;
-    let payload = String::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
+    let claims = json::parse_object(&payload_bytes)
+        .map_err(|_| malformed("payload is not a JSON object"))?;
+    let payload =
+        String::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
     let times = parse_times(&claims)?;
     check_times(&times, policy.leeway, now)?;
 
-    Ok(Verified { alg, header, claims, payload, times, key })
+    Ok(Verified {
+        alg,
+        header,
+        claims,
+        payload,
+        times,
+        key,
+    })
 }

@@ -8,7 +8,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{EncodingKey, Header};
 use jwt_peer_auth_core::b64;
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING};
+use ring::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+    ECDSA_P384_SHA384_FIXED_SIGNING,
+};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
@@ -29,21 +32,41 @@ fn rsa_key(kid: &'static str, alg: jsonwebtoken::Algorithm) -> TestKey {
     let key = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("rsa keygen");
     let der = key.to_pkcs1_der().expect("pkcs1 der");
     let public = key.to_public_key();
-    let public_der = rsa::pkcs1::EncodeRsaPublicKey::to_pkcs1_der(&public).unwrap().as_bytes().to_vec();
+    let public_der = rsa::pkcs1::EncodeRsaPublicKey::to_pkcs1_der(&public)
+        .unwrap()
+        .as_bytes()
+        .to_vec();
     let jwk = json!({
         "kty": "RSA", "kid": kid, "use": "sig",
         "n": b64::encode(&public.n().to_bytes_be()),
         "e": b64::encode(&public.e().to_bytes_be()),
     });
-    TestKey { kid, alg, encoding: EncodingKey::from_rsa_der(der.as_bytes()), jwk, public_der, private_der: der.as_bytes().to_vec() }
+    TestKey {
+        kid,
+        alg,
+        encoding: EncodingKey::from_rsa_der(der.as_bytes()),
+        jwk,
+        public_der,
+        private_der: der.as_bytes().to_vec(),
+    }
 }
 
 fn ec_key(kid: &'static str, p384: bool) -> TestKey {
     let rng = SystemRandom::new();
     let (signing, crv, size, alg) = if p384 {
-        (&ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", 48, jsonwebtoken::Algorithm::ES384)
+        (
+            &ECDSA_P384_SHA384_FIXED_SIGNING,
+            "P-384",
+            48,
+            jsonwebtoken::Algorithm::ES384,
+        )
     } else {
-        (&ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", 32, jsonwebtoken::Algorithm::ES256)
+        (
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            "P-256",
+            32,
+            jsonwebtoken::Algorithm::ES256,
+        )
     };
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(signing, &rng).unwrap();
     let pair = EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref(), &rng).unwrap();
@@ -52,7 +75,14 @@ fn ec_key(kid: &'static str, p384: bool) -> TestKey {
         "kty": "EC", "kid": kid, "crv": crv,
         "x": b64::encode(&point[1..1 + size]), "y": b64::encode(&point[1 + size..]),
     });
-    TestKey { kid, alg, encoding: EncodingKey::from_ec_der(pkcs8.as_ref()), jwk, public_der: point.to_vec(), private_der: vec![] }
+    TestKey {
+        kid,
+        alg,
+        encoding: EncodingKey::from_ec_der(pkcs8.as_ref()),
+        jwk,
+        public_der: point.to_vec(),
+        private_der: vec![],
+    }
 }
 
 fn ed_key(kid: &'static str) -> TestKey {
@@ -96,11 +126,19 @@ pub fn jwks(keys: &[&TestKey]) -> String {
 }
 
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// A token signed by `key` with `alg`, its kid in the header, and `claims`.
-pub fn sign_as(key: &TestKey, alg: jsonwebtoken::Algorithm, kid: Option<&str>, claims: &Value) -> String {
+pub fn sign_as(
+    key: &TestKey,
+    alg: jsonwebtoken::Algorithm,
+    kid: Option<&str>,
+    claims: &Value,
+) -> String {
     let mut h = Header::new(alg);
     h.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(&h, claims, &key.encoding).expect("sign")
@@ -116,23 +154,43 @@ pub fn good_claims() -> Value {
 
 /// Assembles a token from raw header/payload JSON and a raw signature, for hostile cases.
 pub fn raw(header: &str, payload: &str, sig: &[u8]) -> String {
-    format!("{}.{}.{}", b64::encode(header.as_bytes()), b64::encode(payload.as_bytes()), b64::encode(sig))
+    format!(
+        "{}.{}.{}",
+        b64::encode(header.as_bytes()),
+        b64::encode(payload.as_bytes()),
+        b64::encode(sig)
+    )
 }
 
 /// HS256 over `header.payload` with `secret`.
 pub fn hs256(header: &str, payload: &str, secret: &[u8]) -> String {
-    let input = format!("{}.{}", b64::encode(header.as_bytes()), b64::encode(payload.as_bytes()));
-    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret), input.as_bytes());
+    let input = format!(
+        "{}.{}",
+        b64::encode(header.as_bytes()),
+        b64::encode(payload.as_bytes())
+    );
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
+        input.as_bytes(),
+    );
     format!("{input}.{}", b64::encode(tag.as_ref()))
 }
 
 /// RS256 (or PS256 with `pss`) over hand-made header and payload JSON.
 pub fn rsa_raw(key: &TestKey, header: &str, payload: &str, pss: bool) -> String {
     let pair = ring::signature::RsaKeyPair::from_der(&key.private_der).expect("rsa der");
-    let input = format!("{}.{}", b64::encode(header.as_bytes()), b64::encode(payload.as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64::encode(header.as_bytes()),
+        b64::encode(payload.as_bytes())
+    );
     let mut sig = vec![0; pair.public().modulus_len()];
-    let padding: &dyn ring::signature::RsaEncoding =
-        if pss { &ring::signature::RSA_PSS_SHA256 } else { &ring::signature::RSA_PKCS1_SHA256 };
-    pair.sign(padding, &SystemRandom::new(), input.as_bytes(), &mut sig).expect("rsa sign");
+    let padding: &dyn ring::signature::RsaEncoding = if pss {
+        &ring::signature::RSA_PSS_SHA256
+    } else {
+        &ring::signature::RSA_PKCS1_SHA256
+    };
+    pair.sign(padding, &SystemRandom::new(), input.as_bytes(), &mut sig)
+        .expect("rsa sign");
     format!("{input}.{}", b64::encode(&sig))
 }

@@ -1,0 +1,108 @@
+//! Small, individually justified `unsafe` accessors to NGINX structures. Everything else in the
+//! module works on the safe values these return.
+
+use std::ffi::c_void;
+
+use ngx::ffi::{
+    ngx_conf_full_name, ngx_conf_t, ngx_http_request_t, ngx_list_push, ngx_parse_time, ngx_str_t,
+    ngx_table_elt_t, NGX_ERROR,
+};
+
+/// The directive handler's `cf`.
+pub fn conf_mut<'a>(cf: *mut ngx_conf_t) -> Option<&'a mut ngx_conf_t> {
+    // SAFETY: NGINX passes directive and merge handlers a valid, exclusive `cf` for the call.
+    unsafe { cf.as_mut() }
+}
+
+/// The module's configuration structure passed to a directive handler.
+pub fn loc_conf_mut<'a, T>(conf: *mut c_void) -> Option<&'a mut T> {
+    // SAFETY: `conf` is the structure our create_*_conf allocated as `T` for this level
+    // (NGX_HTTP_LOC_CONF_OFFSET), alive for the configuration cycle.
+    unsafe { conf.cast::<T>().as_mut() }
+}
+
+/// The directive's words, the directive name first. The array is separate from `cf` and
+/// lives until the directive handler returns.
+pub fn conf_args<'a>(cf: &ngx_conf_t) -> &'a [ngx_str_t] {
+    if cf.args.is_null() {
+        return &[];
+    }
+    // SAFETY: `cf.args` is an ngx_array_t of ngx_str_t filled by the parser for this directive.
+    unsafe { (*cf.args).as_slice() }
+}
+
+/// "file:line" of the directive being parsed.
+pub fn conf_location(cf: &ngx_conf_t) -> String {
+    // SAFETY: while a directive is parsed `conf_file` points to the file being read.
+    match unsafe { cf.conf_file.as_ref() } {
+        Some(f) => format!(
+            "{}:{}",
+            String::from_utf8_lossy(f.file.name.as_bytes()),
+            f.line
+        ),
+        None => "configuration".to_owned(),
+    }
+}
+
+/// Resolves a path relative to the configuration prefix, as NGINX does for its own files.
+pub fn conf_full_name(cf: &mut ngx_conf_t, path: &str) -> Option<String> {
+    let mut name = ngx_str_t {
+        len: path.len(),
+        data: path.as_ptr().cast_mut(),
+    };
+    // SAFETY: ngx_conf_full_name only reads `name.data` and, for a relative path, points
+    // `name` at a new buffer allocated from the cycle pool; `cf.cycle` is valid while parsing.
+    let rc = unsafe { ngx_conf_full_name(cf.cycle, &mut name, 1) };
+    if rc != 0 {
+        return None;
+    }
+    name.to_str().ok().map(str::to_owned)
+}
+
+/// Parses an NGINX time value ("30s", "5m", "1h 30m") into seconds.
+pub fn parse_time_sec(value: &str) -> Option<u64> {
+    let mut s = ngx_str_t {
+        len: value.len(),
+        data: value.as_ptr().cast_mut(),
+    };
+    // SAFETY: ngx_parse_time only reads `s`.
+    let v = unsafe { ngx_parse_time(&mut s, 1) };
+    if v == NGX_ERROR as isize {
+        None
+    } else {
+        u64::try_from(v).ok()
+    }
+}
+
+/// The value of the request's `Authorization` header, if it has one.
+pub fn authorization(r: &ngx_http_request_t) -> Option<&[u8]> {
+    // SAFETY: `headers_in.authorization` is NULL or points to an element of the request's
+    // header list, which lives as long as the request.
+    let h = unsafe { r.headers_in.authorization.as_ref() }?;
+    Some(h.value.as_bytes())
+}
+
+/// Adds `WWW-Authenticate: <value>` to the response, as ngx_http_auth_basic_module does.
+/// `value` must outlive the request (it points into location configuration).
+pub fn set_www_authenticate(r: &mut ngx_http_request_t, value: &'static [u8]) -> bool {
+    const KEY: &[u8] = b"WWW-Authenticate";
+    // SAFETY: `headers_out.headers` is the request's initialised output header list.
+    let h = unsafe { ngx_list_push(&mut r.headers_out.headers) }.cast::<ngx_table_elt_t>();
+    // SAFETY: ngx_list_push returns NULL or a pointer to an uninitialised element of the list.
+    let Some(h) = (unsafe { h.as_mut() }) else {
+        return false;
+    };
+    h.hash = 1;
+    h.next = std::ptr::null_mut();
+    h.key = ngx_str_t {
+        len: KEY.len(),
+        data: KEY.as_ptr().cast_mut(),
+    };
+    h.value = ngx_str_t {
+        len: value.len(),
+        data: value.as_ptr().cast_mut(),
+    };
+    h.lowcase_key = std::ptr::null_mut();
+    r.headers_out.www_authenticate = h;
+    true
+}

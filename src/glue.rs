@@ -106,3 +106,12 @@ pub fn set_www_authenticate(r: &mut ngx_http_request_t, value: &'static [u8]) ->
     r.headers_out.www_authenticate = h;
     true
 }
+
+/// An I/O error as NGINX words it ("No such file or directory"), without Rust's "(os error N)".
+pub fn io_error_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}

@@ -1,0 +1,163 @@
+# Every configuration error fails to start (nginx -t alike) with an [emerg] naming the problem.
+use FindBin;
+use lib "$FindBin::Bin/helpers";
+use JwtPeerAuth;
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: unreadable JWKS file
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/does-not-exist.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_jwks_file": cannot read ".*does-not-exist\.json": No such file or directory/
+
+
+
+=== TEST 2: JWKS file that is not JSON
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_HTML_DIR/bad.json;
+--- user_files
+>>> bad.json
+{"keys": [
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_jwks_file": invalid JWKS in ".*bad\.json": invalid JSON/
+
+
+
+=== TEST 3: JWKS without a "keys" array
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_HTML_DIR/nokeys.json;
+--- user_files
+>>> nokeys.json
+{"kty": "RSA"}
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid JWKS in ".*nokeys\.json": no "keys" array/
+
+
+
+=== TEST 4: JWKS with no usable key names each skipped key
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_HTML_DIR/unusable.json;
+--- user_files
+>>> unusable.json
+{"keys": [{"kty": "RSA", "kid": "tiny", "n": "AQAB", "e": "AQAB"}, {"kty": "EC", "kid": "enc", "use": "enc", "crv": "P-256", "x": "", "y": ""}]}
+--- must_die
+--- error_log eval
+qr/\[emerg\].*no usable key \(key #0 kid "tiny": RSA modulus of 17 bits \(need 2048 to 8192\); key #1 kid "enc": "use" is "enc", not "sig"\)/
+
+
+
+=== TEST 5: unknown algorithm name
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_algorithms RS256 XS256;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_algorithms": unknown algorithm "XS256"/
+
+
+
+=== TEST 6: "none" is refused as an algorithm
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_algorithms RS256 none;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_algorithms": the "none" algorithm is never accepted/
+
+
+
+=== TEST 7: bad time value for the leeway
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_leeway soon;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_leeway": invalid time value "soon"/
+
+
+
+=== TEST 8: jwt_peer_auth on without any key source
+--- config
+    location /p {
+        jwt_peer_auth "peers";
+        alias html;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*jwt_peer_auth: "jwt_peer_auth" is enabled \(in .*nginx\.conf:\d+\) but no key source is configured/
+
+
+
+=== TEST 9: keys that cannot verify any allowed algorithm
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks-oct.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*no key in ".*jwks-oct\.json" can verify any of the allowed algorithms \(RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA\)/
+
+
+
+=== TEST 10: a realm that cannot be quoted
+--- config
+    jwt_peer_auth 'pe"ers';
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth": invalid character '"' in realm/
+
+
+
+=== TEST 11: duplicate directive
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_leeway 5s;
+    jwt_peer_auth_leeway 10s;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_leeway" directive is duplicate/
+
+
+
+=== TEST 12: wrong number of arguments
+--- config
+    jwt_peer_auth;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid number of arguments in "jwt_peer_auth" directive/
+
+
+
+=== TEST 13: skipped keys in a usable JWKS are warned about, and the rest is used
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_HTML_DIR/mixed.json;
+    location /p { alias html; }
+--- user_files eval
+my $jwks = do { local (@ARGV, $/) = ("$JwtPeerAuth::KEYS/jwks.json"); <> };
+$jwks =~ s/^\{"keys":\[/{"keys":[{"kty":"XYZ","kid":"odd"},/ or die "unexpected jwks: $jwks";
+[["mixed.json" => $jwks], ["index.html" => "ok\n"]]
+--- request
+GET /p/index.html
+--- more_headers eval
+JwtPeerAuth::bearer('ec')
+--- error_code: 200
+--- error_log
+skipped key #0 kid "odd": unsupported "kty" "XYZ"

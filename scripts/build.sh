@@ -14,6 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=${JWT_PEER_AUTH_OUT:-build}
+# The vendored NGINX also gets auth_request, for the benchmark's baseline and migration tests.
+export NGX_CONFIGURE_ARGS=${NGX_CONFIGURE_ARGS:---with-http_auth_request_module}
 locked=()
 [ -f Cargo.lock ] && locked=(--locked)
 mkdir -p "$out"

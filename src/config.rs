@@ -186,7 +186,8 @@ fn set_jwks_file(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result
     }
     let path =
         glue::conf_full_name(cf, args[0]).ok_or_else(|| format!("invalid path \"{}\"", args[0]))?;
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read \"{path}\": {}", glue::io_error_text(&e)))?;
+    let bytes = std::fs::read(&path)
+        .map_err(|e| format!("cannot read \"{path}\": {}", glue::io_error_text(&e)))?;
     let keys = KeySet::parse(&bytes).map_err(|e| format!("invalid JWKS in \"{path}\": {e}"))?;
     for skipped in &keys.skipped {
         ngx_conf_log_error!(

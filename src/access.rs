@@ -1,19 +1,22 @@
-//! The access-phase handler: token source → verification → allow, or refusal with an RFC 6750
-//! challenge and one log line naming the reason.
+//! The access-phase handler: token source → key sets → verification → allow, or refusal with
+//! an RFC 6750 challenge and one log line naming the reason.
+
+use std::rc::Rc;
 
 use jwt_peer_auth_core::bearer::{self, BearerError};
-use jwt_peer_auth_core::{Reason, Rejection};
+use jwt_peer_auth_core::freshness::Plan;
+use jwt_peer_auth_core::{KeySet, Reason, Rejection};
 use ngx::core::Status;
 use ngx::ffi::{
-    ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT, NGX_LOG_ERR,
-    NGX_LOG_INFO,
+    ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_LOG_INFO,
 };
-use ngx::http::{HttpModuleLocationConf, Request};
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::ngx_log_error;
 
-use crate::config::LocConf;
-use crate::glue;
-use crate::JwtPeerAuthModule;
+use crate::config::{KeyRequest, LocConf};
+use crate::fetch::{self, RequestCtx, POLL_MS};
+use crate::zone::Zone;
+use crate::{glue, keys, JwtPeerAuthModule};
 
 /// The phase handler registered in postconfiguration. Panics never cross into NGINX: one
 /// would answer 500 and be logged.
@@ -34,6 +37,8 @@ pub extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     }
 }
 
+const AGAIN: ngx_int_t = Status::NGX_AGAIN.0;
+
 fn handle(request: &mut Request) -> ngx_int_t {
     let Some(lc) = JwtPeerAuthModule::location_conf(request) else {
         return Status::NGX_DECLINED.into();
@@ -41,28 +46,169 @@ fn handle(request: &mut Request) -> ngx_int_t {
     if !lc.enabled() {
         return Status::NGX_DECLINED.into();
     }
-    match check(request.as_ref(), lc) {
-        Ok(()) => Status::NGX_OK.into(),
+    // Requests without a usable bearer token are refused before any key is looked at.
+    if let Err(rejection) = token(request.as_ref()) {
+        return refuse(request, lc, &rejection);
+    }
+    let fetched = match lc.key_request.as_deref() {
+        None => None,
+        Some(kr) => match fetched_keys(request, lc, kr) {
+            Fetched::Wait => return AGAIN,
+            Fetched::Error(msg) => {
+                ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: {msg}");
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            }
+            Fetched::Keys(keys) => keys,
+        },
+    };
+    let sets: Vec<&KeySet> = lc
+        .jwks_file
+        .as_ref()
+        .map(|f| &f.keys)
+        .into_iter()
+        .chain(fetched.as_deref())
+        .collect();
+    let result = token(request.as_ref())
+        .and_then(|t| jwt_peer_auth_core::verify(t, &sets, &lc.policy, ngx::ffi::ngx_time()));
+    match result {
+        Ok(_) => Status::NGX_OK.into(),
+        Err(r)
+            if r.reason == Reason::UnknownKid && lc.key_request.is_some() && force_refetch(request, lc) =>
+        {
+            AGAIN
+        }
         Err(rejection) => refuse(request, lc, &rejection),
     }
 }
 
-fn check(r: &ngx_http_request_t, lc: &LocConf) -> Result<(), Rejection> {
+/// The bearer token of the request.
+fn token(r: &ngx_http_request_t) -> Result<&[u8], Rejection> {
     let header = glue::authorization(r)
         .ok_or_else(|| Rejection::new(Reason::Missing, "no \"Authorization\" header"))?;
-    let token = bearer::from_authorization(header).map_err(|e| match e {
+    bearer::from_authorization(header).map_err(|e| match e {
         BearerError::NotBearer => Rejection::new(Reason::Missing, "no \"Bearer\" credentials"),
-        BearerError::Invalid => Rejection::new(
-            Reason::Malformed,
-            "\"Authorization: Bearer\" is not one token",
-        ),
-    })?;
-    let file = lc.jwks_file.as_ref().map(|f| &f.keys);
-    let sets: &[&jwt_peer_auth_core::KeySet] = match &file {
-        Some(keys) => std::slice::from_ref(keys),
-        None => &[],
+        BearerError::Invalid => {
+            Rejection::new(Reason::Malformed, "\"Authorization: Bearer\" is not one token")
+        }
+    })
+}
+
+enum Fetched {
+    Keys(Option<Rc<KeySet>>),
+    Wait,
+    Error(String),
+}
+
+/// The request's context, created on first use.
+fn ctx(request: &mut Request) -> Option<*mut RequestCtx> {
+    let module = JwtPeerAuthModule::module();
+    if let Some(c) = request.get_module_ctx::<RequestCtx>(module) {
+        return Some(std::ptr::from_ref(c).cast_mut());
+    }
+    let p = request.pool().allocate(RequestCtx::new());
+    if p.is_null() {
+        return None;
+    }
+    request.set_module_ctx(p.cast(), module);
+    Some(p)
+}
+
+fn zone(request: &Request) -> Option<Zone> {
+    let mc = JwtPeerAuthModule::main_conf(request)?;
+    Zone::from_shm(mc.shm_zone)
+}
+
+/// Decides, per the key source's shared state, whether to verify now, refresh in the
+/// background, or wait for a fetch.
+fn fetched_keys(request: &mut Request, lc: &'static LocConf, kr: &'static KeyRequest) -> Fetched {
+    let Some(ctx_ptr) = ctx(request) else {
+        return Fetched::Error("no memory for the request context".into());
     };
-    jwt_peer_auth_core::verify(token, sets, &lc.policy, ngx::ffi::ngx_time()).map(|_| ())
+    // SAFETY: the context lives in the request pool; this is the only reference while the
+    // handler runs (the post-subrequest handler runs later, on the same thread).
+    let ctx = unsafe { &mut *ctx_ptr };
+    if ctx.waiting {
+        return Fetched::Wait;
+    }
+    let Some(zone) = zone(request) else {
+        return Fetched::Error("the shared zone is not available".into());
+    };
+    let Some(slot) = zone.slot(kr.uri.as_bytes()) else {
+        return Fetched::Error(format!("no room for key source \"{}\" in the zone", kr.uri));
+    };
+    ctx.zone = Some(zone.clone());
+    ctx.slot = slot;
+    ctx.uri = kr.uri.as_str();
+    let cfg = lc.key_cache.unwrap_or_default();
+    let now = ngx::ffi::ngx_time();
+    let state = zone.state(slot);
+    match state.plan(&cfg, now) {
+        Plan::Verify => {}
+        Plan::VerifyAndRefresh => {
+            if zone.try_start(slot, &cfg, now, false) {
+                ctx.lease = true;
+                if !fetch::start(request, ctx_ptr, true) {
+                    ctx.lease = false;
+                    zone.abandon(slot);
+                }
+            }
+        }
+        Plan::FetchAndWait => {
+            if zone.try_start(slot, &cfg, now, false) {
+                return start_waited(request, ctx_ptr, &zone, slot);
+            }
+            return wait_for_other(request, ctx, &cfg);
+        }
+        Plan::WaitForOther => return wait_for_other(request, ctx, &cfg),
+        Plan::Unavailable => return Fetched::Keys(None),
+    }
+    Fetched::Keys(keys::get(&zone, slot, state.generation))
+}
+
+fn start_waited(request: &mut Request, ctx_ptr: *mut RequestCtx, zone: &Zone, slot: usize) -> Fetched {
+    // SAFETY: see fetched_keys.
+    let ctx = unsafe { &mut *ctx_ptr };
+    ctx.lease = true;
+    ctx.waiting = true;
+    if fetch::start(request, ctx_ptr, false) {
+        return Fetched::Wait;
+    }
+    ctx.lease = false;
+    ctx.waiting = false;
+    zone.abandon(slot);
+    Fetched::Error(format!("cannot start the key request \"{}\"", ctx.uri))
+}
+
+fn wait_for_other(
+    request: &mut Request,
+    ctx: &mut RequestCtx,
+    cfg: &jwt_peer_auth_core::freshness::CacheSettings,
+) -> Fetched {
+    let max_polls = (cfg.lease.max(1) * 1000 / POLL_MS as u64) as u32;
+    if ctx.polls < max_polls && fetch::poll_later(request.as_mut()) {
+        ctx.polls += 1;
+        return Fetched::Wait;
+    }
+    Fetched::Keys(None)
+}
+
+/// A token with an unknown `kid`: refetch at once (rate-limited), then verify again.
+fn force_refetch(request: &mut Request, lc: &'static LocConf) -> bool {
+    let Some(ctx_ptr) = ctx(request) else { return false };
+    // SAFETY: see fetched_keys.
+    let ctx = unsafe { &mut *ctx_ptr };
+    let Some(zone) = ctx.zone.clone() else {
+        return false;
+    };
+    if ctx.forced {
+        return false;
+    }
+    let cfg = lc.key_cache.unwrap_or_default();
+    if !zone.try_start(ctx.slot, &cfg, ngx::ffi::ngx_time(), true) {
+        return false;
+    }
+    ctx.forced = true;
+    matches!(start_waited(request, ctx_ptr, &zone, ctx.slot), Fetched::Wait)
 }
 
 fn refuse(request: &mut Request, lc: &'static LocConf, rejection: &Rejection) -> ngx_int_t {
@@ -72,11 +218,7 @@ fn refuse(request: &mut Request, lc: &'static LocConf, rejection: &Rejection) ->
     } else {
         NGX_LOG_INFO
     };
-    ngx_log_error!(
-        level,
-        request.log(),
-        "jwt_peer_auth: token rejected: {rejection}"
-    );
+    ngx_log_error!(level, request.log(), "jwt_peer_auth: token rejected: {rejection}");
     let status = reason.http_status();
     if status == 401 {
         let challenge = if reason.invalid_token() {

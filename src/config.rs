@@ -7,15 +7,46 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::Arc;
 
+use jwt_peer_auth_core::freshness::CacheSettings;
 use jwt_peer_auth_core::{AlgSet, KeySet, Policy};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_TAKE1,
-    NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF,
-    NGX_LOG_EMERG, NGX_LOG_WARN,
+    ngx_command_t, ngx_conf_t, ngx_shm_zone_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_TAKE1,
+    NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET,
+    NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
 };
+use ngx::http::HttpModuleMainConf;
 use ngx::{ngx_conf_log_error, ngx_string};
 
 use crate::glue;
+use crate::zone;
+use crate::JwtPeerAuthModule;
+
+/// Name and size of the zone used when `jwt_peer_auth_zone` is not given.
+pub const DEFAULT_ZONE: &str = "jwt_peer_auth";
+pub const DEFAULT_ZONE_SIZE: usize = 1024 * 1024;
+
+/// http-level settings.
+#[derive(Debug)]
+pub struct MainConf {
+    pub shm_zone: *mut ngx_shm_zone_t,
+    /// Whether any location fetches keys (then a zone is needed).
+    pub key_requests: bool,
+}
+
+impl Default for MainConf {
+    fn default() -> Self {
+        MainConf {
+            shm_zone: std::ptr::null_mut(),
+            key_requests: false,
+        }
+    }
+}
+
+/// `jwt_peer_auth_key_request`: keys come from a sub-request to this URI.
+#[derive(Debug)]
+pub struct KeyRequest {
+    pub uri: String,
+}
 
 /// `jwt_peer_auth <realm> | off`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +69,8 @@ pub struct LocConf {
     /// Where `jwt_peer_auth` was set (file:line), for error messages about its settings.
     declared_at: String,
     pub jwks_file: Option<Arc<FileKeys>>,
+    pub key_request: Option<Arc<KeyRequest>>,
+    pub key_cache: Option<CacheSettings>,
     pub algorithms: Option<AlgSet>,
     pub leeway: Option<u64>,
 
@@ -63,6 +96,12 @@ impl LocConf {
         if self.jwks_file.is_none() {
             self.jwks_file = prev.jwks_file.clone();
         }
+        if self.key_request.is_none() {
+            self.key_request = prev.key_request.clone();
+        }
+        if self.key_cache.is_none() {
+            self.key_cache = prev.key_cache;
+        }
         if self.algorithms.is_none() {
             self.algorithms = prev.algorithms;
         }
@@ -77,29 +116,28 @@ impl LocConf {
         let Some(Mode::On { realm }) = &self.mode else {
             return Ok(());
         };
-        let Some(file) = &self.jwks_file else {
+        if self.jwks_file.is_none() && self.key_request.is_none() {
             return Err(format!(
                 "\"jwt_peer_auth\" is enabled (in {}) but no key source is configured: add \
-                 \"jwt_peer_auth_jwks_file\" at the same or an enclosing level",
+                 \"jwt_peer_auth_jwks_file\" or \"jwt_peer_auth_key_request\" at the same or \
+                 an enclosing level",
                 self.declared_at
             ));
-        };
-        let usable = file
-            .keys
-            .keys
-            .iter()
-            .any(|k| self.policy.algorithms.iter().any(|a| k.fits(a)));
-        if !usable {
-            let algs: Vec<&str> = self.policy.algorithms.iter().map(|a| a.name()).collect();
-            return Err(format!(
-                "no key in \"{}\" can verify any of the allowed algorithms ({})",
-                file.path,
-                algs.join(" ")
-            ));
+        }
+        // Keys from a file must be able to verify something, unless keys are also fetched.
+        if let (Some(file), None) = (&self.jwks_file, &self.key_request) {
+            let fits = |k: &jwt_peer_auth_core::jwk::Jwk| self.policy.algorithms.iter().any(|a| k.fits(a));
+            if !file.keys.keys.iter().any(fits) {
+                let algs: Vec<&str> = self.policy.algorithms.iter().map(|a| a.name()).collect();
+                return Err(format!(
+                    "no key in \"{}\" can verify any of the allowed algorithms ({})",
+                    file.path,
+                    algs.join(" ")
+                ));
+            }
         }
         self.challenge = format!("Bearer realm=\"{realm}\"").into_bytes();
-        self.challenge_invalid =
-            format!("Bearer realm=\"{realm}\", error=\"invalid_token\"").into_bytes();
+        self.challenge_invalid = format!("Bearer realm=\"{realm}\", error=\"invalid_token\"").into_bytes();
         Ok(())
     }
 }
@@ -116,11 +154,11 @@ impl From<String> for ConfError {
     }
 }
 
-type Handler = fn(&mut ngx_conf_t, &[&str], &mut LocConf) -> Result<(), ConfError>;
+type Handler<T> = fn(&mut ngx_conf_t, &[&str], &mut T) -> Result<(), ConfError>;
 
 /// Runs a directive handler with safe arguments and turns its error into an `[emerg]`.
-fn run(cf: *mut ngx_conf_t, conf: *mut c_void, handler: Handler) -> *mut c_char {
-    let (Some(cf), Some(conf)) = (glue::conf_mut(cf), glue::loc_conf_mut::<LocConf>(conf)) else {
+fn run<T>(cf: *mut ngx_conf_t, conf: *mut c_void, handler: Handler<T>) -> *mut c_char {
+    let (Some(cf), Some(conf)) = (glue::conf_mut(cf), glue::loc_conf_mut::<T>(conf)) else {
         return ngx::core::NGX_CONF_ERROR;
     };
     let args = glue::conf_args(cf);
@@ -138,8 +176,7 @@ fn run(cf: *mut ngx_conf_t, conf: *mut c_void, handler: Handler) -> *mut c_char 
             }
         }
     }
-    let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(cf, &strs, conf)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(cf, &strs, conf)));
     match result {
         Ok(Ok(())) => ngx::core::NGX_CONF_OK,
         Ok(Err(ConfError::Duplicate)) => c"is duplicate".as_ptr().cast_mut(),
@@ -148,11 +185,7 @@ fn run(cf: *mut ngx_conf_t, conf: *mut c_void, handler: Handler) -> *mut c_char 
             ngx::core::NGX_CONF_ERROR
         }
         Err(_) => {
-            ngx_conf_log_error!(
-                NGX_LOG_EMERG,
-                cf,
-                "\"{name}\": internal error while parsing"
-            );
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"{name}\": internal error while parsing");
             ngx::core::NGX_CONF_ERROR
         }
     }
@@ -184,10 +217,9 @@ fn set_jwks_file(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result
     if lc.jwks_file.is_some() {
         return Err(ConfError::Duplicate);
     }
-    let path =
-        glue::conf_full_name(cf, args[0]).ok_or_else(|| format!("invalid path \"{}\"", args[0]))?;
-    let bytes = std::fs::read(&path)
-        .map_err(|e| format!("cannot read \"{path}\": {}", glue::io_error_text(&e)))?;
+    let path = glue::conf_full_name(cf, args[0]).ok_or_else(|| format!("invalid path \"{}\"", args[0]))?;
+    let bytes =
+        std::fs::read(&path).map_err(|e| format!("cannot read \"{path}\": {}", glue::io_error_text(&e)))?;
     let keys = KeySet::parse(&bytes).map_err(|e| format!("invalid JWKS in \"{path}\": {e}"))?;
     for skipped in &keys.skipped {
         ngx_conf_log_error!(
@@ -213,19 +245,86 @@ fn set_leeway(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(
     if lc.leeway.is_some() {
         return Err(ConfError::Duplicate);
     }
-    let secs = glue::parse_time_sec(args[0])
-        .ok_or_else(|| format!("invalid time value \"{}\"", args[0]))?;
+    let secs = glue::parse_time_sec(args[0]).ok_or_else(|| format!("invalid time value \"{}\"", args[0]))?;
     lc.leeway = Some(secs);
+    Ok(())
+}
+
+fn set_key_request(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    if lc.key_request.is_some() {
+        return Err(ConfError::Duplicate);
+    }
+    let uri = args[0];
+    if !uri.starts_with('/') || uri.len() > 255 || uri.bytes().any(|b| b <= b' ' || b == b'?') {
+        return Err(format!("invalid URI \"{uri}\": a local path like \"/_jwks\" is expected").into());
+    }
+    lc.key_request = Some(Arc::new(KeyRequest { uri: uri.to_owned() }));
+    if let Some(mc) = JwtPeerAuthModule::main_conf_mut(cf) {
+        mc.key_requests = true;
+    }
+    Ok(())
+}
+
+fn set_key_cache(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    if lc.key_cache.is_some() {
+        return Err(ConfError::Duplicate);
+    }
+    let time = |v: &str| glue::parse_time_sec(v).ok_or_else(|| format!("invalid time value \"{v}\""));
+    let mut cfg = CacheSettings {
+        valid: time(args[0])?,
+        ..CacheSettings::default()
+    };
+    for a in &args[1..] {
+        match a.split_once('=') {
+            Some(("stale", v)) => cfg.stale = time(v)?,
+            Some(("min_refresh", v)) => cfg.min_refresh = time(v)?,
+            _ => return Err(format!("invalid parameter \"{a}\"").into()),
+        }
+    }
+    lc.key_cache = Some(cfg);
+    Ok(())
+}
+
+fn set_zone(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(), ConfError> {
+    if !mc.shm_zone.is_null() {
+        return Err(ConfError::Duplicate);
+    }
+    let value = args[0];
+    let (name, size) = value
+        .split_once(':')
+        .filter(|(n, s)| !n.is_empty() && !s.is_empty())
+        .ok_or_else(|| format!("invalid zone \"{value}\": \"name:size\" is expected"))?;
+    let size = glue::parse_size(size).ok_or_else(|| format!("invalid zone size \"{size}\""))?;
+    if size < 8 * 4096 {
+        return Err(format!("zone \"{name}\" is too small (at least 32k)").into());
+    }
+    // The zone keeps a pointer to its name: use the argument's own memory (configuration pool).
+    let raw = glue::conf_args(cf)[1];
+    let name_str = ngx_str_t {
+        len: name.len(),
+        data: raw.data,
+    };
+    mc.shm_zone = zone::add(cf, name_str, size, crate::module_tag())
+        .ok_or_else(|| format!("cannot add zone \"{name}\""))?;
+    Ok(())
+}
+
+/// Adds the default zone when keys are fetched and `jwt_peer_auth_zone` was not given.
+pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
+    if mc.key_requests && mc.shm_zone.is_null() {
+        let name = ngx_str_t {
+            len: DEFAULT_ZONE.len(),
+            data: DEFAULT_ZONE.as_ptr().cast_mut(),
+        };
+        mc.shm_zone = zone::add(cf, name, DEFAULT_ZONE_SIZE, crate::module_tag())
+            .ok_or_else(|| format!("cannot add zone \"{DEFAULT_ZONE}\""))?;
+    }
     Ok(())
 }
 
 macro_rules! directive_fn {
     ($name:ident, $handler:path) => {
-        extern "C" fn $name(
-            cf: *mut ngx_conf_t,
-            _cmd: *mut ngx_command_t,
-            conf: *mut c_void,
-        ) -> *mut c_char {
+        extern "C" fn $name(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
             run(cf, conf, $handler)
         }
     };
@@ -235,14 +334,15 @@ directive_fn!(cmd_mode, set_mode);
 directive_fn!(cmd_jwks_file, set_jwks_file);
 directive_fn!(cmd_algorithms, set_algorithms);
 directive_fn!(cmd_leeway, set_leeway);
+directive_fn!(cmd_key_request, set_key_request);
+directive_fn!(cmd_key_cache, set_key_cache);
+directive_fn!(cmd_zone, set_zone);
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-const fn command(
-    name: ngx_str_t,
-    args: u32,
-    set: extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char,
-) -> ngx_command_t {
+type SetFn = extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char;
+
+const fn command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     ngx_command_t {
         name,
         type_: (ANY_LEVEL | args) as ngx_uint_t,
@@ -253,7 +353,18 @@ const fn command(
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 5] = [
+const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
+    ngx_command_t {
+        name,
+        type_: (NGX_HTTP_MAIN_CONF | args) as ngx_uint_t,
+        set: Some(set),
+        conf: NGX_HTTP_MAIN_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    }
+}
+
+pub static mut COMMANDS: [ngx_command_t; 8] = [
     command(ngx_string!("jwt_peer_auth"), NGX_CONF_TAKE1, cmd_mode),
     command(
         ngx_string!("jwt_peer_auth_jwks_file"),
@@ -261,14 +372,21 @@ pub static mut COMMANDS: [ngx_command_t; 5] = [
         cmd_jwks_file,
     ),
     command(
+        ngx_string!("jwt_peer_auth_key_request"),
+        NGX_CONF_TAKE1,
+        cmd_key_request,
+    ),
+    command(
+        ngx_string!("jwt_peer_auth_key_cache"),
+        NGX_CONF_1MORE,
+        cmd_key_cache,
+    ),
+    command(
         ngx_string!("jwt_peer_auth_algorithms"),
         NGX_CONF_1MORE,
         cmd_algorithms,
     ),
-    command(
-        ngx_string!("jwt_peer_auth_leeway"),
-        NGX_CONF_TAKE1,
-        cmd_leeway,
-    ),
+    command(ngx_string!("jwt_peer_auth_leeway"), NGX_CONF_TAKE1, cmd_leeway),
+    main_command(ngx_string!("jwt_peer_auth_zone"), NGX_CONF_TAKE1, cmd_zone),
     ngx_command_t::empty(),
 ];

@@ -14,7 +14,7 @@ pub fn conf_mut<'a>(cf: *mut ngx_conf_t) -> Option<&'a mut ngx_conf_t> {
     unsafe { cf.as_mut() }
 }
 
-/// The module's configuration structure passed to a directive handler.
+/// The module's configuration structure (any level) passed to a directive or merge handler.
 pub fn loc_conf_mut<'a, T>(conf: *mut c_void) -> Option<&'a mut T> {
     // SAFETY: `conf` is the structure our create_*_conf allocated as `T` for this level
     // (NGX_HTTP_LOC_CONF_OFFSET), alive for the configuration cycle.
@@ -35,11 +35,7 @@ pub fn conf_args<'a>(cf: &ngx_conf_t) -> &'a [ngx_str_t] {
 pub fn conf_location(cf: &ngx_conf_t) -> String {
     // SAFETY: while a directive is parsed `conf_file` points to the file being read.
     match unsafe { cf.conf_file.as_ref() } {
-        Some(f) => format!(
-            "{}:{}",
-            String::from_utf8_lossy(f.file.name.as_bytes()),
-            f.line
-        ),
+        Some(f) => format!("{}:{}", String::from_utf8_lossy(f.file.name.as_bytes()), f.line),
         None => "configuration".to_owned(),
     }
 }
@@ -72,6 +68,17 @@ pub fn parse_time_sec(value: &str) -> Option<u64> {
     } else {
         u64::try_from(v).ok()
     }
+}
+
+/// Parses an NGINX size value ("64k", "1m") into bytes.
+pub fn parse_size(value: &str) -> Option<usize> {
+    let mut s = ngx_str_t {
+        len: value.len(),
+        data: value.as_ptr().cast_mut(),
+    };
+    // SAFETY: ngx_parse_size only reads `s`.
+    let v = unsafe { ngx::ffi::ngx_parse_size(&mut s) };
+    usize::try_from(v).ok()
 }
 
 /// The value of the request's `Authorization` header, if it has one.

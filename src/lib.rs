@@ -18,9 +18,12 @@ use ngx::ngx_conf_log_error;
 
 mod access;
 mod config;
+mod fetch;
 mod glue;
+mod keys;
+mod zone;
 
-use config::LocConf;
+use config::{LocConf, MainConf};
 
 pub struct JwtPeerAuthModule;
 
@@ -51,6 +54,31 @@ impl HttpModule for JwtPeerAuthModule {
     }
 }
 
+/// The module's address, the tag of its shared zones.
+pub(crate) fn module_tag() -> *mut c_void {
+    ptr::addr_of_mut!(ngx_http_jwt_peer_auth_module).cast()
+}
+
+/// After the http block is parsed: adds the default zone if keys are fetched.
+extern "C" fn init_main_conf(cf: *mut ngx_conf_t, conf: *mut c_void) -> *mut c_char {
+    let (Some(cf), Some(mc)) = (glue::conf_mut(cf), glue::loc_conf_mut::<MainConf>(conf)) else {
+        return NGX_CONF_ERROR;
+    };
+    match config::init_main(cf, mc) {
+        Ok(()) => NGX_CONF_OK,
+        Err(msg) => {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "jwt_peer_auth: {msg}");
+            NGX_CONF_ERROR
+        }
+    }
+}
+
+// SAFETY: the main configuration of this module is always a `MainConf`, allocated by
+// `create_main_conf`.
+unsafe impl HttpModuleMainConf for JwtPeerAuthModule {
+    type MainConf = MainConf;
+}
+
 // SAFETY: the location configuration of this module is always a `LocConf`, allocated by
 // `create_loc_conf`.
 unsafe impl HttpModuleLocationConf for JwtPeerAuthModule {
@@ -58,11 +86,7 @@ unsafe impl HttpModuleLocationConf for JwtPeerAuthModule {
 }
 
 /// Merges a level's settings with the enclosing level's; a problem is an `[emerg]`.
-extern "C" fn merge_loc_conf(
-    cf: *mut ngx_conf_t,
-    prev: *mut c_void,
-    conf: *mut c_void,
-) -> *mut c_char {
+extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut c_void) -> *mut c_char {
     let (Some(prev), Some(conf)) = (
         glue::loc_conf_mut::<LocConf>(prev),
         glue::loc_conf_mut::<LocConf>(conf),
@@ -82,8 +106,8 @@ extern "C" fn merge_loc_conf(
 static NGX_HTTP_JWT_PEER_AUTH_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: None,
     postconfiguration: Some(JwtPeerAuthModule::postconfiguration),
-    create_main_conf: None,
-    init_main_conf: None,
+    create_main_conf: Some(JwtPeerAuthModule::create_main_conf),
+    init_main_conf: Some(init_main_conf),
     create_srv_conf: None,
     merge_srv_conf: None,
     create_loc_conf: Some(JwtPeerAuthModule::create_loc_conf),
@@ -98,9 +122,7 @@ ngx::ngx_modules!(ngx_http_jwt_peer_auth_module);
 #[allow(non_upper_case_globals)]
 #[cfg_attr(not(feature = "export-modules"), no_mangle)]
 pub static mut ngx_http_jwt_peer_auth_module: ngx_module_t = ngx_module_t {
-    ctx: ptr::addr_of!(NGX_HTTP_JWT_PEER_AUTH_MODULE_CTX)
-        .cast_mut()
-        .cast(),
+    ctx: ptr::addr_of!(NGX_HTTP_JWT_PEER_AUTH_MODULE_CTX).cast_mut().cast(),
     // SAFETY: taking the address of the static command table, never moved.
     commands: unsafe { ptr::addr_of_mut!(config::COMMANDS[0]) },
     type_: NGX_HTTP_MODULE as ngx_uint_t,

@@ -144,9 +144,7 @@ impl AlgSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Algorithm> {
-        Algorithm::ALL
-            .into_iter()
-            .filter(move |a| self.contains(*a))
+        Algorithm::ALL.into_iter().filter(move |a| self.contains(*a))
     }
 
     /// Parses `jwt_peer_auth_algorithms` arguments.

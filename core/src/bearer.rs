@@ -59,10 +59,7 @@ mod tests {
             Err(BearerError::NotBearer)
         );
         assert_eq!(from_authorization(b""), Err(BearerError::NotBearer));
-        assert_eq!(
-            from_authorization(b"Bearerx a.b.c"),
-            Err(BearerError::NotBearer)
-        );
+        assert_eq!(from_authorization(b"Bearerx a.b.c"), Err(BearerError::NotBearer));
     }
 
     #[test]
@@ -73,10 +70,7 @@ mod tests {
             from_authorization(b"Bearer a.b.c Bearer d.e.f"),
             Err(BearerError::Invalid)
         );
-        assert_eq!(
-            from_authorization(b"Bearer a.b.c\t"),
-            Err(BearerError::Invalid)
-        );
+        assert_eq!(from_authorization(b"Bearer a.b.c\t"), Err(BearerError::Invalid));
         assert_eq!(from_authorization(b"Bearer a=b"), Err(BearerError::Invalid));
     }
 }

@@ -101,10 +101,7 @@ mod tests {
             parse_object(br#"{"alg":"none","alg":"RS256"}"#),
             Err(JsonError::Invalid)
         );
-        assert_eq!(
-            parse_object(br#"{"a":{"x":1,"x":2}}"#),
-            Err(JsonError::Invalid)
-        );
+        assert_eq!(parse_object(br#"{"a":{"x":1,"x":2}}"#), Err(JsonError::Invalid));
     }
 
     #[test]

@@ -226,10 +226,7 @@ fn parse_jwk(v: &Value) -> Result<Jwk, String> {
         "oct" => {
             let k = b64_member(o, "k")?;
             if k.len() < 32 {
-                return Err(format!(
-                    "shared key of {} bytes (need at least 32)",
-                    k.len()
-                ));
+                return Err(format!("shared key of {} bytes (need at least 32)", k.len()));
             }
             KeyMaterial::Oct(k)
         }

@@ -6,10 +6,12 @@
 //! - [`jwk`]: JWK Sets to verification-ready keys.
 //! - [`alg`]: algorithms and the allow-list.
 //! - [`reason`]: why a token was refused.
+//! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 
 pub mod alg;
 pub mod b64;
 pub mod bearer;
+pub mod freshness;
 pub mod json;
 pub mod jwk;
 pub mod reason;

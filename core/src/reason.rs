@@ -167,10 +167,7 @@ mod tests {
                 leeway: 1,
             },
         };
-        assert_eq!(
-            r.to_string(),
-            "expired (token expired at 5, now 9, leeway 1s)"
-        );
+        assert_eq!(r.to_string(), "expired (token expired at 5, now 9, leeway 1s)");
         let r = Rejection::with_value(Reason::UnknownKid, "no key with kid", "a\nb");
         assert_eq!(r.to_string(), "unknown_kid (no key with kid \"a?b\")");
     }

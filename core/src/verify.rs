@@ -113,11 +113,7 @@ fn check_header(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorith
     let alg = Algorithm::from_name(name)
         .ok_or_else(|| Rejection::with_value(Reason::Algorithm, "unsupported alg", name))?;
     if !allowed.contains(alg) {
-        return Err(Rejection::with_value(
-            Reason::Algorithm,
-            "alg not allowed",
-            name,
-        ));
+        return Err(Rejection::with_value(Reason::Algorithm, "alg not allowed", name));
     }
     // RFC 7515 §4.1.11: this implementation understands no extension, so any "crit" is fatal.
     if header.contains_key("crit") {
@@ -160,9 +156,7 @@ fn candidates<'k>(
     }
     if found.is_empty() {
         return Err(match kid {
-            Some(kid) if !kid_seen => {
-                Rejection::with_value(Reason::UnknownKid, "no key with kid", kid)
-            }
+            Some(kid) if !kid_seen => Rejection::with_value(Reason::UnknownKid, "no key with kid", kid),
             Some(_) => Rejection::with_value(
                 Reason::Algorithm,
                 "the key with this kid does not allow alg",
@@ -232,8 +226,8 @@ fn malformed_claim(claim: &'static str, what: &'static str) -> Rejection {
 
 /// Reads `exp` (required), `nbf` and `iat`.
 pub fn parse_times(claims: &Map<String, Value>) -> Result<Times, Rejection> {
-    let exp = numeric_date(claims, "exp")?
-        .ok_or_else(|| Rejection::new(Reason::Claim, "no \"exp\" claim"))?;
+    let exp =
+        numeric_date(claims, "exp")?.ok_or_else(|| Rejection::new(Reason::Claim, "no \"exp\" claim"))?;
     Ok(Times {
         exp,
         nbf: numeric_date(claims, "nbf")?,
@@ -273,12 +267,7 @@ pub fn check_times(t: &Times, leeway: u64, now: i64) -> Result<(), Rejection> {
 
 /// Verifies a compact JWS token against the given key sets and policy at time `now` (Unix
 /// seconds).
-pub fn verify(
-    token: &[u8],
-    sets: &[&KeySet],
-    policy: &Policy,
-    now: i64,
-) -> Result<Verified, Rejection> {
+pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Result<Verified, Rejection> {
     let [h, p, s] = split(token)?;
     let header = decode_json(h, "header is not a JSON object", "header is not base64url")?;
     let alg = check_header(&header, policy.algorithms)?;
@@ -302,10 +291,8 @@ pub fn verify(
         .ok_or_else(|| Rejection::new(Reason::Signature, "signature does not verify"))?;
 
     let payload_bytes = b64::decode(p).map_err(|_| malformed("payload is not base64url"))?;
-    let claims = json::parse_object(&payload_bytes)
-        .map_err(|_| malformed("payload is not a JSON object"))?;
-    let payload =
-        String::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
+    let claims = json::parse_object(&payload_bytes).map_err(|_| malformed("payload is not a JSON object"))?;
+    let payload = String::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
     let times = parse_times(&claims)?;
     check_times(&times, policy.leeway, now)?;
 

@@ -9,8 +9,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use jwt_peer_auth_core::b64;
 use ring::rand::SystemRandom;
 use ring::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
-    ECDSA_P384_SHA384_FIXED_SIGNING,
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING,
 };
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
@@ -89,7 +88,8 @@ fn ed_key(kid: &'static str) -> TestKey {
     let rng = SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-    let jwk = json!({"kty": "OKP", "kid": kid, "crv": "Ed25519", "x": b64::encode(pair.public_key().as_ref())});
+    let jwk =
+        json!({"kty": "OKP", "kid": kid, "crv": "Ed25519", "x": b64::encode(pair.public_key().as_ref())});
     TestKey {
         kid,
         alg: jsonwebtoken::Algorithm::EdDSA,
@@ -126,19 +126,11 @@ pub fn jwks(keys: &[&TestKey]) -> String {
 }
 
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 /// A token signed by `key` with `alg`, its kid in the header, and `claims`.
-pub fn sign_as(
-    key: &TestKey,
-    alg: jsonwebtoken::Algorithm,
-    kid: Option<&str>,
-    claims: &Value,
-) -> String {
+pub fn sign_as(key: &TestKey, alg: jsonwebtoken::Algorithm, kid: Option<&str>, claims: &Value) -> String {
     let mut h = Header::new(alg);
     h.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(&h, claims, &key.encoding).expect("sign")

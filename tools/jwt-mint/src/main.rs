@@ -55,42 +55,35 @@ fn keygen(dir: &Path) -> Res<()> {
     let rng = SystemRandom::new();
     let mut jwks = Vec::new();
     for name in ["rsa", "rsa2"] {
-        let key =
-            rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(|e| e.to_string())?;
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(|e| e.to_string())?;
         let der = key.to_pkcs8_der().map_err(|e| e.to_string())?;
         write(dir.join(format!("{name}.pk8")), der.as_bytes())?;
         let public = key.to_public_key();
-        let pub_der =
-            rsa::pkcs1::EncodeRsaPublicKey::to_pkcs1_der(&public).map_err(|e| e.to_string())?;
+        let pub_der = rsa::pkcs1::EncodeRsaPublicKey::to_pkcs1_der(&public).map_err(|e| e.to_string())?;
         write(dir.join(format!("{name}.pub.der")), pub_der.as_bytes())?;
         let pem = rsa::pkcs1::EncodeRsaPublicKey::to_pkcs1_pem(&public, rsa::pkcs1::LineEnding::LF)
             .map_err(|e| e.to_string())?;
         write(dir.join(format!("{name}.pub.pem")), pem.as_bytes())?;
         let jwk = json!({"kty": "RSA", "kid": name, "use": "sig", "alg": "RS256",
             "n": b64::encode(&public.n().to_bytes_be()), "e": b64::encode(&public.e().to_bytes_be())});
-        write(
-            dir.join(format!("{name}.jwk.json")),
-            jwk.to_string().as_bytes(),
-        )?;
+        write(dir.join(format!("{name}.jwk.json")), jwk.to_string().as_bytes())?;
         if name == "rsa" {
             jwks.push(jwk);
         }
     }
     let pk8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .map_err(|e| e.to_string())?;
-    let pair = EcdsaKeyPair::from_pkcs8(
-        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-        pk8.as_ref(),
-        &rng,
-    )
-    .map_err(|e| e.to_string())?;
+    let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pk8.as_ref(), &rng)
+        .map_err(|e| e.to_string())?;
     let p = pair.public_key().as_ref();
     write(dir.join("ec.pk8"), pk8.as_ref())?;
     jwks.push(json!({"kty": "EC", "kid": "ec", "crv": "P-256", "x": b64::encode(&p[1..33]), "y": b64::encode(&p[33..])}));
     let pk8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| e.to_string())?;
     let pair = Ed25519KeyPair::from_pkcs8(pk8.as_ref()).map_err(|e| e.to_string())?;
     write(dir.join("ed.pk8"), pk8.as_ref())?;
-    jwks.push(json!({"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": b64::encode(pair.public_key().as_ref())}));
+    jwks.push(
+        json!({"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": b64::encode(pair.public_key().as_ref())}),
+    );
     write(
         dir.join("jwks.json"),
         json!({"keys": jwks}).to_string().as_bytes(),
@@ -138,11 +131,7 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{a} needs a value"))
-        };
+        let mut val = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
         let secs = |v: String| v.parse::<i64>().map_err(|_| format!("{a}: not a number"));
         match a.as_str() {
             "--alg" => o.alg = Some(val()?),
@@ -150,8 +139,7 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
             "--no-kid" => o.kid = Some(None),
             "--header" => o.header = Some(val()?),
             "--claims" => {
-                let v: Value =
-                    serde_json::from_str(&val()?).map_err(|e| format!("--claims: {e}"))?;
+                let v: Value = serde_json::from_str(&val()?).map_err(|e| format!("--claims: {e}"))?;
                 for (k, v) in v.as_object().ok_or("--claims must be an object")? {
                     o.claims.insert(k.clone(), v.clone());
                 }
@@ -234,13 +222,7 @@ fn sign_cmd(dir: &Path, key: &str, args: &[String]) -> Res<()> {
     Ok(())
 }
 
-fn signature(
-    dir: &Path,
-    key: &str,
-    alg: &str,
-    secret: Option<&[u8]>,
-    input: &[u8],
-) -> Res<Vec<u8>> {
+fn signature(dir: &Path, key: &str, alg: &str, secret: Option<&[u8]>, input: &[u8]) -> Res<Vec<u8>> {
     let rng = SystemRandom::new();
     if let Some(secret) = secret {
         let h = match alg {
@@ -255,9 +237,8 @@ fn signature(
     let pk8 = fs::read(dir.join(format!("{key}.pk8"))).map_err(|e| format!("{key}.pk8: {e}"))?;
     match key {
         "ec" => {
-            let pair =
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &pk8, &rng)
-                    .map_err(|e| e.to_string())?;
+            let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &pk8, &rng)
+                .map_err(|e| e.to_string())?;
             Ok(pair
                 .sign(&rng, input)
                 .map_err(|e| e.to_string())?
@@ -279,8 +260,7 @@ fn signature(
                 _ => &signature::RSA_PKCS1_SHA256,
             };
             let mut sig = vec![0; pair.public().modulus_len()];
-            pair.sign(enc, &rng, input, &mut sig)
-                .map_err(|e| e.to_string())?;
+            pair.sign(enc, &rng, input, &mut sig).map_err(|e| e.to_string())?;
             Ok(sig)
         }
     }

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# The benchmark: builds (release), starts NGINX and the real JWThenticator on loopback, measures
+# with wrk, prints a table and writes it to bench/results/latest.md.
+#
+#   (a) no auth: the same kind of location serving a small static file
+#   (b) jwt_peer_auth, keys from a JWKS file, one valid token reused by every request
+#   (c) jwt_peer_auth, a different valid token per request (pool of pre-minted tokens, tokens.lua)
+#   (d) jwt_peer_auth, rejected tokens (bad signature): every answer must be 401
+#   (e) the baseline it replaces: auth_request to JWThenticator's /validate_request
+#   (f) as (b), keys fetched with `jwt_peer_auth_key_request` from a JWKS location
+#       (only if this NGINX build knows the directive)
+#
+# Protected locations serve a static file, not `return` (which runs before the access phase).
+# Every response's status is counted (status.lua); a scenario with any unexpected status or
+# socket error is FAILED, never reported as a speed.
+#
+# Settings (environment):
+#   BENCH_DURATION     per scenario, wrk syntax              default 10s
+#   BENCH_THREADS      wrk threads                           default 1
+#   BENCH_CONNECTIONS  wrk connections                       default 32
+#   BENCH_TOKENS       size of the token pool of (c)         default 10000
+#   BENCH_PORT         NGINX port on 127.0.0.1; JWThenticator uses BENCH_PORT+1   default 18480
+#   BENCH_SKIP_BUILD=1 use build/ as it is
+# The defaults suit a 2-core machine: one wrk thread keeps wrk on one core so that NGINX
+# (worker_processes auto) and, in (e), JWThenticator have the rest; 32 connections keep NGINX
+# busy without measuring mostly queueing. On bigger machines raise both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+duration=${BENCH_DURATION:-10s}
+threads=${BENCH_THREADS:-1}
+conns=${BENCH_CONNECTIONS:-32}
+ntokens=${BENCH_TOKENS:-10000}
+port=${BENCH_PORT:-18480}
+jwth_port=$((port + 1))
+work=$root/build/bench
+results=$root/bench/results/latest.md
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "== $*" >&2; }
+
+# --- what it needs --------------------------------------------------------------------------
+if ! command -v wrk >/dev/null; then
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || die "wrk is missing (Debian: apt-get install wrk)"
+    say "installing wrk"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
+command -v curl >/dev/null || die "curl is missing"
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+    ./scripts/deps.sh
+    ./scripts/build.sh
+fi
+for f in build/nginx build/ngx_http_jwt_peer_auth_module.so build/jwt-mint; do
+    [ -x "$f" ] || die "$f is missing (run scripts/build.sh)"
+done
+py=$(tools/jwthenticator/setup.sh)
+
+for p in "$port" "$jwth_port"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then die "port $p is in use (set BENCH_PORT)"; fi
+done
+
+# --- everything it starts is stopped on exit ------------------------------------------------
+nginx_pid=
+jwth_pid=
+cleanup() {
+    local pid i
+    for pid in $nginx_pid $jwth_pid; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in $nginx_pid $jwth_pid; do
+        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for() { # LOGFILE PATTERN PID: waits (at most 30 s) for PATTERN in LOGFILE
+    local i
+    for i in $(seq 300); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || { cat "$1" >&2; die "process $3 exited"; }
+        sleep 0.1
+    done
+    cat "$1" >&2
+    die "timed out waiting for '$2' in $1"
+}
+
+# --- keys, tokens, files --------------------------------------------------------------------
+mkdir -p "$work/conf" "$work/logs" "$work/www"
+keys=$work/keys
+[ -f "$keys/jwks.json" ] || build/jwt-mint keygen "$keys"
+echo "hello, peer" > "$work/www/hello.txt"
+token=$(build/jwt-mint sign "$keys" rsa)
+bad_token=$(build/jwt-mint sign "$keys" rsa --corrupt)
+pool=$work/tokens.txt
+# The pool is reused while it has the right size, is younger than 12 h (tokens live 24 h) and
+# was signed with the current keys; minting takes about 1 ms per token.
+if [ ! -f "$pool" ] || [ "$(wc -l < "$pool")" -ne "$ntokens" ] || [ "$keys/jwks.json" -nt "$pool" ] \
+    || [ -n "$(find "$pool" -mmin +720)" ]; then
+    say "minting $ntokens tokens for (c)"
+    build/jwt-mint sign "$keys" rsa --exp 86400 --count "$ntokens" > "$pool.tmp"
+    mv "$pool.tmp" "$pool"
+fi
+
+# --- JWThenticator, for (e) -----------------------------------------------------------------
+say "starting JWThenticator on 127.0.0.1:$jwth_port"
+"$py" tools/jwthenticator/serve.py --state-dir "$work/jwthenticator" --port "$jwth_port" \
+    > "$work/logs/jwthenticator.log" 2>&1 &
+jwth_pid=$!
+wait_for "$work/logs/jwthenticator.log" "listening on" "$jwth_pid"
+jwth_token=$("$py" tools/jwthenticator/client.py --url "http://127.0.0.1:$jwth_port")
+
+# --- NGINX ----------------------------------------------------------------------------------
+write_conf() { # WITH_F (0|1)
+    local f_locations=""
+    if [ "$1" = 1 ]; then
+        f_locations="
+        location = /f {
+            jwt_peer_auth \"bench\";
+            jwt_peer_auth_key_request /_jwks;
+            alias $work/www/hello.txt;
+        }
+        location = /_jwks {
+            default_type application/json;
+            alias $keys/jwks.json;
+        }"
+    fi
+    cat > "$work/conf/nginx.conf" <<CONF
+# Written by bench/run.sh.
+load_module $root/build/ngx_http_jwt_peer_auth_module.so;
+daemon off;
+worker_processes auto;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    access_log off;
+    default_type text/plain;
+
+    upstream jwthenticator {
+        server 127.0.0.1:$jwth_port;
+        keepalive 64;
+    }
+
+    server {
+        listen 127.0.0.1:$port;
+
+        # (a)
+        location = /a {
+            alias $work/www/hello.txt;
+        }
+        # (b), (c), (d)
+        location = /b {
+            jwt_peer_auth "bench";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            alias $work/www/hello.txt;
+        }
+        # (e): what jwt_peer_auth replaces. Kept-alive upstream connections: JWThenticator's
+        # best case.
+        location = /e {
+            auth_request /_validate;
+            alias $work/www/hello.txt;
+        }
+        location = /_validate {
+            internal;
+            proxy_pass http://jwthenticator/validate_request;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }
+        # (f)$f_locations
+    }
+}
+CONF
+}
+
+with_f=1
+write_conf 1
+if ! t_out=$(build/nginx -p "$work/" -e stderr -c conf/nginx.conf -t 2>&1); then
+    if grep -q 'unknown directive "jwt_peer_auth_key_request"' <<<"$t_out"; then
+        with_f=0
+        write_conf 0
+        build/nginx -p "$work/" -c conf/nginx.conf -t -q || die "nginx -t failed"
+    else
+        echo "$t_out" >&2
+        die "nginx -t failed"
+    fi
+fi
+say "starting NGINX on 127.0.0.1:$port"
+build/nginx -p "$work/" -c conf/nginx.conf &
+nginx_pid=$!
+for i in $(seq 100); do
+    [ "$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/a")" = 200 ] && break
+    kill -0 "$nginx_pid" 2>/dev/null || { cat "$work/logs/error.log" >&2; die "nginx exited"; }
+    [ "$i" -lt 100 ] || die "nginx does not answer"
+    sleep 0.1
+done
+
+# --- the scenarios ---------------------------------------------------------------------------
+declare -A desc rps p50 p99 statuses verdict
+order=()
+
+to_ms() { # wrk duration (850.00us, 1.20ms, 2.00s, 1.00m) -> milliseconds
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) printf "%.2f", v / 1000; else if (v ~ /ms$/) printf "%.2f", v + 0;
+        else if (v ~ /s$/) printf "%.2f", v * 1000; else if (v ~ /m$/) printf "%.2f", v * 60000;
+        else printf "?" }'
+}
+
+# scenario ID DESCRIPTION PATH EXPECT(2xx|401) CURL_AUTH WRK_ARGS...
+scenario() {
+    local id=$1 expect=$4 auth=$5 url="http://127.0.0.1:$port$3"
+    order+=("$id")
+    desc[$id]=$2
+    shift 5
+    rps[$id]=-; p50[$id]=-; p99[$id]=-; statuses[$id]=-
+    # One request with curl first: a clear message if the setup is wrong (and a warm-up).
+    local code
+    code=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' ${auth:+-H "Authorization: Bearer $auth"} "$url")
+    if { [ "$expect" = 2xx ] && [ "${code:0:1}" != 2 ]; } || { [ "$expect" = 401 ] && [ "$code" != 401 ]; }; then
+        verdict[$id]="FAILED (curl got $code)"
+        say "($id) FAILED: curl got HTTP $code"
+        return
+    fi
+    say "($id) ${desc[$id]}: wrk for $duration"
+    local out=$work/wrk-$id.txt
+    wrk --latency -t"$threads" -c"$conns" -d"$duration" "$@" > "$out" 2>&1 || true
+    rps[$id]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    p50[$id]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    p99[$id]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    statuses[$id]=$(sed -n 's/^statuses: *//p' "$out")
+    local bad
+    bad=$(tr ' ' '\n' <<<"${statuses[$id]}" | awk -F= -v e="$expect" '
+        NF == 2 && $2 > 0 && ((e == "2xx" && ($1 < 200 || $1 > 299)) || (e == "401" && $1 != 401)) {
+            printf "%s%s", sep, $0; sep = " " }')
+    if [ -z "${rps[$id]}" ] || [ -z "${statuses[$id]}" ]; then
+        verdict[$id]="FAILED (no wrk result, see ${out#$root/})"
+    elif [ -n "$bad" ]; then
+        verdict[$id]="FAILED (unexpected $bad)"
+    elif grep -q '^ *Socket errors' "$out"; then
+        verdict[$id]="FAILED ($(sed -n 's/^ *Socket errors: *//p' "$out"))"
+    else
+        verdict[$id]=ok
+    fi
+    say "($id) ${rps[$id]:-?} req/s, p50 ${p50[$id]} ms, p99 ${p99[$id]} ms, statuses: ${statuses[$id]:-none}: ${verdict[$id]}"
+}
+
+status_lua=(-s bench/status.lua)
+scenario a "no auth (static file)" /a 2xx "" "${status_lua[@]}" "http://127.0.0.1:$port/a"
+scenario b "jwt_peer_auth, JWKS file, one reused token" /b 2xx "$token" \
+    "${status_lua[@]}" -H "Authorization: Bearer $token" "http://127.0.0.1:$port/b"
+scenario c "jwt_peer_auth, JWKS file, $ntokens distinct tokens" /b 2xx "$(head -n1 "$pool")" \
+    -s bench/tokens.lua "http://127.0.0.1:$port/b" -- "$pool" "$threads"
+scenario d "jwt_peer_auth, bad signature (expect 401)" /b 401 "$bad_token" \
+    "${status_lua[@]}" -H "Authorization: Bearer $bad_token" "http://127.0.0.1:$port/b"
+jwth_before=$(curl -s --noproxy '*' "http://127.0.0.1:$jwth_port/_stats")
+scenario e "auth_request -> JWThenticator /validate_request" /e 2xx "$jwth_token" \
+    "${status_lua[@]}" -H "Authorization: Bearer $jwth_token" "http://127.0.0.1:$port/e"
+jwth_after=$(curl -s --noproxy '*' "http://127.0.0.1:$jwth_port/_stats")
+if [ "$with_f" = 1 ]; then
+    scenario f "jwt_peer_auth, keys from jwt_peer_auth_key_request" /f 2xx "$token" \
+        "${status_lua[@]}" -H "Authorization: Bearer $token" "http://127.0.0.1:$port/f"
+else
+    echo "(f) skipped: jwt_peer_auth_key_request not available"
+    order+=(f); desc[f]="jwt_peer_auth, keys from jwt_peer_auth_key_request"
+    rps[f]=-; p50[f]=-; p99[f]=-; statuses[f]=-
+    verdict[f]="skipped: jwt_peer_auth_key_request not available"
+fi
+validate_calls() { sed -n 's/.*"\/validate_request": *\([0-9]*\).*/\1/p' <<<"$1"; }
+jwth_calls=$(( $(validate_calls "$jwth_after") - $(validate_calls "$jwth_before") ))
+
+# --- the report -----------------------------------------------------------------------------
+ratio() { # X Y: rps[X]/rps[Y], if both ran fine
+    if [ "${verdict[$1]}" = ok ] && [ "${verdict[$2]}" = ok ]; then
+        awk -v x="${rps[$1]}" -v y="${rps[$2]}" 'BEGIN { printf "%.2f", x / y }'
+    else
+        echo "n/a"
+    fi
+}
+cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n1)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -z "$(git status --porcelain -- src core Cargo.toml Cargo.lock build.rs 2>/dev/null)" ] || commit="$commit + uncommitted changes"
+workers=$(pgrep -c -P "$nginx_pid" || true)
+{
+    echo "# jwt_peer_auth benchmark"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, by \`bench/run.sh\`."
+    echo
+    echo "- Machine: $(nproc) CPUs (\`nproc\`), ${cpu:-unknown CPU}, Linux $(uname -r)"
+    echo "- NGINX $(build/nginx -v 2>&1 | sed 's/.*nginx\///'), worker_processes auto ($workers workers), access_log off, loopback only"
+    echo "- $(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }'): $threads thread(s), $conns connections, $duration per scenario; JWThenticator $("$py" -c 'import importlib.metadata as m; print(m.version("jwthenticator"))') (one Python process, SQLite)"
+    echo "- Tokens: RS256, 2048-bit RSA key; (c) cycles through $ntokens distinct tokens"
+    echo
+    echo "| | scenario | req/s | p50 ms | p99 ms | statuses | result |"
+    echo "|---|---|--:|--:|--:|---|---|"
+    for id in "${order[@]}"; do
+        echo "| $id | ${desc[$id]} | ${rps[$id]} | ${p50[$id]} | ${p99[$id]} | ${statuses[$id]} | ${verdict[$id]} |"
+    done
+    echo
+    echo "| ratio (req/s) | |"
+    echo "|---|--:|"
+    for r in b/a c/a d/a f/a b/e; do
+        echo "| $r | $(ratio "${r%/*}" "${r#*/}") |"
+    done
+    echo
+    echo "JWThenticator answered $jwth_calls \`/validate_request\` calls during (e)."
+    echo "Raw wrk output: \`build/bench/wrk-*.txt\`."
+} > "$results"
+echo
+cat "$results"

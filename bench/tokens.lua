@@ -1,0 +1,29 @@
+-- wrk script: a different bearer token in every request, cycling through a pool of pre-minted
+-- tokens (one per line), and the status counting of status.lua.
+--
+--   wrk ... -s bench/tokens.lua URL -- TOKEN_FILE THREADS
+--
+-- Each wrk thread starts at its own share of the pool, so threads do not send the same token at
+-- the same time. The requests are formatted once in init(), not per request.
+
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(dir .. "status.lua")
+
+local requests, n, i = {}, 0, 0
+
+function init(args)
+   local file, threads = args[1], tonumber(args[2] or "1")
+   for token in io.lines(file) do
+      if token ~= "" then
+         n = n + 1
+         requests[n] = wrk.format(nil, nil, { Authorization = "Bearer " .. token })
+      end
+   end
+   if n == 0 then error("tokens.lua: no tokens in " .. tostring(file)) end
+   i = math.floor(n / threads) * (thread_index or 0)
+end
+
+function request()
+   i = i % n + 1
+   return requests[i]
+end

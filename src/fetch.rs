@@ -23,8 +23,12 @@ use ngx::ffi::{
 use ngx::http::Request;
 use ngx::ngx_log_error;
 
-use crate::keys;
 use crate::zone::Zone;
+use crate::{keys, JwtPeerAuthModule};
+use ngx::http::HttpModule;
+
+/// Largest JWKS body accepted from the key request.
+pub const MAX_BODY: usize = 1024 * 1024;
 
 /// How often a request waiting for another request's fetch looks again.
 pub const POLL_MS: usize = 25;
@@ -42,6 +46,8 @@ pub struct RequestCtx {
     pub forced: bool,
     /// Timer polls so far while waiting for another request's fetch.
     pub polls: u32,
+    /// The key request's response was larger than [`MAX_BODY`] and was dropped.
+    pub too_big: bool,
 }
 
 impl RequestCtx {
@@ -54,6 +60,7 @@ impl RequestCtx {
             waiting: false,
             forced: false,
             polls: 0,
+            too_big: false,
         }
     }
 }
@@ -75,7 +82,10 @@ pub fn start(r: &mut Request, ctx: *mut RequestCtx, background: bool) -> bool {
     let ps = pool.calloc_type::<ngx_http_post_subrequest_t>();
     let body = pool.calloc_type::<ngx_http_request_body_t>();
     // SAFETY: `ctx` points to the request's context, alive as long as the request pool.
-    let uri = unsafe { (*ctx).uri };
+    let uri = unsafe {
+        (*ctx).too_big = false;
+        (*ctx).uri
+    };
     // SAFETY: `ps` is NULL or a zeroed post_subrequest from the request pool.
     let Some(post) = (unsafe { ps.as_mut() }) else {
         return false;
@@ -115,6 +125,9 @@ pub fn start(r: &mut Request, ctx: *mut RequestCtx, background: bool) -> bool {
     };
     sr.request_body = body;
     sr.set_header_only(0);
+    // Mark it as a key request for the header filter.
+    // SAFETY: the sub-request's `ctx` array has a slot per HTTP module.
+    unsafe { *sr.ctx.add(JwtPeerAuthModule::module().ctx_index) = ctx.cast() };
     true
 }
 
@@ -164,11 +177,10 @@ fn finish(sr: &ngx_http_request_t, ctx: &mut RequestCtx, rc: ngx_int_t, log: *mu
     let now = ngx::ffi::ngx_time();
     let status = sr.headers_out.status;
     let body = response_body(sr);
-    let outcome: Result<KeySet, String> = if rc == ngx::ffi::NGX_ERROR as ngx_int_t {
-        Err(format!(
-            "the response could not be read (status {status}); a body larger than \
-             \"subrequest_output_buffer_size\" in the key request location is cut off like this"
-        ))
+    let outcome: Result<KeySet, String> = if ctx.too_big {
+        Err(format!("response body larger than {MAX_BODY} bytes"))
+    } else if rc == ngx::ffi::NGX_ERROR as ngx_int_t {
+        Err(format!("the response could not be read (status {status})"))
     } else if !(200..300).contains(&status) {
         Err(format!("status {status}"))
     } else {
@@ -177,7 +189,10 @@ fn finish(sr: &ngx_http_request_t, ctx: &mut RequestCtx, rc: ngx_int_t, log: *mu
     match outcome {
         Ok(set) => match zone.publish(ctx.slot, body, now) {
             Ok(generation) => {
-                let kids: Vec<&str> = set.kids().collect();
+                let mut kids: Vec<&str> = set.kids().take(8).collect();
+                if set.len() > 8 {
+                    kids.push("...");
+                }
                 ngx_log_error!(
                     NGX_LOG_INFO,
                     log,
@@ -253,5 +268,118 @@ extern "C" fn poll_done(r: *mut ngx_http_request_t) {
         r.read_event_handler = Some(ngx_http_block_reading);
         r.write_event_handler = Some(ngx_http_core_run_phases);
         ngx_http_core_run_phases(r);
+    }
+}
+
+static mut NEXT_HEADER_FILTER: ngx::ffi::ngx_http_output_header_filter_pt = None;
+
+/// Installs the header filter that gives key requests their in-memory body buffer.
+pub fn install_header_filter() {
+    // SAFETY: called once from postconfiguration, single-threaded, as every NGINX filter
+    // module links itself into the chain.
+    unsafe {
+        NEXT_HEADER_FILTER = ngx::ffi::ngx_http_top_header_filter;
+        ngx::ffi::ngx_http_top_header_filter = Some(header_filter);
+    }
+}
+
+/// A key request is an in-memory sub-request that carries this module's context.
+fn is_key_request(r: &ngx_http_request_t) -> bool {
+    let idx = JwtPeerAuthModule::module().ctx_index;
+    // SAFETY: every request has a `ctx` array with a slot per HTTP module.
+    r.main != std::ptr::from_ref(r).cast_mut()
+        && r.subrequest_in_memory() != 0
+        && unsafe { !(*r.ctx.add(idx)).is_null() }
+}
+
+/// For a key request, allocates the in-memory response buffer before NGINX's postpone filter
+/// would (sized by `subrequest_output_buffer_size`, 4k or 8k by default): sized to the body,
+/// up to [`MAX_BODY`], so a real JWKS of tens of KiB works without extra configuration.
+/// (A body that overflows an in-memory buffer makes NGINX drop the client connection, so the
+/// body filter below never lets that happen.)
+extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: NGINX calls header filters with a live request.
+    if let Some(req) = unsafe { r.as_mut() } {
+        if req.out.is_null() && is_key_request(req) {
+            let n = req.headers_out.content_length_n;
+            let len = usize::try_from(n).map_or(MAX_BODY, |n| n.min(MAX_BODY));
+            {
+                // SAFETY: buffers and chain links from the sub-request's pool, as the postpone
+                // filter allocates them.
+                unsafe {
+                    let b = ngx::ffi::ngx_create_temp_buf(req.pool, len.max(1));
+                    let cl = ngx::ffi::ngx_alloc_chain_link(req.pool);
+                    if !b.is_null() && !cl.is_null() {
+                        (*b).set_last_buf(1);
+                        (*cl).buf = b;
+                        (*cl).next = std::ptr::null_mut();
+                        req.out = cl;
+                    }
+                }
+            }
+        }
+    }
+    // SAFETY: the next filter was set before this one was installed.
+    match unsafe { NEXT_HEADER_FILTER } {
+        Some(next) => unsafe { next(r) },
+        None => 0,
+    }
+}
+
+static mut NEXT_BODY_FILTER: ngx::ffi::ngx_http_output_body_filter_pt = None;
+
+/// Installs the body filter that keeps key request bodies within their buffer.
+pub fn install_body_filter() {
+    // SAFETY: as for install_header_filter.
+    unsafe {
+        NEXT_BODY_FILTER = ngx::ffi::ngx_http_top_body_filter;
+        ngx::ffi::ngx_http_top_body_filter = Some(body_filter);
+    }
+}
+
+/// Drops a key request's body once it would overflow its buffer, marking it too big, instead
+/// of letting the postpone filter fail the whole connection.
+extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx::ffi::ngx_chain_t) -> ngx_int_t {
+    // SAFETY: NGINX calls body filters with a live request and a chain of its buffers.
+    if let Some(req) = unsafe { r.as_mut() } {
+        if is_key_request(req) {
+            // SAFETY: `out` was allocated by header_filter: one buffer in the sub-request pool;
+            // the chain links and buffers are valid for this call.
+            unsafe {
+                if let Some(out) = req.out.as_ref().and_then(|c| c.buf.as_ref()) {
+                    let room = out.end.offset_from(out.last) as usize;
+                    let mut len = 0usize;
+                    let mut cl = chain;
+                    while let Some(link) = cl.as_ref() {
+                        if let Some(b) = link.buf.as_ref() {
+                            if b.memory() != 0 || b.temporary() != 0 || b.mmap() != 0 {
+                                len += b.last.offset_from(b.pos) as usize;
+                            }
+                        }
+                        cl = link.next;
+                    }
+                    let ctx = (*req.ctx.add(JwtPeerAuthModule::module().ctx_index)).cast::<RequestCtx>();
+                    if len > room || ctx.as_ref().is_some_and(|c| c.too_big) {
+                        if let Some(c) = ctx.as_mut() {
+                            c.too_big = true;
+                        }
+                        let mut cl = chain;
+                        while let Some(link) = cl.as_ref() {
+                            if let Some(b) = link.buf.as_mut() {
+                                b.pos = b.last;
+                                b.file_pos = b.file_last;
+                            }
+                            cl = link.next;
+                        }
+                        return 0;
+                    }
+                }
+            }
+        }
+    }
+    // SAFETY: the next filter was set before this one was installed.
+    match unsafe { NEXT_BODY_FILTER } {
+        Some(next) => unsafe { next(r, chain) },
+        None => 0,
     }
 }

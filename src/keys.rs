@@ -8,9 +8,11 @@ use jwt_peer_auth_core::KeySet;
 
 use crate::zone::{Zone, MAX_SOURCES};
 
+/// A parsed key set and the generation it was parsed from.
+type Parsed = Option<(u64, Rc<KeySet>)>;
+
 thread_local! {
-    static LOCAL: RefCell<[Option<(u64, Rc<KeySet>)>; MAX_SOURCES]> =
-        RefCell::new(std::array::from_fn(|_| None));
+    static LOCAL: RefCell<[Parsed; MAX_SOURCES]> = RefCell::new(std::array::from_fn(|_| None));
 }
 
 /// Remembers a key set this worker just parsed and published.

@@ -40,6 +40,8 @@ impl HttpModule for JwtPeerAuthModule {
         let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(cf) else {
             return Status::NGX_ERROR.into();
         };
+        fetch::install_header_filter();
+        fetch::install_body_filter();
         let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers;
         // SAFETY: the access phase handler array is initialised by the http core module.
         let h = unsafe { ngx_array_push(phase) }.cast::<ngx_http_handler_pt>();

@@ -100,7 +100,7 @@ qr/\[emerg\].*"jwt_peer_auth_leeway": invalid time value "soon"/
     }
 --- must_die
 --- error_log eval
-qr/\[emerg\].*jwt_peer_auth: "jwt_peer_auth" is enabled \(in .*nginx\.conf:\d+\) but no key source is configured/
+qr/\[emerg\].*jwt_peer_auth: "jwt_peer_auth" is enabled \(in .*nginx\.conf:\d+\) but no key source is configured: add "jwt_peer_auth_jwks_file" or "jwt_peer_auth_key_request"/
 
 
 
@@ -161,3 +161,87 @@ JwtPeerAuth::bearer('ec')
 --- error_code: 200
 --- error_log
 skipped key #0 kid "odd": unsupported "kty" "XYZ"
+
+
+
+=== TEST 14: key request URI that is not a local path
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request http://127.0.0.1:5050/jwks;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_key_request": invalid URI "http:\/\/127\.0\.0\.1:5050\/jwks": a local path like "\/_jwks" is expected/
+
+
+
+=== TEST 15: bad key cache time and unknown parameter
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks;
+    jwt_peer_auth_key_cache 5m stale=forever;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_key_cache": invalid time value "forever"/
+
+
+
+=== TEST 16: unknown key cache parameter
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks;
+    jwt_peer_auth_key_cache 5m fresh=1m;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_key_cache": invalid parameter "fresh=1m"/
+
+
+
+=== TEST 17: zone without a size
+--- http_config
+    jwt_peer_auth_zone peers;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_zone": invalid zone "peers": "name:size" is expected/
+
+
+
+=== TEST 18: zone too small
+--- http_config
+    jwt_peer_auth_zone peers:8k;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_zone": zone "peers" is too small \(at least 32k\)/
+
+
+
+=== TEST 19: zone is an http-level directive
+--- config
+    jwt_peer_auth_zone peers:1m;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_zone" directive is not allowed here/
+
+
+
+=== TEST 20: a named zone is used for fetched keys
+--- http_config
+    jwt_peer_auth_zone peers:256k;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /jwks { alias $TEST_NGINX_JWT_KEYS/jwks.json; }
+    }
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks;
+    location = /_jwks { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/jwks; }
+    location /p { alias html/; }
+--- user_files
+>>> index.html
+ok
+--- request
+GET /p/index.html
+--- more_headers eval
+JwtPeerAuth::bearer('rsa')
+--- error_code: 200

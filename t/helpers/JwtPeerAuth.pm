@@ -44,4 +44,86 @@ sub bearer {
     return 'Authorization: Bearer ' . token(@_);
 }
 
+sub slurp {
+    my ($path) = @_;
+    open(my $fh, '<', $path) or die "$path: $!";
+    local $/;
+    return scalar <$fh>;
+}
+
+sub write_file {
+    my ($path, $content) = @_;
+    open(my $fh, '>', "$path.tmp") or die "$path.tmp: $!";
+    print $fh $content;
+    close($fh) or die "$path.tmp: $!";
+    rename("$path.tmp", $path) or die "rename $path: $!";
+    chmod 0644, $path;
+}
+
+# A JWKS (JSON text) with the test keys whose kids are given, e.g. jwks('rsa', 'ec'); 'rsa2'
+# is the second RSA key (not in the default jwks.json).
+sub jwks {
+    my @kids = @_;
+    require JSON::PP;
+    my %all = map { $_->{kid} => $_ } @{ JSON::PP::decode_json(slurp("$KEYS/jwks.json"))->{keys} };
+    $all{rsa2} = JSON::PP::decode_json(slurp("$KEYS/rsa2.jwk.json"));
+    return JSON::PP->new->canonical->encode({ keys => [ map { $all{$_} // die "no key $_" } @kids ] });
+}
+
+# A large JWKS: the given keys plus $n copies of rsa2 under other kids (rotation history).
+sub big_jwks {
+    my ($n, @kids) = @_;
+    require JSON::PP;
+    my $doc = JSON::PP::decode_json(jwks(@kids));
+    my $extra = JSON::PP::decode_json(slurp("$KEYS/rsa2.jwk.json"));
+    for my $i (1 .. $n) {
+        push @{ $doc->{keys} }, { %$extra, kid => sprintf('old-%04d', $i), x5t => 'x' x 27 };
+    }
+    return JSON::PP->new->canonical->encode($doc);
+}
+
+# Error-log lines since mark_log() matching $re, for counting fetches within one block.
+my ($log_file, $log_mark) = ('', 0);
+sub mark_log {
+    ($log_file) = @_;
+    $log_mark = -s $log_file || 0;
+}
+sub log_count {
+    my ($re) = @_;
+    open(my $fh, '<', $log_file) or die "$log_file: $!";
+    seek($fh, $log_mark, 0);
+    my $n = grep { $_ =~ $re } <$fh>;
+    return $n;
+}
+
+# Sends $n requests for $path at once (all written before any answer is read) and returns
+# their status codes. Loopback only; bounded by $timeout seconds.
+sub parallel_get {
+    my ($port, $path, $n, $header, $timeout) = @_;
+    require IO::Socket::INET;
+    require IO::Select;
+    $timeout //= 10;
+    my @socks;
+    for (1 .. $n) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => $timeout)
+            or die "connect: $!";
+        print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n" . ($header ? "$header\r\n" : '') . "\r\n";
+        push @socks, $s;
+    }
+    my @codes;
+    for my $s (@socks) {
+        my $sel = IO::Select->new($s);
+        my $resp = '';
+        my $deadline = time + $timeout;
+        while (time < $deadline && $sel->can_read($deadline - time)) {
+            my $got = sysread($s, my $buf, 65536);
+            last unless $got;
+            $resp .= $buf;
+        }
+        close $s;
+        push @codes, $resp =~ m{^HTTP/1\.\d (\d+)} ? $1 : 'none';
+    }
+    return @codes;
+}
+
 1;

@@ -1,20 +1,21 @@
-//! The access-phase handler: token source → key sets → verification → allow, or refusal with
-//! an RFC 6750 challenge and one log line naming the reason.
+//! The access-phase handler: token source → key sets → verification → policy → allow, or
+//! refusal with an RFC 6750 challenge and one log line naming the reason.
 
 use std::rc::Rc;
 
 use jwt_peer_auth_core::bearer::{self, BearerError};
-use jwt_peer_auth_core::freshness::Plan;
-use jwt_peer_auth_core::{KeySet, Reason, Rejection};
+use jwt_peer_auth_core::freshness::{CacheSettings, Plan};
+use jwt_peer_auth_core::{policy, KeySet, Reason, Rejection, Verified};
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_LOG_INFO,
 };
-use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, Request};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::ngx_log_error;
 
-use crate::config::{KeyRequest, LocConf};
-use crate::fetch::{self, RequestCtx, POLL_MS};
+use crate::config::{KeyRequest, LocConf, Mode};
+use crate::ctx::{self, RequestCtx};
+use crate::fetch::{self, POLL_MS};
 use crate::zone::Zone;
 use crate::{glue, keys, JwtPeerAuthModule};
 
@@ -38,25 +39,30 @@ pub extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 }
 
 const AGAIN: ngx_int_t = Status::NGX_AGAIN.0;
+const OK: ngx_int_t = Status::NGX_OK.0;
+const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
 
 fn handle(request: &mut Request) -> ngx_int_t {
     let Some(lc) = JwtPeerAuthModule::location_conf(request) else {
         return Status::NGX_DECLINED.into();
     };
-    if !lc.enabled() {
+    let Some(Mode::On { token: source, .. }) = &lc.mode else {
         return Status::NGX_DECLINED.into();
-    }
+    };
+    let Some(ctx_ptr) = ctx::get_or_create(request) else {
+        return SERVER_ERROR;
+    };
     // Requests without a usable bearer token are refused before any key is looked at.
-    if let Err(rejection) = token(request.as_ref()) {
-        return refuse(request, lc, &rejection);
+    if let Err(rejection) = token(request.as_mut(), *source).map(|_| ()) {
+        return refuse(request, lc, ctx_ptr, &rejection);
     }
     let fetched = match lc.key_request.as_deref() {
         None => None,
-        Some(kr) => match fetched_keys(request, lc, kr) {
+        Some(kr) => match fetched_keys(request, lc, kr, ctx_ptr) {
             Fetched::Wait => return AGAIN,
             Fetched::Error(msg) => {
                 ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: {msg}");
-                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+                return SERVER_ERROR;
             }
             Fetched::Keys(keys) => keys,
         },
@@ -68,21 +74,40 @@ fn handle(request: &mut Request) -> ngx_int_t {
         .into_iter()
         .chain(fetched.as_deref())
         .collect();
-    let result = token(request.as_ref())
-        .and_then(|t| jwt_peer_auth_core::verify(t, &sets, &lc.policy, ngx::ffi::ngx_time()));
-    match result {
-        Ok(_) => Status::NGX_OK.into(),
+    let now = ngx::ffi::ngx_time();
+    let result = token(request.as_mut(), *source)
+        .and_then(|t| jwt_peer_auth_core::verify(t, &sets, &lc.policy, now))
+        .and_then(|v| check_policy(request.as_mut(), lc, v, now));
+    let verified = match result {
+        Ok(v) => v,
         Err(r)
-            if r.reason == Reason::UnknownKid && lc.key_request.is_some() && force_refetch(request, lc) =>
+            if r.reason == Reason::UnknownKid
+                && lc.key_request.is_some()
+                && force_refetch(request, lc, ctx_ptr) =>
         {
-            AGAIN
+            return AGAIN;
         }
-        Err(rejection) => refuse(request, lc, &rejection),
-    }
+        Err(rejection) => return refuse(request, lc, ctx_ptr, &rejection),
+    };
+    // SAFETY: the context lives in the request pool; no other reference is held now.
+    let ctx = unsafe { &mut *ctx_ptr };
+    ctx.verified = Some(verified);
+    ctx.status = Some(Ok(()));
+    // `require` runs last: its values may use the claim variables set just above.
+    require(request, lc, ctx_ptr)
 }
 
-/// The bearer token of the request.
-fn token(r: &ngx_http_request_t) -> Result<&[u8], Rejection> {
+/// The bearer token: from the configured variable, or from `Authorization: Bearer`.
+fn token(
+    r: &mut ngx_http_request_t,
+    source: Option<crate::config::ComplexValue>,
+) -> Result<&[u8], Rejection> {
+    if let Some(cv) = source {
+        return match glue::complex_value(r, cv.0) {
+            Some(t) if !t.is_empty() => Ok(t),
+            _ => Err(Rejection::new(Reason::Missing, "the token variable is empty")),
+        };
+    }
     let header = glue::authorization(r)
         .ok_or_else(|| Rejection::new(Reason::Missing, "no \"Authorization\" header"))?;
     bearer::from_authorization(header).map_err(|e| match e {
@@ -93,24 +118,61 @@ fn token(r: &ngx_http_request_t) -> Result<&[u8], Rejection> {
     })
 }
 
+/// `jwt_peer_auth_max_age` and `jwt_peer_auth_claim`, after the signature and time checks.
+fn check_policy(
+    r: &mut ngx_http_request_t,
+    lc: &LocConf,
+    v: Verified,
+    now: i64,
+) -> Result<Verified, Rejection> {
+    if let Some(max_age) = lc.max_age {
+        policy::check_max_age(&v.times, max_age, lc.policy.leeway, now)?;
+    }
+    for rule in lc.claims.iter().flatten() {
+        let mut allowed: Vec<&[u8]> = Vec::with_capacity(rule.values.len());
+        for cv in &rule.values {
+            allowed.push(glue::complex_value(r, cv.0).unwrap_or_default());
+        }
+        if !policy::claim_matches(&v.claims, &rule.name, &allowed) {
+            return Err(policy::claim_rejection(&rule.name));
+        }
+    }
+    Ok(v)
+}
+
+/// `jwt_peer_auth_require`: every value non-empty and not "0", else 401 or 403.
+fn require(request: &mut Request, lc: &'static LocConf, ctx_ptr: *mut RequestCtx) -> ngx_int_t {
+    for rule in lc.requires.iter().flatten() {
+        let failed = rule
+            .values
+            .iter()
+            .any(|cv| !glue::complex_value(request.as_mut(), cv.0).is_some_and(policy::require_passes));
+        if !failed {
+            continue;
+        }
+        if rule.status == 403 {
+            // SAFETY: see handle.
+            unsafe { (*ctx_ptr).status = Some(Err(Reason::Claim)) };
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                request.log(),
+                "jwt_peer_auth: request forbidden by \"jwt_peer_auth_require\""
+            );
+            return 403;
+        }
+        let rejection = Rejection::new(
+            Reason::Claim,
+            "a \"jwt_peer_auth_require\" value is empty or \"0\"",
+        );
+        return refuse(request, lc, ctx_ptr, &rejection);
+    }
+    OK
+}
+
 enum Fetched {
     Keys(Option<Rc<KeySet>>),
     Wait,
     Error(String),
-}
-
-/// The request's context, created on first use.
-fn ctx(request: &mut Request) -> Option<*mut RequestCtx> {
-    let module = JwtPeerAuthModule::module();
-    if let Some(c) = request.get_module_ctx::<RequestCtx>(module) {
-        return Some(std::ptr::from_ref(c).cast_mut());
-    }
-    let p = request.pool().allocate(RequestCtx::new());
-    if p.is_null() {
-        return None;
-    }
-    request.set_module_ctx(p.cast(), module);
-    Some(p)
 }
 
 fn zone(request: &Request) -> Option<Zone> {
@@ -120,10 +182,12 @@ fn zone(request: &Request) -> Option<Zone> {
 
 /// Decides, per the key source's shared state, whether to verify now, refresh in the
 /// background, or wait for a fetch.
-fn fetched_keys(request: &mut Request, lc: &'static LocConf, kr: &'static KeyRequest) -> Fetched {
-    let Some(ctx_ptr) = ctx(request) else {
-        return Fetched::Error("no memory for the request context".into());
-    };
+fn fetched_keys(
+    request: &mut Request,
+    lc: &'static LocConf,
+    kr: &'static KeyRequest,
+    ctx_ptr: *mut RequestCtx,
+) -> Fetched {
     // SAFETY: the context lives in the request pool; this is the only reference while the
     // handler runs (the post-subrequest handler runs later, on the same thread).
     let ctx = unsafe { &mut *ctx_ptr };
@@ -179,12 +243,8 @@ fn start_waited(request: &mut Request, ctx_ptr: *mut RequestCtx, zone: &Zone, sl
     Fetched::Error(format!("cannot start the key request \"{}\"", ctx.uri))
 }
 
-fn wait_for_other(
-    request: &mut Request,
-    ctx: &mut RequestCtx,
-    cfg: &jwt_peer_auth_core::freshness::CacheSettings,
-) -> Fetched {
-    let max_polls = (cfg.lease.max(1) * 1000 / POLL_MS as u64) as u32;
+fn wait_for_other(request: &mut Request, ctx: &mut RequestCtx, cfg: &CacheSettings) -> Fetched {
+    let max_polls = u32::try_from(cfg.lease.max(1) * 1000 / POLL_MS as u64).unwrap_or(u32::MAX);
     if ctx.polls < max_polls && fetch::poll_later(request.as_mut()) {
         ctx.polls += 1;
         return Fetched::Wait;
@@ -193,8 +253,7 @@ fn wait_for_other(
 }
 
 /// A token with an unknown `kid`: refetch at once (rate-limited), then verify again.
-fn force_refetch(request: &mut Request, lc: &'static LocConf) -> bool {
-    let Some(ctx_ptr) = ctx(request) else { return false };
+fn force_refetch(request: &mut Request, lc: &'static LocConf, ctx_ptr: *mut RequestCtx) -> bool {
     // SAFETY: see fetched_keys.
     let ctx = unsafe { &mut *ctx_ptr };
     let Some(zone) = ctx.zone.clone() else {
@@ -211,8 +270,15 @@ fn force_refetch(request: &mut Request, lc: &'static LocConf) -> bool {
     matches!(start_waited(request, ctx_ptr, &zone, ctx.slot), Fetched::Wait)
 }
 
-fn refuse(request: &mut Request, lc: &'static LocConf, rejection: &Rejection) -> ngx_int_t {
+fn refuse(
+    request: &mut Request,
+    lc: &'static LocConf,
+    ctx_ptr: *mut RequestCtx,
+    rejection: &Rejection,
+) -> ngx_int_t {
     let reason = rejection.reason;
+    // SAFETY: see handle.
+    unsafe { (*ctx_ptr).status = Some(Err(reason)) };
     let level = if reason == Reason::NoKeys {
         NGX_LOG_ERR
     } else {
@@ -220,15 +286,8 @@ fn refuse(request: &mut Request, lc: &'static LocConf, rejection: &Rejection) ->
     };
     ngx_log_error!(level, request.log(), "jwt_peer_auth: token rejected: {rejection}");
     let status = reason.http_status();
-    if status == 401 {
-        let challenge = if reason.invalid_token() {
-            &lc.challenge_invalid
-        } else {
-            &lc.challenge
-        };
-        if !glue::set_www_authenticate(request.as_mut(), challenge) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-        }
+    if status == 401 && !glue::set_www_authenticate(request.as_mut(), lc.challenge(reason)) {
+        return SERVER_ERROR;
     }
     ngx_int_t::from(i16::try_from(status).unwrap_or(500))
 }

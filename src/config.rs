@@ -8,11 +8,11 @@ use std::ptr;
 use std::sync::Arc;
 
 use jwt_peer_auth_core::freshness::CacheSettings;
-use jwt_peer_auth_core::{AlgSet, KeySet, Policy};
+use jwt_peer_auth_core::{AlgSet, KeySet, Policy, Reason};
 use ngx::ffi::{
-    ngx_command_t, ngx_conf_t, ngx_shm_zone_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_TAKE1,
-    NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET,
-    NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
+    ngx_command_t, ngx_conf_t, ngx_shm_zone_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_2MORE,
+    NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
+    NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
 };
 use ngx::http::HttpModuleMainConf;
 use ngx::{ngx_conf_log_error, ngx_string};
@@ -48,11 +48,32 @@ pub struct KeyRequest {
     pub uri: String,
 }
 
-/// `jwt_peer_auth <realm> | off`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `jwt_peer_auth <realm> [token=$variable] | off`.
+#[derive(Debug, Clone)]
 pub enum Mode {
     Off,
-    On { realm: String },
+    On {
+        realm: String,
+        token: Option<ComplexValue>,
+    },
+}
+
+/// A compiled NGINX complex value (text with variables), evaluated per request.
+#[derive(Debug, Clone, Copy)]
+pub struct ComplexValue(pub *mut ngx::ffi::ngx_http_complex_value_t);
+
+/// `jwt_peer_auth_claim name value ...`.
+#[derive(Debug, Clone)]
+pub struct ClaimRule {
+    pub name: String,
+    pub values: Vec<ComplexValue>,
+}
+
+/// `jwt_peer_auth_require value ... [error=401|403]`.
+#[derive(Debug, Clone)]
+pub struct Require {
+    pub values: Vec<ComplexValue>,
+    pub status: u16,
 }
 
 /// A JWKS file read at configuration time.
@@ -73,13 +94,14 @@ pub struct LocConf {
     pub key_cache: Option<CacheSettings>,
     pub algorithms: Option<AlgSet>,
     pub leeway: Option<u64>,
+    pub claims: Option<Vec<ClaimRule>>,
+    pub requires: Option<Vec<Require>>,
+    pub max_age: Option<u64>,
 
     // Resolved by merge.
     pub policy: Policy,
-    /// `Bearer realm="..."`: the challenge for a request without a token.
-    pub challenge: Vec<u8>,
-    /// The same with `, error="invalid_token"`.
-    pub challenge_invalid: Vec<u8>,
+    /// The `WWW-Authenticate` value for each refusal reason (RFC 6750 §3).
+    pub challenges: Vec<Vec<u8>>,
 }
 
 impl LocConf {
@@ -108,12 +130,22 @@ impl LocConf {
         if self.leeway.is_none() {
             self.leeway = prev.leeway;
         }
+        // Like NGINX's own array directives, a level that sets any replaces the inherited list.
+        if self.claims.is_none() {
+            self.claims = prev.claims.clone();
+        }
+        if self.requires.is_none() {
+            self.requires = prev.requires.clone();
+        }
+        if self.max_age.is_none() {
+            self.max_age = prev.max_age;
+        }
         self.policy = Policy {
             algorithms: self.algorithms.unwrap_or_default(),
             leeway: self.leeway.unwrap_or(0),
         };
 
-        let Some(Mode::On { realm }) = &self.mode else {
+        let Some(Mode::On { realm, .. }) = &self.mode else {
             return Ok(());
         };
         if self.jwks_file.is_none() && self.key_request.is_none() {
@@ -136,9 +168,29 @@ impl LocConf {
                 ));
             }
         }
-        self.challenge = format!("Bearer realm=\"{realm}\"").into_bytes();
-        self.challenge_invalid = format!("Bearer realm=\"{realm}\", error=\"invalid_token\"").into_bytes();
+        self.challenges = Reason::ALL.iter().map(|r| challenge(realm, *r)).collect();
         Ok(())
+    }
+}
+
+/// The RFC 6750 challenge for a refusal: no error code when there were no credentials,
+/// `invalid_token` otherwise, with a fixed description where it helps and reveals nothing.
+fn challenge(realm: &str, reason: Reason) -> Vec<u8> {
+    let mut c = format!("Bearer realm=\"{realm}\"");
+    if reason.invalid_token() {
+        c.push_str(", error=\"invalid_token\"");
+        if let Some(d) = reason.description() {
+            c.push_str(&format!(", error_description=\"{d}\""));
+        }
+    }
+    c.into_bytes()
+}
+
+impl LocConf {
+    /// The challenge for `reason` (set by merge for enabled locations).
+    pub fn challenge(&self, reason: Reason) -> &[u8] {
+        let i = Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        self.challenges.get(i).map(Vec::as_slice).unwrap_or_default()
     }
 }
 
@@ -197,6 +249,9 @@ fn set_mode(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), 
     }
     let value = args[0];
     if value == "off" {
+        if let Some(extra) = args.get(1) {
+            return Err(format!("invalid parameter \"{extra}\" after \"off\"").into());
+        }
         lc.mode = Some(Mode::Off);
         return Ok(());
     }
@@ -206,8 +261,19 @@ fn set_mode(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), 
     {
         return Err(format!("invalid character {bad:?} in realm \"{value}\"").into());
     }
+    let mut token = None;
+    if let Some(param) = args.get(1) {
+        let Some(var) = param.strip_prefix("token=") else {
+            return Err(format!("invalid parameter \"{param}\"").into());
+        };
+        if !var.starts_with('$') {
+            return Err(format!("\"token=\" needs a variable, not \"{var}\"").into());
+        }
+        token = Some(compile(cf, 2, "token=".len())?);
+    }
     lc.mode = Some(Mode::On {
         realm: value.to_owned(),
+        token,
     });
     lc.declared_at = glue::conf_location(cf);
     Ok(())
@@ -247,6 +313,72 @@ fn set_leeway(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(
     }
     let secs = glue::parse_time_sec(args[0]).ok_or_else(|| format!("invalid time value \"{}\"", args[0]))?;
     lc.leeway = Some(secs);
+    Ok(())
+}
+
+/// Compiles directive argument `index` (skipping `skip` leading bytes) as a complex value.
+fn compile(cf: &mut ngx_conf_t, index: usize, skip: usize) -> Result<ComplexValue, ConfError> {
+    let arg = glue::conf_args(cf)[index];
+    let value = ngx_str_t {
+        len: arg.len - skip,
+        data: arg.data.wrapping_add(skip),
+    };
+    glue::compile_complex_value(cf, value)
+        .map(ComplexValue)
+        .ok_or_else(|| {
+            ConfError::Emerg(format!(
+                "invalid value \"{}\"",
+                String::from_utf8_lossy(value.as_bytes())
+            ))
+        })
+}
+
+fn set_claim(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    let name = args[0];
+    if name.is_empty() || name.bytes().any(|b| b <= b' ') {
+        return Err(format!("invalid claim name \"{name}\"").into());
+    }
+    let values = (2..=args.len())
+        .map(|i| compile(cf, i, 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    lc.claims.get_or_insert_with(Vec::new).push(ClaimRule {
+        name: name.to_owned(),
+        values,
+    });
+    Ok(())
+}
+
+fn set_require(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    let mut status = 401;
+    let mut values = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if let Some(code) = a.strip_prefix("error=") {
+            status = match code {
+                "401" => 401,
+                "403" => 403,
+                _ => {
+                    return Err(format!("invalid \"error=\" value \"{code}\": 401 or 403 is expected").into())
+                }
+            };
+        } else {
+            values.push(compile(cf, i + 1, 0)?);
+        }
+    }
+    if values.is_empty() {
+        return Err("no value to check".to_string().into());
+    }
+    lc.requires
+        .get_or_insert_with(Vec::new)
+        .push(Require { values, status });
+    Ok(())
+}
+
+fn set_max_age(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    if lc.max_age.is_some() {
+        return Err(ConfError::Duplicate);
+    }
+    let secs = glue::parse_time_sec(args[0]).ok_or_else(|| format!("invalid time value \"{}\"", args[0]))?;
+    lc.max_age = Some(secs);
     Ok(())
 }
 
@@ -337,6 +469,9 @@ directive_fn!(cmd_leeway, set_leeway);
 directive_fn!(cmd_key_request, set_key_request);
 directive_fn!(cmd_key_cache, set_key_cache);
 directive_fn!(cmd_zone, set_zone);
+directive_fn!(cmd_claim, set_claim);
+directive_fn!(cmd_require, set_require);
+directive_fn!(cmd_max_age, set_max_age);
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
@@ -364,8 +499,11 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 8] = [
-    command(ngx_string!("jwt_peer_auth"), NGX_CONF_TAKE1, cmd_mode),
+pub static mut COMMANDS: [ngx_command_t; 11] = [
+    command(ngx_string!("jwt_peer_auth"), NGX_CONF_TAKE12, cmd_mode),
+    command(ngx_string!("jwt_peer_auth_claim"), NGX_CONF_2MORE, cmd_claim),
+    command(ngx_string!("jwt_peer_auth_require"), NGX_CONF_1MORE, cmd_require),
+    command(ngx_string!("jwt_peer_auth_max_age"), NGX_CONF_TAKE1, cmd_max_age),
     command(
         ngx_string!("jwt_peer_auth_jwks_file"),
         NGX_CONF_TAKE1,

@@ -23,7 +23,7 @@ use ngx::ffi::{
 use ngx::http::Request;
 use ngx::ngx_log_error;
 
-use crate::zone::Zone;
+use crate::ctx::RequestCtx;
 use crate::{keys, JwtPeerAuthModule};
 use ngx::http::HttpModule;
 
@@ -32,49 +32,6 @@ pub const MAX_BODY: usize = 1024 * 1024;
 
 /// How often a request waiting for another request's fetch looks again.
 pub const POLL_MS: usize = 25;
-
-/// Per-request state of the module, in the request pool (dropped with it).
-pub struct RequestCtx {
-    pub zone: Option<Zone>,
-    pub slot: usize,
-    pub uri: &'static str,
-    /// This request started the fetch in flight and holds its lease.
-    pub lease: bool,
-    /// A waited sub-request is in flight.
-    pub waiting: bool,
-    /// An unknown-kid refetch was already done for this request.
-    pub forced: bool,
-    /// Timer polls so far while waiting for another request's fetch.
-    pub polls: u32,
-    /// The key request's response was larger than [`MAX_BODY`] and was dropped.
-    pub too_big: bool,
-}
-
-impl RequestCtx {
-    pub fn new() -> RequestCtx {
-        RequestCtx {
-            zone: None,
-            slot: 0,
-            uri: "",
-            lease: false,
-            waiting: false,
-            forced: false,
-            polls: 0,
-            too_big: false,
-        }
-    }
-}
-
-impl Drop for RequestCtx {
-    /// A request that goes away with its fetch unfinished frees the lease at once.
-    fn drop(&mut self) {
-        if self.lease {
-            if let Some(z) = &self.zone {
-                z.abandon(self.slot);
-            }
-        }
-    }
-}
 
 /// Starts a sub-request to `ctx.uri`; `background` refreshes without making `r` wait.
 pub fn start(r: &mut Request, ctx: *mut RequestCtx, background: bool) -> bool {

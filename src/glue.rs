@@ -122,3 +122,47 @@ pub fn io_error_text(e: &std::io::Error) -> String {
         None => text,
     }
 }
+
+/// Compiles `value` (configuration memory) as a complex value allocated in the cf pool.
+pub fn compile_complex_value(
+    cf: &mut ngx_conf_t,
+    mut value: ngx_str_t,
+) -> Option<*mut ngx::ffi::ngx_http_complex_value_t> {
+    // SAFETY: allocation from the configuration pool, zeroed as ngx_http_compile_complex_value
+    // expects; `cf` is valid while parsing.
+    unsafe {
+        let cv = ngx::ffi::ngx_pcalloc(cf.pool, std::mem::size_of::<ngx::ffi::ngx_http_complex_value_t>())
+            .cast::<ngx::ffi::ngx_http_complex_value_t>();
+        if cv.is_null() {
+            return None;
+        }
+        let mut ccv: ngx::ffi::ngx_http_compile_complex_value_t = std::mem::zeroed();
+        ccv.cf = cf;
+        ccv.value = &mut value;
+        ccv.complex_value = cv;
+        (ngx::ffi::ngx_http_compile_complex_value(&mut ccv) == 0).then_some(cv)
+    }
+}
+
+/// Evaluates a complex value for the request. The bytes live in the request pool, so the
+/// slice is not tied to the borrow of `r`: callers keep it only while handling the request.
+pub fn complex_value<'p>(
+    r: &mut ngx_http_request_t,
+    cv: *mut ngx::ffi::ngx_http_complex_value_t,
+) -> Option<&'p [u8]> {
+    let mut out = ngx_str_t {
+        len: 0,
+        data: std::ptr::null_mut(),
+    };
+    // SAFETY: `cv` was compiled at configuration time and lives as long as the cycle; the
+    // result is allocated from the request pool.
+    let rc = unsafe { ngx::ffi::ngx_http_complex_value(r, cv, &mut out) };
+    if rc != 0 {
+        return None;
+    }
+    if out.len == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: on success `out` points to `len` bytes in the request pool.
+    Some(unsafe { std::slice::from_raw_parts(out.data, out.len) })
+}

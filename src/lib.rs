@@ -18,9 +18,11 @@ use ngx::ngx_conf_log_error;
 
 mod access;
 mod config;
+mod ctx;
 mod fetch;
 mod glue;
 mod keys;
+mod variables;
 mod zone;
 
 use config::{LocConf, MainConf};
@@ -31,6 +33,13 @@ impl HttpModule for JwtPeerAuthModule {
     fn module() -> &'static ngx_module_t {
         // SAFETY: the module static is only mutated by NGINX while loading configuration.
         unsafe { &*ptr::addr_of!(ngx_http_jwt_peer_auth_module) }
+    }
+
+    unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        match glue::conf_mut(cf).map(variables::add) {
+            Some(true) => Status::NGX_OK.into(),
+            _ => Status::NGX_ERROR.into(),
+        }
     }
 
     unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
@@ -106,7 +115,7 @@ extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut 
 }
 
 static NGX_HTTP_JWT_PEER_AUTH_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
-    preconfiguration: None,
+    preconfiguration: Some(JwtPeerAuthModule::preconfiguration),
     postconfiguration: Some(JwtPeerAuthModule::postconfiguration),
     create_main_conf: Some(JwtPeerAuthModule::create_main_conf),
     init_main_conf: Some(init_main_conf),

@@ -81,6 +81,8 @@ jwt_peer_auth: token rejected: malformed (header is not a JSON object)
 
 
 === TEST 7: expired
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_token", error_description="The access token expired"
 --- more_headers eval
 JwtPeerAuth::bearer('rsa', '--exp', '-60')
 --- error_log eval
@@ -89,6 +91,8 @@ qr/jwt_peer_auth: token rejected: expired \(token expired at \d+, now \d+, leewa
 
 
 === TEST 8: nbf in the future
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_token", error_description="The access token is not valid yet"
 --- more_headers eval
 JwtPeerAuth::bearer('rsa', '--nbf', '600')
 --- error_log eval
@@ -189,6 +193,8 @@ jwt_peer_auth: token rejected: unknown_kid (no key with kid "rsa2")
 
 
 === TEST 19: the refusal is logged at info level: silent at the default "error" level
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_token", error_description="The access token expired"
 --- http_config
     error_log logs/error.log error;
 --- more_headers eval

@@ -64,5 +64,5 @@ GET /netunnel/connect
 "Upgrade: websocket\n" . JwtPeerAuth::bearer('rsa', '--exp', '-1')
 --- error_code: 401
 --- response_headers
-WWW-Authenticate: Bearer realm="netunnel", error="invalid_token"
+WWW-Authenticate: Bearer realm="netunnel", error="invalid_token", error_description="The access token expired"
 --- response_body_unlike: upstream saw

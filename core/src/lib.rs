@@ -6,6 +6,7 @@
 //! - [`jwk`]: JWK Sets to verification-ready keys.
 //! - [`alg`]: algorithms and the allow-list.
 //! - [`reason`]: why a token was refused.
+//! - [`policy`]: claim rules, require, max_age, claim rendering.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 
 pub mod alg;
@@ -14,6 +15,7 @@ pub mod bearer;
 pub mod freshness;
 pub mod json;
 pub mod jwk;
+pub mod policy;
 pub mod reason;
 pub mod verify;
 

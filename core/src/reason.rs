@@ -60,6 +60,16 @@ impl Reason {
         }
     }
 
+    /// A fixed `error_description` for the challenge, where one helps the client and reveals
+    /// nothing about the keys.
+    pub fn description(self) -> Option<&'static str> {
+        match self {
+            Reason::Expired => Some("The access token expired"),
+            Reason::NotYetValid => Some("The access token is not valid yet"),
+            _ => None,
+        }
+    }
+
     /// Whether the `WWW-Authenticate` challenge carries `error="invalid_token"` (RFC 6750 §3.1:
     /// not when the request simply had no credentials).
     pub fn invalid_token(self) -> bool {

@@ -1,0 +1,134 @@
+//! Claim rules applied after the signature verified: `jwt_peer_auth_claim`,
+//! `jwt_peer_auth_require`, `jwt_peer_auth_max_age`, and how claims render as NGINX variables.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+use crate::reason::{Reason, Rejection};
+use crate::verify::Times;
+
+/// The text of a claim value as a variable shows it and as `jwt_peer_auth_claim` compares it:
+/// strings as is, numbers and booleans as JSON text, arrays of strings joined with commas,
+/// other arrays and objects as compact JSON, `null` as the empty string.
+pub fn render(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Null => Cow::Borrowed(""),
+        Value::Array(items) if items.iter().all(Value::is_string) => Cow::Owned(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// Whether a scalar claim value equals `want` (strings exactly, numbers/booleans by JSON text).
+fn scalar_equals(v: &Value, want: &[u8]) -> bool {
+    match v {
+        Value::String(s) => s.as_bytes() == want,
+        Value::Number(_) | Value::Bool(_) => v.to_string().as_bytes() == want,
+        _ => false,
+    }
+}
+
+/// `jwt_peer_auth_claim name value ...`: the claim must equal one of `allowed`; for an array
+/// claim (such as `aud`), any element equal to one of them is enough. A missing claim fails.
+pub fn claim_matches(claims: &Map<String, Value>, name: &str, allowed: &[&[u8]]) -> bool {
+    match claims.get(name) {
+        None => false,
+        Some(Value::Array(items)) => items.iter().any(|i| allowed.iter().any(|a| scalar_equals(i, a))),
+        Some(v) => allowed.iter().any(|a| scalar_equals(v, a)),
+    }
+}
+
+/// The refusal for a failed `jwt_peer_auth_claim`.
+pub fn claim_rejection(name: &str) -> Rejection {
+    Rejection::with_value(Reason::Claim, "claim does not have an allowed value:", name)
+}
+
+/// `jwt_peer_auth_require`: a value passes when it is non-empty and not "0" (as NGINX Plus's
+/// `auth_jwt_require`), so `map` can express any rule.
+pub fn require_passes(value: &[u8]) -> bool {
+    !value.is_empty() && value != b"0"
+}
+
+/// `jwt_peer_auth_max_age`: `iat` must be present and at most `max_age` (+ leeway) seconds ago.
+pub fn check_max_age(t: &Times, max_age: u64, leeway: u64, now: i64) -> Result<(), Rejection> {
+    let Some(iat) = t.iat else {
+        return Err(Rejection::new(
+            Reason::Claim,
+            "no \"iat\" claim, required by max_age",
+        ));
+    };
+    let limit = i64::try_from(max_age.saturating_add(leeway)).unwrap_or(i64::MAX);
+    if now.saturating_sub(iat) > limit {
+        return Err(Rejection::new(Reason::Claim, "token older than max_age"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn renders_like_the_variables_promise() {
+        assert_eq!(render(&json!("peer")), "peer");
+        assert_eq!(render(&json!(42)), "42");
+        assert_eq!(render(&json!(true)), "true");
+        assert_eq!(render(&json!(["a", "b"])), "a,b");
+        assert_eq!(render(&json!([1, "b"])), "[1,\"b\"]");
+        assert_eq!(render(&json!({"k": [1]})), "{\"k\":[1]}");
+        assert_eq!(render(&Value::Null), "");
+    }
+
+    #[test]
+    fn claim_rules_strings_arrays_numbers() {
+        let c = claims(json!({"iss": "jwth", "aud": ["a", "b"], "n": 7, "admin": false}));
+        assert!(claim_matches(&c, "iss", &[b"x", b"jwth"]));
+        assert!(!claim_matches(&c, "iss", &[b"JWTH"]));
+        assert!(claim_matches(&c, "aud", &[b"b"]));
+        assert!(!claim_matches(&c, "aud", &[b"a,b"]));
+        assert!(claim_matches(&c, "n", &[b"7"]));
+        assert!(claim_matches(&c, "admin", &[b"false"]));
+        assert!(
+            !claim_matches(&c, "sub", &[b""]),
+            "missing claim fails, even against an empty value"
+        );
+    }
+
+    #[test]
+    fn require_semantics() {
+        assert!(require_passes(b"1"));
+        assert!(require_passes(b"yes"));
+        assert!(!require_passes(b""));
+        assert!(!require_passes(b"0"));
+        assert!(require_passes(b"00"));
+    }
+
+    #[test]
+    fn max_age() {
+        let t = Times {
+            exp: 1000,
+            nbf: None,
+            iat: Some(100),
+        };
+        assert!(check_max_age(&t, 60, 0, 160).is_ok());
+        assert_eq!(check_max_age(&t, 60, 0, 161).unwrap_err().reason, Reason::Claim);
+        assert!(check_max_age(&t, 60, 5, 165).is_ok());
+        let no_iat = Times { iat: None, ..t };
+        assert_eq!(
+            check_max_age(&no_iat, 60, 0, 100).unwrap_err().reason,
+            Reason::Claim
+        );
+    }
+}

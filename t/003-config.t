@@ -245,3 +245,68 @@ GET /p/index.html
 --- more_headers eval
 JwtPeerAuth::bearer('rsa')
 --- error_code: 200
+
+
+
+=== TEST 21: token= needs a variable
+--- config
+    jwt_peer_auth "peers" token=abc;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth": "token=" needs a variable, not "abc"/
+
+
+
+=== TEST 22: unknown parameter of jwt_peer_auth
+--- config
+    jwt_peer_auth "peers" cookie=jwt;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth": invalid parameter "cookie=jwt"/
+
+
+
+=== TEST 23: jwt_peer_auth_claim needs a name and at least one value
+--- config
+    jwt_peer_auth_claim iss;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid number of arguments in "jwt_peer_auth_claim" directive/
+
+
+
+=== TEST 24: jwt_peer_auth_require error= accepts 401 or 403 only
+--- config
+    jwt_peer_auth_require $arg_ok error=500;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_require": invalid "error=" value "500": 401 or 403 is expected/
+
+
+
+=== TEST 25: jwt_peer_auth_require needs a value besides error=
+--- config
+    jwt_peer_auth_require error=403;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_require": no value to check/
+
+
+
+=== TEST 26: bad max_age
+--- config
+    jwt_peer_auth_max_age old;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_max_age": invalid time value "old"/
+
+
+
+=== TEST 27: a claim value with an unknown variable
+--- config
+    jwt_peer_auth_claim aud $no_such_variable;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*unknown "no_such_variable" variable/

@@ -1,0 +1,95 @@
+# The example configurations in nginx-conf/ work as shipped: each is included with only its
+# paths and ports pointed at the test environment, then exercised with real requests.
+use FindBin;
+use lib "$FindBin::Bin/helpers";
+use JwtPeerAuth;
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+no_shuffle();
+
+# The example with its listen port, upstream and key paths replaced.
+sub example {
+    my ($name) = @_;
+    my $conf = JwtPeerAuth::slurp("$JwtPeerAuth::ROOT/nginx-conf/$name");
+    $conf =~ s/listen 8080;/listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;/g;
+    $conf =~ s{127\.0\.0\.1:9000}{127.0.0.1:\$TEST_NGINX_RAND_PORT_1}g;
+    $conf =~ s{/etc/nginx/jwt/jwks\.json}{\$TEST_NGINX_JWT_KEYS/jwks.json}g;
+    $conf =~ s{/etc/nginx/jwt/revoked-peers\.map}{$JwtPeerAuth::ROOT/nginx-conf/revoked-peers.map}g;
+    return $conf . <<'_EOC_';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            return 200 "upstream $request_uri peer=$http_x_peer_id token_id=$http_x_peer_token_id kid=$http_x_peer_key_id auth=$http_authorization\n";
+        }
+    }
+_EOC_
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: minimal.conf: protected /api/
+--- http_config eval: main::example('minimal.conf')
+--- config
+--- request eval
+["GET /api/x", "GET /api/x"]
+--- more_headers eval
+["Host: peer.example\n" . JwtPeerAuth::bearer('rsa'), "Host: peer.example"]
+--- error_code eval
+[200, 401]
+
+
+
+=== TEST 2: identity-forwarding.conf: the upstream gets the identity, not the token
+--- http_config eval: main::example('identity-forwarding.conf')
+--- config
+--- request
+GET /tunnel
+--- more_headers eval
+"Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"peer-9","token_id":"t-1"}')
+--- error_code: 200
+--- response_body
+upstream /tunnel peer=peer-9 token_id=t-1 kid=rsa auth=
+
+
+
+=== TEST 3: cookie-token.conf
+--- http_config eval: main::example('cookie-token.conf')
+--- config
+--- request eval
+["GET /page", "GET /page"]
+--- more_headers eval
+["Host: peer.example\nCookie: access_token=" . JwtPeerAuth::token('ec'), "Host: peer.example\n" . JwtPeerAuth::bearer('ec')]
+--- error_code eval
+[200, 401]
+
+
+
+=== TEST 4: per-location-mode.conf: server policy, stricter location, open location
+--- http_config eval: main::example('per-location-mode.conf')
+--- config
+--- request eval
+["GET /x", "GET /admin/x", "GET /admin/x", "GET /health", "GET /x"]
+--- more_headers eval
+["Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"aud":"peer.example"}'),
+ "Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"aud":"peer.example"}'),
+ "Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"aud":"peer.example","role":"admin"}'),
+ "Host: peer.example",
+ "Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"aud":"other.example"}')]
+--- error_code eval
+[200, 401, 200, 200, 401]
+
+
+
+=== TEST 5: revoked-peers.conf: a listed identifier gets 403, others pass
+--- http_config eval: main::example('revoked-peers.conf')
+--- config
+--- request eval
+["GET /x", "GET /x"]
+--- more_headers eval
+["Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"11111111-2222-3333-4444-555555555555"}'),
+ "Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"22222222-3333-4444-5555-666666666666"}')]
+--- error_code eval
+[200, 403]

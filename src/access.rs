@@ -6,6 +6,8 @@ use std::rc::Rc;
 use jwt_peer_auth_core::bearer::{self, BearerError};
 use jwt_peer_auth_core::freshness::{CacheSettings, Plan};
 use jwt_peer_auth_core::{policy, KeySet, Reason, Rejection, Verified};
+
+use crate::token_cache::{self, Source};
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_LOG_INFO,
@@ -67,17 +69,37 @@ fn handle(request: &mut Request) -> ngx_int_t {
             Fetched::Keys(keys) => keys,
         },
     };
-    let sets: Vec<&KeySet> = lc
-        .jwks_file
-        .as_ref()
-        .map(|f| &f.keys)
-        .into_iter()
-        .chain(fetched.as_deref())
-        .collect();
+    let mut sets: Vec<&KeySet> = Vec::with_capacity(2);
+    let mut sources: Vec<Source> = Vec::with_capacity(2);
+    if let Some(f) = &lc.jwks_file {
+        sets.push(&f.keys);
+        sources.push(Source::File(&f.keys));
+    }
+    if let Some(k) = &fetched {
+        sets.push(&k.keys);
+        sources.push(Source::Fetched {
+            slot: k.slot,
+            generation: k.generation,
+        });
+    }
     let now = ngx::ffi::ngx_time();
-    let result = token(request.as_mut(), *source)
-        .and_then(|t| jwt_peer_auth_core::verify(t, &sets, &lc.policy, now))
-        .and_then(|v| check_policy(request.as_mut(), lc, v, now));
+    let capacity = JwtPeerAuthModule::main_conf(request)
+        .map_or(token_cache::DEFAULT_ENTRIES, |m| m.token_cache_entries());
+    let result = token(request.as_mut(), *source).and_then(|t| {
+        let verified = match token_cache::get(t, &sources) {
+            Some(v) => jwt_peer_auth_core::recheck(&v, &lc.policy, now)
+                .map(|()| v)
+                .inspect_err(|_| token_cache::forget(t)),
+            None => jwt_peer_auth_core::verify(t, &sets, &lc.policy, now).map(|v| {
+                let source = sources[v.key.set];
+                let v = Rc::new(v);
+                token_cache::put(t, v.clone(), source, capacity);
+                v
+            }),
+        }?;
+        check_policy(request.as_mut(), lc, &verified, now)?;
+        Ok(verified)
+    });
     let verified = match result {
         Ok(v) => v,
         Err(r)
@@ -97,11 +119,12 @@ fn handle(request: &mut Request) -> ngx_int_t {
     require(request, lc, ctx_ptr)
 }
 
-/// The bearer token: from the configured variable, or from `Authorization: Bearer`.
-fn token(
+/// The bearer token: from the configured variable, or from `Authorization: Bearer`. The bytes
+/// live in request memory (a header or the request pool), valid for the whole request.
+fn token<'p>(
     r: &mut ngx_http_request_t,
     source: Option<crate::config::ComplexValue>,
-) -> Result<&[u8], Rejection> {
+) -> Result<&'p [u8], Rejection> {
     if let Some(cv) = source {
         return match glue::complex_value(r, cv.0) {
             Some(t) if !t.is_empty() => Ok(t),
@@ -119,12 +142,7 @@ fn token(
 }
 
 /// `jwt_peer_auth_max_age` and `jwt_peer_auth_claim`, after the signature and time checks.
-fn check_policy(
-    r: &mut ngx_http_request_t,
-    lc: &LocConf,
-    v: Verified,
-    now: i64,
-) -> Result<Verified, Rejection> {
+fn check_policy(r: &mut ngx_http_request_t, lc: &LocConf, v: &Verified, now: i64) -> Result<(), Rejection> {
     if let Some(max_age) = lc.max_age {
         policy::check_max_age(&v.times, max_age, lc.policy.leeway, now)?;
     }
@@ -137,7 +155,7 @@ fn check_policy(
             return Err(policy::claim_rejection(&rule.name));
         }
     }
-    Ok(v)
+    Ok(())
 }
 
 /// `jwt_peer_auth_require`: every value non-empty and not "0", else 401 or 403.
@@ -169,8 +187,15 @@ fn require(request: &mut Request, lc: &'static LocConf, ctx_ptr: *mut RequestCtx
     OK
 }
 
+/// A fetched key set as this request uses it.
+struct FetchedKeys {
+    keys: Rc<KeySet>,
+    slot: usize,
+    generation: u64,
+}
+
 enum Fetched {
-    Keys(Option<Rc<KeySet>>),
+    Keys(Option<FetchedKeys>),
     Wait,
     Error(String),
 }
@@ -226,7 +251,13 @@ fn fetched_keys(
         Plan::WaitForOther => return wait_for_other(request, ctx, &cfg),
         Plan::Unavailable => return Fetched::Keys(None),
     }
-    Fetched::Keys(keys::get(&zone, slot, state.generation))
+    Fetched::Keys(
+        keys::get(&zone, slot, state.generation).map(|(generation, keys)| FetchedKeys {
+            keys,
+            slot,
+            generation,
+        }),
+    )
 }
 
 fn start_waited(request: &mut Request, ctx_ptr: *mut RequestCtx, zone: &Zone, slot: usize) -> Fetched {

@@ -31,6 +31,8 @@ pub struct MainConf {
     pub shm_zone: *mut ngx_shm_zone_t,
     /// Whether any location fetches keys (then a zone is needed).
     pub key_requests: bool,
+    /// `jwt_peer_auth_token_cache`: entries per worker (0: off); `None`: the default.
+    pub token_cache: Option<usize>,
 }
 
 impl Default for MainConf {
@@ -38,7 +40,14 @@ impl Default for MainConf {
         MainConf {
             shm_zone: std::ptr::null_mut(),
             key_requests: false,
+            token_cache: None,
         }
+    }
+}
+
+impl MainConf {
+    pub fn token_cache_entries(&self) -> usize {
+        self.token_cache.unwrap_or(crate::token_cache::DEFAULT_ENTRIES)
     }
 }
 
@@ -441,6 +450,21 @@ fn set_zone(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(),
     Ok(())
 }
 
+fn set_token_cache(_cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(), ConfError> {
+    if mc.token_cache.is_some() {
+        return Err(ConfError::Duplicate);
+    }
+    let n = match args[0] {
+        "off" => 0,
+        v => match v.parse::<usize>() {
+            Ok(n) if (1..=10_000_000).contains(&n) => n,
+            _ => return Err(format!("invalid number of entries \"{v}\" (1 to 10000000, or \"off\")").into()),
+        },
+    };
+    mc.token_cache = Some(n);
+    Ok(())
+}
+
 /// Adds the default zone when keys are fetched and `jwt_peer_auth_zone` was not given.
 pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
     if mc.key_requests && mc.shm_zone.is_null() {
@@ -469,6 +493,7 @@ directive_fn!(cmd_leeway, set_leeway);
 directive_fn!(cmd_key_request, set_key_request);
 directive_fn!(cmd_key_cache, set_key_cache);
 directive_fn!(cmd_zone, set_zone);
+directive_fn!(cmd_token_cache, set_token_cache);
 directive_fn!(cmd_claim, set_claim);
 directive_fn!(cmd_require, set_require);
 directive_fn!(cmd_max_age, set_max_age);
@@ -499,7 +524,12 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 11] = [
+pub static mut COMMANDS: [ngx_command_t; 12] = [
+    main_command(
+        ngx_string!("jwt_peer_auth_token_cache"),
+        NGX_CONF_TAKE1,
+        cmd_token_cache,
+    ),
     command(ngx_string!("jwt_peer_auth"), NGX_CONF_TAKE12, cmd_mode),
     command(ngx_string!("jwt_peer_auth_claim"), NGX_CONF_2MORE, cmd_claim),
     command(ngx_string!("jwt_peer_auth_require"), NGX_CONF_1MORE, cmd_require),

@@ -22,7 +22,7 @@ pub struct RequestCtx {
     /// The key request's response was larger than the limit and was dropped.
     pub too_big: bool,
     /// The verified token, for the variables.
-    pub verified: Option<Verified>,
+    pub verified: Option<std::rc::Rc<Verified>>,
     /// The outcome, for `$jwt_peer_auth_status`: `None` until decided.
     pub status: Option<Result<(), Reason>>,
 }

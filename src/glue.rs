@@ -81,12 +81,17 @@ pub fn parse_size(value: &str) -> Option<usize> {
     usize::try_from(v).ok()
 }
 
-/// The value of the request's `Authorization` header, if it has one.
-pub fn authorization(r: &ngx_http_request_t) -> Option<&[u8]> {
+/// The value of the request's `Authorization` header, if it has one. The bytes are in the
+/// request's header memory, valid for the whole request (not tied to the borrow of `r`).
+pub fn authorization<'p>(r: &ngx_http_request_t) -> Option<&'p [u8]> {
     // SAFETY: `headers_in.authorization` is NULL or points to an element of the request's
     // header list, which lives as long as the request.
     let h = unsafe { r.headers_in.authorization.as_ref() }?;
-    Some(h.value.as_bytes())
+    if h.value.len == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: a header value in request memory, `len` bytes long.
+    Some(unsafe { std::slice::from_raw_parts(h.value.data, h.value.len) })
 }
 
 /// Adds `WWW-Authenticate: <value>` to the response, as ngx_http_auth_basic_module does.

@@ -15,23 +15,34 @@ thread_local! {
     static LOCAL: RefCell<[Parsed; MAX_SOURCES]> = RefCell::new(std::array::from_fn(|_| None));
 }
 
-/// Remembers a key set this worker just parsed and published.
+/// Remembers a key set this worker just parsed or published. A new generation drops the
+/// worker's verified-token cache, so a removed key stops being accepted at once.
 pub fn install(slot: usize, generation: u64, keys: Rc<KeySet>) {
-    LOCAL.with(|l| l.borrow_mut()[slot] = Some((generation, keys)));
+    let changed = LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        let changed = l[slot].as_ref().is_some_and(|(g, _)| *g != generation);
+        l[slot] = Some((generation, keys));
+        changed
+    });
+    if changed {
+        crate::token_cache::clear();
+    }
 }
 
-/// The key set of `slot` at `generation`, parsed from the zone if this worker has an older one.
-pub fn get(zone: &Zone, slot: usize, generation: u64) -> Option<Rc<KeySet>> {
-    if let Some(keys) = LOCAL.with(|l| {
+/// The key set of `slot` (and its generation), parsed from the zone if this worker has an
+/// older one than `generation`.
+pub fn get(zone: &Zone, slot: usize, generation: u64) -> Option<(u64, Rc<KeySet>)> {
+    let local = LOCAL.with(|l| {
         l.borrow()[slot]
             .as_ref()
             .filter(|(g, _)| *g == generation)
-            .map(|(_, k)| k.clone())
-    }) {
-        return Some(keys);
+            .cloned()
+    });
+    if local.is_some() {
+        return local;
     }
     let (g, body) = zone.body(slot)?;
     let keys = Rc::new(KeySet::parse(&body).ok()?);
     install(slot, g, keys.clone());
-    Some(keys)
+    Some((g, keys))
 }

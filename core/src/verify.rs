@@ -265,6 +265,19 @@ pub fn check_times(t: &Times, leeway: u64, now: i64) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// The checks that still apply to a token verified earlier (served from a cache): its
+/// algorithm must be allowed by this policy and its time claims valid now.
+pub fn recheck(v: &Verified, policy: &Policy, now: i64) -> Result<(), Rejection> {
+    if !policy.algorithms.contains(v.alg) {
+        return Err(Rejection::with_value(
+            Reason::Algorithm,
+            "alg not allowed",
+            v.alg.name(),
+        ));
+    }
+    check_times(&v.times, policy.leeway, now)
+}
+
 /// Verifies a compact JWS token against the given key sets and policy at time `now` (Unix
 /// seconds).
 pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Result<Verified, Rejection> {

@@ -404,3 +404,32 @@ fn pem(der: &[u8]) -> String {
     out.push_str("-----END RSA PUBLIC KEY-----\n");
     out
 }
+
+#[test]
+fn recheck_applies_the_current_policy_and_clock() {
+    let k = keys();
+    let ks = all_keys();
+    let n = now();
+    let v = verify(
+        sign(&k.rsa, &json!({"exp": n + 10})).as_bytes(),
+        &[&ks],
+        &Policy::default(),
+        n,
+    )
+    .unwrap();
+    assert!(jwt_peer_auth_core::recheck(&v, &Policy::default(), n).is_ok());
+    assert_eq!(
+        jwt_peer_auth_core::recheck(&v, &Policy::default(), n + 10)
+            .unwrap_err()
+            .reason,
+        Reason::Expired
+    );
+    let only_es = Policy {
+        algorithms: AlgSet::parse(["ES256"]).unwrap(),
+        leeway: 0,
+    };
+    assert_eq!(
+        jwt_peer_auth_core::recheck(&v, &only_es, n).unwrap_err().reason,
+        Reason::Algorithm
+    );
+}

@@ -10,6 +10,10 @@ cargo fmt --all -- --check
 cargo clippy --locked --release --workspace --all-targets -- -D warnings
 cargo test --locked --release -p jwt_peer_auth_core -p jwt-mint
 
+# The real JWThenticator for t/006-jwthenticator.t: a venv (build/venv) with the pinned PyPI
+# package (needs python3 and pip reaching PyPI the first time; then only a quick check).
+tools/jwthenticator/setup.sh >/dev/null
+
 # OpenResty's Test::Nginx::Socket when installed; otherwise the work-alike in t/lib.
 if ! perl -MTest::Nginx::Socket -e1 2>/dev/null; then
     export PERL5LIB="$PWD/t/lib${PERL5LIB:+:$PERL5LIB}"

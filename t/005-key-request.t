@@ -31,21 +31,12 @@ _EOC_
     location /p { alias html/; }
 _EOC_
     $block->set_value('request', 'GET /p/index.html') unless defined $block->request;
-    $block->set_value('init', 'JwtPeerAuth::mark_log(server_root() . "/logs/error.log")');
 });
 
-# Runs a block's hook (Perl code in --- between_N) after its request N: changes the key
-# service's answer, waits, reloads, or checks counts in the error log since the block began.
-add_response_body_check(sub {
-    my ($block, $body, $req_idx, $rep_idx, $dry_run) = @_;
-    return if $dry_run;
-    my $section = "between_$req_idx";
-    my $hook = $block->$section // return;
-    my $html = html_dir();
-    my $pidfile = server_root() . '/logs/nginx.pid';
-    eval $hook;
-    die $@ if $@;
-});
+# Blocks carry --- between_N hooks (Perl code run after request N; see JwtPeerAuth.pm) that
+# change the key service's answer, wait, reload, or count lines in the error log since the
+# block began.
+JwtPeerAuth::use_between_hooks();
 
 run_tests();
 

@@ -6,6 +6,8 @@
 #   use Test::Nginx::Socket 'no_plan';
 # In blocks: --- more_headers eval
 #            JwtPeerAuth::bearer('rsa', '--exp', '-60')
+# Also: use_between_hooks() (Perl hooks between a block's requests), http_get()/free_port()
+# (loopback), and jwthenticator_*() (the real JWThenticator from tools/jwthenticator).
 package JwtPeerAuth;
 
 use strict;
@@ -94,6 +96,188 @@ sub log_count {
     seek($fh, $log_mark, 0);
     my $n = grep { $_ =~ $re } <$fh>;
     return $n;
+}
+
+# --- between hooks --------------------------------------------------------------------------
+#
+# JwtPeerAuth::use_between_hooks(%opts), called by a test file before run_tests(), lets a block
+# carry Perl code in sections `--- between_N`, run after the block's request N has been answered
+# and checked (to change a key file, stop a service, wait, reload NGINX, or count log lines).
+# The code runs in package main (so it can call the test file's own subs) with these lexicals:
+#   $block    the Test::Base block          $html     html_dir() of the test server
+#   $req_idx  N                             $pidfile  the NGINX master's pid file
+#   $body     the body of response N
+# and it dies to fail loudly (an unexpected die is reported by the runner).
+#
+# It also sets every block's `--- init` to mark the error log (log_count() then counts only
+# this block's lines) and to call $opts{on_start} (a code ref), if given. A block's own
+# `--- init` still runs, after that (Test::Base allows a section only once per block, so
+# the two are joined into one).
+my @on_start;
+sub block_start {
+    mark_log(Test::Nginx::Socket::server_root() . '/logs/error.log');
+    $_->() for @on_start;
+}
+sub use_between_hooks {
+    my (%opts) = @_;
+    push @on_start, $opts{on_start} if $opts{on_start};
+    my $start = 'JwtPeerAuth::block_start();';
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+        my $init = $block->init // '';
+        $block->set_value('init', "$start\n$init") unless index($init, $start) == 0;
+    });
+    Test::Nginx::Socket::add_response_body_check(sub {
+        my ($block, $body, $req_idx, $rep_idx, $dry_run) = @_;
+        return if $dry_run;
+        my $section = "between_$req_idx";
+        my $hook = $block->$section // return;
+        my $html = Test::Nginx::Socket::html_dir();
+        my $pidfile = Test::Nginx::Socket::server_root() . '/logs/nginx.pid';
+        (my $where = "between_$req_idx of " . $block->name) =~ tr/"\n/'/d;
+        eval "package main;\n#line 1 \"$where\"\n$hook\n;1" or die "$where failed: $@";
+    });
+}
+
+# --- plain HTTP on loopback ----------------------------------------------------------------
+
+# GET http://127.0.0.1:$port$path (HTTP/1.0, no proxy), bounded by $timeout seconds.
+# Returns ($status, $body); $status is 0 when nothing (or no HTTP answer) came back.
+sub http_get {
+    my ($port, $path, $timeout) = @_;
+    require IO::Socket::INET;
+    require IO::Select;
+    $timeout //= 5;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                                  Timeout => $timeout) or return (0, "connect: $!");
+    print $s "GET $path HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    my ($resp, $sel, $deadline) = ('', IO::Select->new($s), time + $timeout);
+    while (time < $deadline && $sel->can_read($deadline - time)) {
+        my $got = sysread($s, my $buf, 65536);
+        last unless $got;
+        $resp .= $buf;
+    }
+    close $s;
+    my ($code) = $resp =~ m{^HTTP/1\.\d (\d{3})} or return (0, $resp);
+    my ($body) = $resp =~ /\r\n\r\n(.*)\z/s;
+    return ($code, $body // '');
+}
+
+# A TCP port on 127.0.0.1 that was free a moment ago.
+sub free_port {
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp', Listen => 1)
+        or die "cannot bind 127.0.0.1: $!\n";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# --- the real JWThenticator (tools/jwthenticator) -------------------------------------------
+#
+# jwthenticator_start($state_dir) runs tools/jwthenticator/serve.py from the venv made by
+# setup.sh on a free loopback port (the same port again after a jwthenticator_stop()), waits
+# (bounded) until it answers, and returns the port. It is stopped at exit by this module's END
+# block. Errors die with a message that says what to do.
+my %jwth = (pid => undef, port => undef, dir => undef, python => undef, parent => $$);
+
+sub jwthenticator_python {
+    return $jwth{python} //= do {
+        my $setup = "$ROOT/tools/jwthenticator/setup.sh";
+        open(my $fh, '-|', $setup) or die "cannot run $setup: $!\n";
+        my $out = do { local $/; <$fh> };
+        my $ok = close($fh);
+        my ($py) = ($out // '') =~ /(\S+)\s*\z/;
+        die "tools/jwthenticator/setup.sh failed (exit " . ($? >> 8) . "): the real JWThenticator "
+            . "(PyPI jwthenticator, see tools/jwthenticator/requirements.txt) could not be installed "
+            . "into a venv; this needs python3 with venv support and pip reaching PyPI\n"
+            unless $ok && $py && -x $py;
+        $py;
+    };
+}
+
+sub jwthenticator_start {
+    my ($dir, $timeout) = @_;
+    $timeout //= 60;
+    die "JWThenticator already running\n" if $jwth{pid};
+    my $python = jwthenticator_python();
+    $jwth{dir} = $dir //= $jwth{dir} // die "jwthenticator_start: no state dir\n";
+    $jwth{port} //= free_port();
+    require File::Path;
+    File::Path::make_path($dir);
+    my $log = "$dir/serve.log";
+    require POSIX;
+    require Time::HiRes;
+    my $pid = fork() // die "fork: $!\n";
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>>', $log) or POSIX::_exit(126);
+        open(STDERR, '>&', \*STDOUT);
+        exec($python, "$ROOT/tools/jwthenticator/serve.py", '--state-dir', $dir, '--port', $jwth{port})
+            or POSIX::_exit(127);
+    }
+    $jwth{pid} = $pid;
+    my $deadline = Time::HiRes::time() + $timeout;
+    while (1) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            $jwth{pid} = undef;
+            die "JWThenticator (serve.py) exited with status " . ($? >> 8) . "; see $log:\n"
+                . (eval { slurp($log) } // '');
+        }
+        my ($code) = http_get($jwth{port}, '/_stats', 2);
+        return $jwth{port} if $code == 200;
+        if (Time::HiRes::time() > $deadline) {
+            jwthenticator_stop();
+            die "JWThenticator did not answer on 127.0.0.1:$jwth{port} within ${timeout}s; see $log\n";
+        }
+        Time::HiRes::sleep(0.1);
+    }
+}
+
+# Stops JWThenticator (SIGTERM, then SIGKILL after 5 s) and reaps it; a no-op when not running.
+sub jwthenticator_stop {
+    my $pid = $jwth{pid} // return;
+    return unless $$ == $jwth{parent};    # not from a forked child (it would run END blocks too)
+    require POSIX;
+    require Time::HiRes;
+    kill('TERM', $pid);
+    my $deadline = Time::HiRes::time() + 5;
+    while (waitpid($pid, POSIX::WNOHANG()) == 0) {
+        if (Time::HiRes::time() > $deadline) {
+            kill('KILL', $pid);
+            waitpid($pid, 0);
+            last;
+        }
+        Time::HiRes::sleep(0.05);
+    }
+    $jwth{pid} = undef;
+}
+
+sub jwthenticator_port { $jwth{port} }
+
+# A fresh JWThenticator access token (tools/jwthenticator/client.py: /register_key, /authenticate).
+sub jwthenticator_token {
+    my $py = jwthenticator_python();
+    open(my $fh, '-|', $py, "$ROOT/tools/jwthenticator/client.py", '--url', "http://127.0.0.1:$jwth{port}")
+        or die "cannot run client.py: $!\n";
+    my $t = do { local $/; <$fh> };
+    close($fh) or die "client.py could not get a token from JWThenticator\n";
+    chomp $t;
+    $t =~ /^[\w-]+\.[\w-]+\.[\w-]+$/ or die "client.py printed no JWT: $t\n";
+    return $t;
+}
+
+# JWThenticator's request counts per path (serve.py's GET /_stats), as a hash ref.
+sub jwthenticator_stats {
+    my ($code, $body) = http_get($jwth{port}, '/_stats');
+    $code == 200 or die "GET /_stats from JWThenticator: status $code $body\n";
+    require JSON::PP;
+    return JSON::PP::decode_json($body);
+}
+
+END {
+    local ($?, $!, $@);
+    jwthenticator_stop();
 }
 
 # Sends $n requests for $path at once (all written before any answer is read) and returns

@@ -18,8 +18,9 @@ use ngx::ngx_log_error;
 use crate::config::{KeyRequest, LocConf, Mode};
 use crate::ctx::{self, RequestCtx};
 use crate::fetch::{self, POLL_MS};
-use crate::zone::Zone;
+use crate::zone::{Counters, Zone};
 use crate::{glue, keys, JwtPeerAuthModule};
+use std::sync::atomic::AtomicU64;
 
 /// The phase handler registered in postconfiguration. Panics never cross into NGINX: one
 /// would answer 500 and be logged.
@@ -86,7 +87,15 @@ fn handle(request: &mut Request) -> ngx_int_t {
     let capacity = JwtPeerAuthModule::main_conf(request)
         .map_or(token_cache::DEFAULT_ENTRIES, |m| m.token_cache_entries());
     let result = token(request.as_mut(), *source).and_then(|t| {
-        let verified = match token_cache::get(t, &sources) {
+        let cached = token_cache::get(t, &sources);
+        count(request, |c| {
+            if cached.is_some() {
+                &c.cache_hits
+            } else {
+                &c.cache_misses
+            }
+        });
+        let verified = match cached {
             Some(v) => jwt_peer_auth_core::recheck(&v, &lc.policy, now)
                 .map(|()| v)
                 .inspect_err(|_| token_cache::forget(t)),
@@ -116,7 +125,18 @@ fn handle(request: &mut Request) -> ngx_int_t {
     ctx.verified = Some(verified);
     ctx.status = Some(Ok(()));
     // `require` runs last: its values may use the claim variables set just above.
-    require(request, lc, ctx_ptr)
+    let rc = require(request, lc, ctx_ptr);
+    if rc == OK {
+        count(request, |c| &c.verified);
+    }
+    rc
+}
+
+/// Adds one to a shared counter.
+fn count(request: &Request, which: impl Fn(&Counters) -> &AtomicU64) {
+    if let Some(zone) = zone(request) {
+        Counters::add(which(zone.counters()));
+    }
 }
 
 /// The bearer token: from the configured variable, or from `Authorization: Bearer`. The bytes
@@ -176,6 +196,7 @@ fn require(request: &mut Request, lc: &'static LocConf, ctx_ptr: *mut RequestCtx
                 request.log(),
                 "jwt_peer_auth: request forbidden by \"jwt_peer_auth_require\""
             );
+            count(request, |c| &c.forbidden);
             return 403;
         }
         let rejection = Rejection::new(
@@ -310,6 +331,8 @@ fn refuse(
     let reason = rejection.reason;
     // SAFETY: see handle.
     unsafe { (*ctx_ptr).status = Some(Err(reason)) };
+    let i = Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+    count(request, |c| &c.rejected[i]);
     let level = if reason == Reason::NoKeys {
         NGX_LOG_ERR
     } else {

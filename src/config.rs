@@ -14,7 +14,7 @@ use ngx::ffi::{
     NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
     NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
 };
-use ngx::http::HttpModuleMainConf;
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
 use ngx::{ngx_conf_log_error, ngx_string};
 
 use crate::glue;
@@ -465,9 +465,10 @@ fn set_token_cache(_cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Re
     Ok(())
 }
 
-/// Adds the default zone when keys are fetched and `jwt_peer_auth_zone` was not given.
+/// Adds the default zone when `jwt_peer_auth_zone` was not given.
 pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
-    if mc.key_requests && mc.shm_zone.is_null() {
+    // The zone also holds the request counters of the status page, so it always exists.
+    if mc.shm_zone.is_null() {
         let name = ngx_str_t {
             len: DEFAULT_ZONE.len(),
             data: DEFAULT_ZONE.as_ptr().cast_mut(),
@@ -494,6 +495,19 @@ directive_fn!(cmd_key_request, set_key_request);
 directive_fn!(cmd_key_cache, set_key_cache);
 directive_fn!(cmd_zone, set_zone);
 directive_fn!(cmd_token_cache, set_token_cache);
+
+extern "C" fn cmd_status(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, _conf: *mut c_void) -> *mut c_char {
+    let Some(cf) = glue::conf_mut(cf) else {
+        return ngx::core::NGX_CONF_ERROR;
+    };
+    match ngx::http::NgxHttpCoreModule::location_conf_mut(cf) {
+        Some(clcf) => {
+            clcf.handler = Some(crate::status::status_handler);
+            ngx::core::NGX_CONF_OK
+        }
+        None => ngx::core::NGX_CONF_ERROR,
+    }
+}
 directive_fn!(cmd_claim, set_claim);
 directive_fn!(cmd_require, set_require);
 directive_fn!(cmd_max_age, set_max_age);
@@ -524,7 +538,15 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 12] = [
+pub static mut COMMANDS: [ngx_command_t; 13] = [
+    ngx_command_t {
+        name: ngx_string!("jwt_peer_auth_status"),
+        type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
+        set: Some(cmd_status),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
     main_command(
         ngx_string!("jwt_peer_auth_token_cache"),
         NGX_CONF_TAKE1,

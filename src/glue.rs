@@ -171,3 +171,26 @@ pub fn complex_value<'p>(
     // SAFETY: on success `out` points to `len` bytes in the request pool.
     Some(unsafe { std::slice::from_raw_parts(out.data, out.len) })
 }
+
+/// The value of query argument `name`, if present.
+pub fn query_arg<'p>(r: &ngx_http_request_t, name: &[u8]) -> Option<&'p [u8]> {
+    if r.args.len == 0 {
+        return None;
+    }
+    // SAFETY: `args` points into the request line, valid for the request.
+    let args: &'p [u8] = unsafe { std::slice::from_raw_parts(r.args.data, r.args.len) };
+    args.split(|&b| b == b'&').find_map(|kv| {
+        let mut it = kv.splitn(2, |&b| b == b'=');
+        (it.next() == Some(name)).then(|| it.next().unwrap_or_default())
+    })
+}
+
+/// Sets the response's Content-Type to a static string.
+pub fn set_content_type(r: &mut ngx_http_request_t, value: &'static str) {
+    r.headers_out.content_type = ngx_str_t {
+        len: value.len(),
+        data: value.as_ptr().cast_mut(),
+    };
+    r.headers_out.content_type_len = value.len();
+    r.headers_out.content_type_lowcase = std::ptr::null_mut();
+}

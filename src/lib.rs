@@ -22,6 +22,7 @@ mod ctx;
 mod fetch;
 mod glue;
 mod keys;
+mod status;
 mod token_cache;
 mod variables;
 mod zone;

@@ -7,6 +7,7 @@
 //! into at least one usable key.
 
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jwt_peer_auth_core::freshness::{CacheSettings, SourceState};
 use ngx::collections::Vec as SlabVec;
@@ -49,12 +50,33 @@ impl Slot {
     }
 }
 
-/// What lives in shared memory.
+/// What lives in shared memory under the lock.
 pub struct ZoneState {
     slots: [Slot; MAX_SOURCES],
 }
 
-type Shared = RwLock<ZoneState>;
+/// Request counters of all workers, updated without the lock.
+#[derive(Default)]
+pub struct Counters {
+    pub verified: AtomicU64,
+    /// Refusals by reason, in `Reason::ALL` order.
+    pub rejected: [AtomicU64; 9],
+    /// Refused by `jwt_peer_auth_require ... error=403`.
+    pub forbidden: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+struct Shared {
+    state: RwLock<ZoneState>,
+    counters: Counters,
+}
 
 /// A handle to the zone, valid in every worker.
 #[derive(Clone)]
@@ -104,10 +126,17 @@ impl Zone {
         if name.len() > MAX_NAME {
             return None;
         }
-        if let Some(i) = self.shared.read().slots.iter().position(|s| s.name() == name) {
+        if let Some(i) = self
+            .shared
+            .state
+            .read()
+            .slots
+            .iter()
+            .position(|s| s.name() == name)
+        {
             return Some(i);
         }
-        let mut z = self.shared.write();
+        let mut z = self.shared.state.write();
         if let Some(i) = z.slots.iter().position(|s| s.name() == name) {
             return Some(i);
         }
@@ -118,14 +147,36 @@ impl Zone {
         Some(i)
     }
 
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// Slot, name, state and fetch counters of every key source in use.
+    pub fn sources(&self) -> Vec<(usize, String, SourceState, FetchStats)> {
+        let z = self.shared.state.read();
+        z.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.name_len > 0)
+            .map(|(i, s)| {
+                (
+                    i,
+                    String::from_utf8_lossy(s.name()).into_owned(),
+                    s.state,
+                    s.stats,
+                )
+            })
+            .collect()
+    }
+
     pub fn state(&self, slot: usize) -> SourceState {
-        self.shared.read().slots[slot].state
+        self.shared.state.read().slots[slot].state
     }
 
     /// Takes the fetch lease if a fetch may start now (for `forced`, also within the
     /// unknown-`kid` rate limit).
     pub fn try_start(&self, slot: usize, cfg: &CacheSettings, now: i64, forced: bool) -> bool {
-        let mut z = self.shared.write();
+        let mut z = self.shared.state.write();
         let s = &mut z.slots[slot].state;
         let ok = if forced {
             s.may_force(cfg, now)
@@ -142,7 +193,7 @@ impl Zone {
     /// differs from the published one.
     pub fn publish(&self, slot: usize, body: &[u8], now: i64) -> Result<u64, PublishError> {
         {
-            let mut z = self.shared.write();
+            let mut z = self.shared.state.write();
             let s = &mut z.slots[slot];
             if s.body.as_deref() == Some(body) {
                 s.state.succeed(now, false);
@@ -155,7 +206,7 @@ impl Zone {
             .map_err(|_| PublishError::NoMemory(body.len()))?;
         copy.extend_from_slice(body);
         let old = {
-            let mut z = self.shared.write();
+            let mut z = self.shared.state.write();
             let s = &mut z.slots[slot];
             s.state.succeed(now, true);
             s.stats.ok += 1;
@@ -167,19 +218,19 @@ impl Zone {
     }
 
     pub fn fail(&self, slot: usize, now: i64) {
-        let mut z = self.shared.write();
+        let mut z = self.shared.state.write();
         let s = &mut z.slots[slot];
         s.state.fail(now);
         s.stats.failed += 1;
     }
 
     pub fn abandon(&self, slot: usize) {
-        self.shared.write().slots[slot].state.abandon();
+        self.shared.state.write().slots[slot].state.abandon();
     }
 
     /// A copy of the published body and its generation.
     pub fn body(&self, slot: usize) -> Option<(u64, Vec<u8>)> {
-        let z = self.shared.read();
+        let z = self.shared.state.read();
         let s = &z.slots[slot];
         s.body.as_ref().map(|b| (s.state.generation, b.to_vec()))
     }

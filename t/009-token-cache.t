@@ -1,0 +1,157 @@
+# The per-worker verified-token cache: same results as a fresh verification, never past exp,
+# dropped when keys change, never crossing locations whose policy or keys differ.
+use FindBin;
+use lib "$FindBin::Bin/helpers";
+use JwtPeerAuth;
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+log_level('info');
+no_shuffle();
+JwtPeerAuth::use_between_hooks();
+
+# Token-cache counters from the status page.
+sub cache_counts {
+    my ($code, $body) = JwtPeerAuth::http_get(server_port_for_client(), '/status');
+    $code == 200 or die "status page: $code $body";
+    my ($hits, $misses) = $body =~ /"token_cache":\{"hits":(\d+),"misses":(\d+)\}/ or die "no counters in $body";
+    return ($hits, $misses);
+}
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a cache hit gives the same variables as the fresh verification
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location /p {
+        alias html/;
+        add_header X-Id $jwt_claim_identifier;
+        add_header X-Aud $jwt_claim_aud;
+        add_header X-Kid $jwt_header_kid;
+        add_header X-Payload $jwt_payload;
+        add_header X-Status $jwt_peer_auth_status;
+    }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request eval
+["GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+my $h = JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"peer-5","aud":["a","b"]}');
+[$h, $h]
+--- between_1
+my ($hits, $misses) = main::cache_counts();
+Test::More::is("$hits/$misses", "1/1", 'first request missed, second hit');
+--- response_headers eval
+["X-Id: peer-5\nX-Aud: a,b\nX-Kid: rsa\nX-Status: ok", "X-Id: peer-5\nX-Aud: a,b\nX-Kid: rsa\nX-Status: ok"]
+--- response_headers_like eval
+["X-Payload: \"identifier\":\"peer-5\"", "X-Payload: \"identifier\":\"peer-5\""]
+--- error_code eval
+[200, 200]
+
+
+
+=== TEST 2: a cached token is refused once it expires
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location /p { alias html/; }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+my $h = JwtPeerAuth::bearer('rsa', '--exp', '2');
+[$h, $h, $h]
+--- between_1
+select(undef, undef, undef, 2.5);
+--- between_2
+my ($hits, $misses) = main::cache_counts();
+Test::More::is("$hits/$misses", "2/1", 'served from the cache, and refused from it once expired');
+--- error_code eval
+[200, 200, 401]
+
+
+
+=== TEST 3: a key removed from the fetched JWKS stops its cached tokens after the refresh
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /jwks { alias $TEST_NGINX_HTML_DIR/jwks.json; }
+    }
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks;
+    jwt_peer_auth_key_cache 5m min_refresh=1s;
+    location = /_jwks { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/jwks; }
+    location /p { alias html/; }
+--- user_files eval
+[["jwks.json" => JwtPeerAuth::jwks('rsa', 'ec')], ["index.html" => "ok\n"]]
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+my $ec = JwtPeerAuth::bearer('ec');
+[$ec, $ec, JwtPeerAuth::bearer('ed'), $ec]
+--- between_1
+# The ec key is rotated out; the ed key comes in. The ed token's unknown kid triggers the
+# refetch that publishes the new set.
+JwtPeerAuth::write_file("$html/jwks.json", JwtPeerAuth::jwks('rsa', 'ed'));
+--- error_code eval
+[200, 200, 200, 401]
+
+
+
+=== TEST 4: a token cached by one location is checked again by another's policy and keys
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location /a { alias html/; }
+    location /es-only { jwt_peer_auth_algorithms ES256; alias html/; }
+    location /other-keys { jwt_peer_auth_jwks_file $TEST_NGINX_HTML_DIR/ec-only.json; alias html/; }
+    location /claims { jwt_peer_auth_claim iss jwth; alias html/; }
+--- user_files eval
+[["ec-only.json" => JwtPeerAuth::jwks('ec')], ["index.html" => "ok\n"]]
+--- request eval
+["GET /a/index.html", "GET /es-only/index.html", "GET /other-keys/index.html", "GET /claims/index.html",
+ "GET /a/index.html"]
+--- more_headers eval
+my $h = JwtPeerAuth::bearer('rsa');
+[$h, $h, $h, $h, $h]
+--- error_code eval
+[200, 401, 401, 401, 200]
+
+
+
+=== TEST 5: jwt_peer_auth_token_cache off: every request is verified afresh
+--- http_config
+    jwt_peer_auth_token_cache off;
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location /p { alias html/; }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request eval
+["GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+my $h = JwtPeerAuth::bearer('rsa');
+[$h, $h]
+--- between_1
+my ($hits, $misses) = main::cache_counts();
+Test::More::is("$hits/$misses", "0/2", 'no hits with the cache off');
+--- error_code eval
+[200, 200]
+
+
+
+=== TEST 6: bad jwt_peer_auth_token_cache value
+--- http_config
+    jwt_peer_auth_token_cache lots;
+--- config
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_token_cache": invalid number of entries "lots" \(1 to 10000000, or "off"\)/

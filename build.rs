@@ -27,6 +27,18 @@ fn main() {
         println!("cargo::rustc-cfg=ngx_os=\"{os}\"");
     }
 
+    // NGINX 1.23.0 linked header elements with `next`; older trees (Debian bookworm's 1.22)
+    // do not have the field.
+    println!("cargo::rustc-check-cfg=cfg(ngx_table_elt_next)");
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_VERSION_NUMBER");
+    let version: u64 = env::var("DEP_NGINX_VERSION_NUMBER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if version >= 1_023_000 {
+        println!("cargo::rustc-cfg=ngx_table_elt_next");
+    }
+
     // Record the NGINX build directory next to the artifacts of this profile
     // (target/<profile>/nginx-build-dir), read by scripts/build.sh.
     println!("cargo::rerun-if-env-changed=DEP_NGINX_BUILD_DIR");

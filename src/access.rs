@@ -111,6 +111,11 @@ fn handle(request: &mut Request) -> ngx_int_t {
     });
     let verified = match result {
         Ok(v) => v,
+        // Another worker may have published newer keys since this one last looked: verify
+        // once more with them before asking the key service.
+        Err(r) if r.reason == Reason::UnknownKid && newer_keys_published(ctx_ptr, fetched.as_ref()) => {
+            return handle(request);
+        }
         Err(r)
             if r.reason == Reason::UnknownKid
                 && lc.key_request.is_some()
@@ -243,7 +248,7 @@ fn fetched_keys(
     let Some(zone) = zone(request) else {
         return Fetched::Error("the shared zone is not available".into());
     };
-    let Some(slot) = zone.slot(kr.uri.as_bytes()) else {
+    let Some(slot) = keys::slot(&zone, &kr.uri) else {
         return Fetched::Error(format!("no room for key source \"{}\" in the zone", kr.uri));
     };
     ctx.zone = Some(zone.clone());
@@ -251,7 +256,7 @@ fn fetched_keys(
     ctx.uri = kr.uri.as_str();
     let cfg = lc.key_cache.unwrap_or_default();
     let now = ngx::ffi::ngx_time();
-    let state = zone.state(slot);
+    let state = keys::state(&zone, slot, &cfg, now);
     match state.plan(&cfg, now) {
         Plan::Verify => {}
         Plan::VerifyAndRefresh => {
@@ -302,6 +307,22 @@ fn wait_for_other(request: &mut Request, ctx: &mut RequestCtx, cfg: &CacheSettin
         return Fetched::Wait;
     }
     Fetched::Keys(None)
+}
+
+/// Whether the zone holds a newer key set than the one just used (read from the zone itself,
+/// not the worker's once-a-second copy). Checked once per request.
+fn newer_keys_published(ctx_ptr: *mut RequestCtx, used: Option<&FetchedKeys>) -> bool {
+    // SAFETY: see fetched_keys.
+    let ctx = unsafe { &mut *ctx_ptr };
+    let (Some(zone), Some(used)) = (ctx.zone.as_ref(), used) else {
+        return false;
+    };
+    if ctx.rechecked {
+        return false;
+    }
+    ctx.rechecked = true;
+    keys::forget_state(used.slot);
+    zone.state(used.slot).generation > used.generation
 }
 
 /// A token with an unknown `kid`: refetch at once (rate-limited), then verify again.

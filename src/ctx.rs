@@ -17,6 +17,8 @@ pub struct RequestCtx {
     pub waiting: bool,
     /// An unknown-kid refetch was already done for this request.
     pub forced: bool,
+    /// The zone was already re-read for newer keys after an unknown kid.
+    pub rechecked: bool,
     /// Timer polls so far while waiting for another request's fetch.
     pub polls: u32,
     /// The key request's response was larger than the limit and was dropped.
@@ -36,6 +38,7 @@ impl RequestCtx {
             lease: false,
             waiting: false,
             forced: false,
+            rechecked: false,
             polls: 0,
             too_big: false,
             verified: None,

@@ -105,7 +105,10 @@ pub fn set_www_authenticate(r: &mut ngx_http_request_t, value: &'static [u8]) ->
         return false;
     };
     h.hash = 1;
-    h.next = std::ptr::null_mut();
+    #[cfg(ngx_table_elt_next)]
+    {
+        h.next = std::ptr::null_mut();
+    }
     h.key = ngx_str_t {
         len: KEY.len(),
         data: KEY.as_ptr().cast_mut(),

@@ -82,6 +82,10 @@ pub fn start(r: &mut Request, ctx: *mut RequestCtx, background: bool) -> bool {
     };
     sr.request_body = body;
     sr.set_header_only(0);
+    // The sub-request has its own copy of `headers_in`: no body means no Content-Length to
+    // announce upstream (auth_request setups need `proxy_set_header Content-Length ""`).
+    sr.headers_in.content_length_n = 0;
+    sr.headers_in.set_chunked(0);
     // Mark it as a key request for the header filter.
     // SAFETY: the sub-request's `ctx` array has a slot per HTTP module.
     unsafe { *sr.ctx.add(JwtPeerAuthModule::module().ctx_index) = ctx.cast() };

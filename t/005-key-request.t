@@ -22,6 +22,13 @@ add_block_preprocessor(sub {
         location = /jwks { alias $TEST_NGINX_HTML_DIR/jwks.json; }
         location = /slow { limit_rate 2k; alias $TEST_NGINX_HTML_DIR/jwks.json; }
         location = /garbage { alias $TEST_NGINX_HTML_DIR/index.html; }
+        # Refuses anything but a plain GET without a body.
+        location = /strict {
+            if ($request_method != GET) { return 405; }
+            if ($http_content_length) { return 400; }
+            if ($http_transfer_encoding) { return 400; }
+            alias $TEST_NGINX_HTML_DIR/jwks.json;
+        }
     }
 _EOC_
     $block->set_value('config', <<'_EOC_') unless defined $block->config;
@@ -56,7 +63,12 @@ Test::More::is(JwtPeerAuth::log_count(qr/key request "\/_jwks": 2 keys/), 1, 'on
 
 
 
-=== TEST 2: the fetch is a GET without the client's body, whatever the client sent
+=== TEST 2: the fetch is a GET without the client's body or Content-Length, whatever the client sent
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks;
+    location = /_jwks { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/strict; }
+    location /p { alias html/; }
 --- user_files eval
 [["jwks.json" => JwtPeerAuth::jwks('rsa')], ["index.html" => "ok\n"]]
 --- request

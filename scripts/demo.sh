@@ -35,6 +35,7 @@ Try it:
   curl -i http://127.0.0.1:$port/                                           # 401, no token
   curl -i -H "Authorization: Bearer \${TOKEN/.ey/.eX}" http://127.0.0.1:$port/ # 401, tampered token
   curl -i http://127.0.0.1:$port/health                                     # 200, location with "off"
+  curl -s http://127.0.0.1:$port/jwt-status                                # counters (JSON)
 
 More tokens: build/jwt-mint sign $demo/conf/demo-keys rsa [--exp SECONDS] [--claims JSON]
 Stop it:     build/nginx -p $demo/ -c conf/nginx.conf -s stop

@@ -3,11 +3,12 @@
 
 use std::borrow::Cow;
 
-use jwt_peer_auth_core::policy;
+use jwt_peer_auth_core::{policy, Verified};
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_http_variable_value_t, ngx_int_t, ngx_str_t,
     ngx_uint_t, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX,
 };
+use serde_json::{Map, Value};
 
 use crate::ctx::{self, RequestCtx};
 
@@ -79,17 +80,28 @@ fn suffix<'a>(data: usize, prefix: &str) -> Option<&'a str> {
     std::str::from_utf8(name.as_bytes()).ok()?.strip_prefix(prefix)
 }
 
+/// A member of the verified token's claims or header, named by the variable's suffix.
+fn get_member(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    data: usize,
+    prefix: &str,
+    map: fn(&Verified) -> &Map<String, Value>,
+) -> ngx_int_t {
+    let value: Option<Cow<'_, str>> = with_ctx(r)
+        .and_then(|c| c.verified.as_deref())
+        .zip(suffix(data, prefix))
+        .and_then(|(t, name)| map(t).get(name))
+        .map(policy::render);
+    set(r, v, value.as_deref().map(str::as_bytes))
+}
+
 unsafe extern "C" fn get_claim(
     r: *mut ngx_http_request_t,
     v: *mut ngx_http_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    let value: Option<Cow<'_, str>> = with_ctx(r)
-        .and_then(|c| c.verified.as_ref())
-        .zip(suffix(data, "jwt_claim_"))
-        .and_then(|(t, name)| t.claims.get(name))
-        .map(policy::render);
-    set(r, v, value.as_deref().map(str::as_bytes))
+    get_member(r, v, data, "jwt_claim_", |t| &t.claims)
 }
 
 unsafe extern "C" fn get_header(
@@ -97,12 +109,7 @@ unsafe extern "C" fn get_header(
     v: *mut ngx_http_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    let value: Option<Cow<'_, str>> = with_ctx(r)
-        .and_then(|c| c.verified.as_ref())
-        .zip(suffix(data, "jwt_header_"))
-        .and_then(|(t, name)| t.header.get(name))
-        .map(policy::render);
-    set(r, v, value.as_deref().map(str::as_bytes))
+    get_member(r, v, data, "jwt_header_", |t| &t.header)
 }
 
 unsafe extern "C" fn get_payload(

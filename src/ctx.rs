@@ -15,6 +15,8 @@ pub struct RequestCtx {
     pub lease: bool,
     /// A waited sub-request is in flight.
     pub waiting: bool,
+    /// A key request was started and its outcome is not recorded yet.
+    pub pending: bool,
     /// An unknown-kid refetch was already done for this request.
     pub forced: bool,
     /// The zone was already re-read for newer keys after an unknown kid.
@@ -37,6 +39,7 @@ impl RequestCtx {
             uri: "",
             lease: false,
             waiting: false,
+            pending: false,
             forced: false,
             rechecked: false,
             polls: 0,

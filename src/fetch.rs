@@ -86,6 +86,8 @@ pub fn start(r: &mut Request, ctx: *mut RequestCtx, background: bool) -> bool {
     // announce upstream (auth_request setups need `proxy_set_header Content-Length ""`).
     sr.headers_in.content_length_n = 0;
     sr.headers_in.set_chunked(0);
+    // SAFETY: as above.
+    unsafe { (*ctx).pending = true };
     // Mark it as a key request for the header filter.
     // SAFETY: the sub-request's `ctx` array has a slot per HTTP module.
     unsafe { *sr.ctx.add(JwtPeerAuthModule::module().ctx_index) = ctx.cast() };
@@ -101,6 +103,16 @@ unsafe extern "C" fn key_fetched(sr: *mut ngx_http_request_t, data: *mut c_void,
     }) else {
         return rc;
     };
+    // NGINX may finalize a sub-request more than once (an error page after an upstream error):
+    // only the first outcome counts.
+    if !ctx.pending {
+        return if rc == ngx::ffi::NGX_ERROR as ngx_int_t {
+            0
+        } else {
+            rc
+        };
+    }
+    ctx.pending = false;
     // SAFETY: a request's connection and its log are valid while the request is.
     let log = unsafe { (*sr.connection).log };
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(sr, ctx, rc, log))).is_err() {
@@ -142,6 +154,8 @@ fn finish(sr: &ngx_http_request_t, ctx: &mut RequestCtx, rc: ngx_int_t, log: *mu
         Err(format!("response body larger than {MAX_BODY} bytes"))
     } else if rc == ngx::ffi::NGX_ERROR as ngx_int_t {
         Err(format!("the response could not be read (status {status})"))
+    } else if status == 0 {
+        Err(format!("no response from the key service (NGINX status {rc})"))
     } else if !(200..300).contains(&status) {
         Err(format!("status {status}"))
     } else {

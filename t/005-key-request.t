@@ -171,7 +171,7 @@ token rejected: no_keys
 JwtPeerAuth::bearer('rsa')
 --- error_code: 500
 --- error_log
-key request "/_jwks" failed: status 502; no keys yet
+key request "/_jwks" failed: no response from the key service (NGINX status 502); no keys yet
 
 
 

@@ -295,7 +295,7 @@ my ($code) = JwtPeerAuth::http_get($main::JWTH_PORT, '/_stats', 1);
 Test::More::is($code, 0, 'JWThenticator is down');
 --- between_5
 Test::More::is(JwtPeerAuth::log_count(qr/key request "\/_jwthenticator_jwks": 1 keys/), 1, 'one successful key fetch');
-Test::More::is(JwtPeerAuth::log_count(qr/key request "\/_jwthenticator_jwks" failed: status 502; keeping the last good keys/), 1,
+Test::More::is(JwtPeerAuth::log_count(qr/key request "\/_jwthenticator_jwks" failed: no response from the key service \(NGINX status 502\); keeping the last good keys/), 1,
                'the unknown-kid refetch failed, the cached keys stayed');
 # Back up for any block that runs after this one (same state dir and port: same keys).
 JwtPeerAuth::jwthenticator_start();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the core's unit tests (cargo test), then the
-# Test::Nginx files in t/ against the real NGINX binary with the module loaded.
+# Test::Nginx files in t/ against the real NGINX binary with the module loaded; then the
+# Dockerfile check and the build for (and tests against) Debian's packaged NGINX.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,3 +20,21 @@ if ! perl -MTest::Nginx::Socket -e1 2>/dev/null; then
     export PERL5LIB="$PWD/t/lib${PERL5LIB:+:$PERL5LIB}"
 fi
 prove -r t/
+
+# The Dockerfile, checked without a Docker engine: paths, stages, NGINX_VERSION, and nginx -t
+# of docker/nginx.conf with nginx-conf/netunnel-peer.conf in conf.d.
+echo "== Dockerfile: scripts/check-dockerfile.sh"
+./scripts/check-dockerfile.sh
+
+# Debian's packaged NGINX (bookworm: 1.22.1): build the module for /usr/sbin/nginx
+# (build/debian/), check that NGINX refuses modules built for another version, and run
+# t/ files against /usr/sbin/nginx with that module.
+echo "== Debian's NGINX: scripts/test-debian.sh (build/debian/, /usr/sbin/nginx)"
+./scripts/test-debian.sh
+
+# Fuzzing the verification core (fuzz/, cargo-fuzz on nightly Rust): 15 s per target, about
+# 70 s with an up-to-date build; the first run also installs nightly and cargo-fuzz and
+# builds the targets (a few minutes). FUZZ_SECONDS=0 skips it; `scripts/fuzz.sh 600` is the
+# long run.
+echo "== fuzzing: scripts/fuzz.sh ${FUZZ_SECONDS:-15}"
+[ "${FUZZ_SECONDS:-15}" = 0 ] || ./scripts/fuzz.sh "${FUZZ_SECONDS:-15}"

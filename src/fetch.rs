@@ -147,6 +147,20 @@ fn finish(sr: &ngx_http_request_t, ctx: &mut RequestCtx, rc: ngx_int_t, log: *mu
     ctx.lease = false;
     ctx.waiting = false;
     let Some(zone) = ctx.zone.clone() else { return };
+    // The client went away mid-fetch: nothing is known about the key service, so free the
+    // lease without counting a failure or backing off.
+    // SAFETY: a sub-request's connection is valid while it is.
+    if rc == ngx::ffi::NGX_HTTP_CLIENT_CLOSED_REQUEST as ngx_int_t || unsafe { (*sr.connection).error() } != 0
+    {
+        zone.abandon(ctx.slot);
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            log,
+            "jwt_peer_auth: key request \"{}\" abandoned: the client closed the connection",
+            ctx.uri
+        );
+        return;
+    }
     let now = ngx::ffi::ngx_time();
     let status = sr.headers_out.status;
     let body = response_body(sr);

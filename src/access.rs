@@ -56,9 +56,10 @@ fn handle(request: &mut Request) -> ngx_int_t {
         return SERVER_ERROR;
     };
     // Requests without a usable bearer token are refused before any key is looked at.
-    if let Err(rejection) = token(request.as_mut(), *source).map(|_| ()) {
-        return refuse(request, lc, ctx_ptr, &rejection);
-    }
+    let t = match token(request.as_mut(), *source) {
+        Ok(t) => t,
+        Err(rejection) => return refuse(request, lc, ctx_ptr, &rejection),
+    };
     let fetched = match lc.key_request.as_deref() {
         None => None,
         Some(kr) => match fetched_keys(request, lc, kr, ctx_ptr) {
@@ -84,31 +85,7 @@ fn handle(request: &mut Request) -> ngx_int_t {
         });
     }
     let now = ngx::ffi::ngx_time();
-    let capacity = JwtPeerAuthModule::main_conf(request)
-        .map_or(token_cache::DEFAULT_ENTRIES, |m| m.token_cache_entries());
-    let result = token(request.as_mut(), *source).and_then(|t| {
-        let cached = token_cache::get(t, &sources);
-        count(request, |c| {
-            if cached.is_some() {
-                &c.cache_hits
-            } else {
-                &c.cache_misses
-            }
-        });
-        let verified = match cached {
-            Some(v) => jwt_peer_auth_core::recheck(&v, &lc.policy, now)
-                .map(|()| v)
-                .inspect_err(|_| token_cache::forget(t)),
-            None => jwt_peer_auth_core::verify(t, &sets, &lc.policy, now).map(|v| {
-                let source = sources[v.key.set];
-                let v = Rc::new(v);
-                token_cache::put(t, v.clone(), source, capacity);
-                v
-            }),
-        }?;
-        check_policy(request.as_mut(), lc, &verified, now)?;
-        Ok(verified)
-    });
+    let result = verify_token(request, lc, t, &sets, &sources, now);
     let verified = match result {
         Ok(v) => v,
         // Another worker may have published newer keys since this one last looked: verify
@@ -142,6 +119,41 @@ fn count(request: &Request, which: impl Fn(&Counters) -> &AtomicU64) {
     if let Some(zone) = zone(request) {
         Counters::add(which(zone.counters()));
     }
+}
+
+/// Verifies `t` (or takes it from the token cache, re-checked) and applies the location's
+/// claim rules.
+fn verify_token(
+    request: &mut Request,
+    lc: &LocConf,
+    t: &[u8],
+    sets: &[&KeySet],
+    sources: &[Source],
+    now: i64,
+) -> Result<Rc<Verified>, Rejection> {
+    let cached = token_cache::get(t, sources);
+    count(request, |c| {
+        if cached.is_some() {
+            &c.cache_hits
+        } else {
+            &c.cache_misses
+        }
+    });
+    let verified = match cached {
+        Some(v) => jwt_peer_auth_core::recheck(&v, &lc.policy, now)
+            .map(|()| v)
+            .inspect_err(|_| token_cache::forget(t)),
+        None => jwt_peer_auth_core::verify(t, sets, &lc.policy, now).map(|v| {
+            let capacity = JwtPeerAuthModule::main_conf(request)
+                .map_or(token_cache::DEFAULT_ENTRIES, |m| m.token_cache_entries());
+            let source = sources[v.key.set];
+            let v = Rc::new(v);
+            token_cache::put(t, v.clone(), source, capacity);
+            v
+        }),
+    }?;
+    check_policy(request.as_mut(), lc, &verified, now)?;
+    Ok(verified)
 }
 
 /// The bearer token: from the configured variable, or from `Authorization: Bearer`. The bytes

@@ -22,6 +22,7 @@ add_block_preprocessor(sub {
         location = /jwks { alias $TEST_NGINX_HTML_DIR/jwks.json; }
         location = /slow { limit_rate 2k; alias $TEST_NGINX_HTML_DIR/jwks.json; }
         location = /garbage { alias $TEST_NGINX_HTML_DIR/index.html; }
+        location = /moved { return 302 /jwks; }
         # Refuses anything but a plain GET without a body.
         location = /strict {
             if ($request_method != GET) { return 405; }
@@ -178,6 +179,22 @@ JwtPeerAuth::bearer('rsa')
 --- error_code: 500
 --- error_log
 key request "/_jwks" failed: no response from the key service (NGINX status 502); no keys yet
+
+
+
+=== TEST 7b: a redirect from the key service is a failed fetch (not followed)
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks;
+    location = /_jwks { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/moved; }
+    location /p { alias html/; }
+--- user_files eval
+[["jwks.json" => JwtPeerAuth::jwks('rsa')], ["index.html" => "ok\n"]]
+--- more_headers eval
+JwtPeerAuth::bearer('rsa')
+--- error_code: 500
+--- error_log
+key request "/_jwks" failed: status 302; no keys yet
 
 
 

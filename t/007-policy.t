@@ -364,3 +364,33 @@ jwt_peer_auth: request forbidden by "jwt_peer_auth_require"
 --- error_code: 401
 --- error_log
 token rejected: missing (the token variable is empty)
+
+
+
+=== TEST 18: require, max_age and token= inherit from the server, and a location replaces them
+--- http_config
+    map $jwt_claim_role $is_admin { admin 1; default 0; }
+--- config
+    jwt_peer_auth "peers" token=$http_x_token;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_require $is_admin error=403;
+    jwt_peer_auth_max_age 1h;
+    location /inherits { alias html/; }
+    location /replaces {
+        jwt_peer_auth "peers";
+        jwt_peer_auth_require $jwt_claim_role;
+        jwt_peer_auth_max_age 1m;
+        alias html/;
+    }
+--- request eval
+["GET /inherits/index.html", "GET /inherits/index.html", "GET /inherits/index.html",
+ "GET /replaces/index.html", "GET /replaces/index.html", "GET /replaces/index.html"]
+--- more_headers eval
+["X-Token: " . JwtPeerAuth::token('rsa', '--claims', '{"role":"admin"}'),
+ "X-Token: " . JwtPeerAuth::token('rsa', '--claims', '{"role":"peer"}'),
+ "X-Token: " . JwtPeerAuth::token('rsa', '--claims', '{"role":"admin","iat":' . (time() - 7200) . '}'),
+ JwtPeerAuth::bearer('rsa', '--claims', '{"role":"peer"}'),
+ "X-Token: " . JwtPeerAuth::token('rsa', '--claims', '{"role":"peer"}'),
+ JwtPeerAuth::bearer('rsa', '--claims', '{"role":"peer","iat":' . (time() - 120) . '}')]
+--- error_code eval
+[200, 403, 401, 200, 401, 401]

@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(
     build-essential pkg-config libclang-dev libssl-dev libpcre2-dev zlib1g-dev
     perl libtest-base-perl libtext-diff-perl libipc-run-perl liburi-perl libwww-perl
-    liblist-moreutils-perl libtest-longstring-perl curl
+    liblist-moreutils-perl libtest-longstring-perl curl valgrind
 )
 missing=()
 for p in "${pkgs[@]}"; do

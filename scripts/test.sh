@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the core's unit tests (cargo test), then the
 # Test::Nginx files in t/ against the real NGINX binary with the module loaded; then the
-# Dockerfile check and the build for (and tests against) Debian's packaged NGINX.
+# Dockerfile check, the build for (and tests against) Debian's packaged NGINX, a valgrind run
+# and a short fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,10 @@ echo "== Dockerfile: scripts/check-dockerfile.sh"
 # t/ files against /usr/sbin/nginx with that module.
 echo "== Debian's NGINX: scripts/test-debian.sh (build/debian/, /usr/sbin/nginx)"
 ./scripts/test-debian.sh
+
+# Memory safety: NGINX with the module under valgrind through every path (about 30 s).
+echo "== valgrind: scripts/valgrind.sh"
+./scripts/valgrind.sh
 
 # Fuzzing the verification core (fuzz/, cargo-fuzz on nightly Rust): 15 s per target, about
 # 70 s with an up-to-date build; the first run also installs nightly and cargo-fuzz and

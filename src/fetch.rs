@@ -106,11 +106,7 @@ unsafe extern "C" fn key_fetched(sr: *mut ngx_http_request_t, data: *mut c_void,
     // NGINX may finalize a sub-request more than once (an error page after an upstream error):
     // only the first outcome counts.
     if !ctx.pending {
-        return if rc == ngx::ffi::NGX_ERROR as ngx_int_t {
-            0
-        } else {
-            rc
-        };
+        return for_parent(rc);
     }
     ctx.pending = false;
     // SAFETY: a request's connection and its log are valid while the request is.
@@ -122,7 +118,12 @@ unsafe extern "C" fn key_fetched(sr: *mut ngx_http_request_t, data: *mut c_void,
             "jwt_peer_auth: internal error (panic) after key request"
         );
     }
-    // The outcome is recorded; an in-memory key request never fails its parent.
+    for_parent(rc)
+}
+
+/// The code handed back to NGINX: the outcome is recorded by then, and a key request never
+/// fails its parent, so NGX_ERROR (which would terminate the client's request) becomes NGX_OK.
+fn for_parent(rc: ngx_int_t) -> ngx_int_t {
     if rc == ngx::ffi::NGX_ERROR as ngx_int_t {
         0
     } else {

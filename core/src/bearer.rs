@@ -1,12 +1,26 @@
 //! Extracting a bearer token from an `Authorization` header value (RFC 6750 §2.1).
 
+use crate::reason::Reason;
+
 /// What was wrong with the credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BearerError {
     /// No `Bearer` credentials at all (another scheme, or an empty header).
     NotBearer,
-    /// `Bearer` scheme, but the rest is not a single token68.
+    /// `Bearer` scheme, but the rest is not a single token68: no token, more than one, inner
+    /// whitespace, a comma list. A malformed request (RFC 6750 §3.1 `invalid_request`).
     Invalid,
+}
+
+impl BearerError {
+    /// The refusal class: no bearer credentials are [`Reason::Missing`] (401 without an error
+    /// code), malformed ones [`Reason::InvalidRequest`] (400).
+    pub fn reason(self) -> Reason {
+        match self {
+            BearerError::NotBearer => Reason::Missing,
+            BearerError::Invalid => Reason::InvalidRequest,
+        }
+    }
 }
 
 fn is_token68_char(b: u8) -> bool {
@@ -72,5 +86,18 @@ mod tests {
         );
         assert_eq!(from_authorization(b"Bearer a.b.c\t"), Err(BearerError::Invalid));
         assert_eq!(from_authorization(b"Bearer a=b"), Err(BearerError::Invalid));
+        assert_eq!(from_authorization(b"Bearer a b"), Err(BearerError::Invalid));
+        assert_eq!(from_authorization(b"Bearer a,b"), Err(BearerError::Invalid));
+        assert_eq!(from_authorization(b"Bearer a, b"), Err(BearerError::Invalid));
+    }
+
+    #[test]
+    fn errors_map_to_missing_or_invalid_request() {
+        assert_eq!(BearerError::NotBearer.reason(), Reason::Missing);
+        assert_eq!(BearerError::Invalid.reason(), Reason::InvalidRequest);
+        assert_eq!(
+            from_authorization(b"Bearer").unwrap_err().reason().http_status(),
+            400
+        );
     }
 }

@@ -22,10 +22,15 @@ pub enum Reason {
     Claim,
     /// No keys are available to verify with (a server-side fault: 500, not 401).
     NoKeys,
+    /// The request's credentials are not one well-formed bearer token: `Bearer` with no token,
+    /// or with more than one (RFC 6750 §3.1 `invalid_request`, 400).
+    InvalidRequest,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    /// Every reason, in a fixed order: status counters and per-reason tables are indexed by
+    /// position here (see [`Reason::index`]). New reasons are only ever appended.
+    pub const ALL: [Reason; 10] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::Expired,
@@ -35,7 +40,27 @@ impl Reason {
         Reason::Algorithm,
         Reason::Claim,
         Reason::NoKeys,
+        Reason::InvalidRequest,
     ];
+
+    /// How many reasons there are: the length of per-reason tables.
+    pub const COUNT: usize = Reason::ALL.len();
+
+    /// This reason's position in [`Reason::ALL`].
+    pub const fn index(self) -> usize {
+        match self {
+            Reason::Missing => 0,
+            Reason::Malformed => 1,
+            Reason::Expired => 2,
+            Reason::NotYetValid => 3,
+            Reason::Signature => 4,
+            Reason::UnknownKid => 5,
+            Reason::Algorithm => 6,
+            Reason::Claim => 7,
+            Reason::NoKeys => 8,
+            Reason::InvalidRequest => 9,
+        }
+    }
 
     /// The short word used in `$jwt_peer_auth_status` and status counters.
     pub fn word(self) -> &'static str {
@@ -49,6 +74,7 @@ impl Reason {
             Reason::Algorithm => "algorithm",
             Reason::Claim => "claim",
             Reason::NoKeys => "no_keys",
+            Reason::InvalidRequest => "invalid_request",
         }
     }
 
@@ -56,6 +82,7 @@ impl Reason {
     pub fn http_status(self) -> u16 {
         match self {
             Reason::NoKeys => 500,
+            Reason::InvalidRequest => 400,
             _ => 401,
         }
     }
@@ -70,10 +97,16 @@ impl Reason {
         }
     }
 
-    /// Whether the `WWW-Authenticate` challenge carries `error="invalid_token"` (RFC 6750 §3.1:
-    /// not when the request simply had no credentials).
-    pub fn invalid_token(self) -> bool {
-        !matches!(self, Reason::Missing | Reason::NoKeys)
+    /// The `error` attribute of the `WWW-Authenticate` challenge (RFC 6750 §3.1): none when the
+    /// request simply had no credentials (§3.1: "SHOULD NOT include an error code") or the
+    /// fault is the server's; `invalid_request` for credentials that are not one bearer token;
+    /// `invalid_token` for every refused token.
+    pub fn error_code(self) -> Option<&'static str> {
+        match self {
+            Reason::Missing | Reason::NoKeys => None,
+            Reason::InvalidRequest => Some("invalid_request"),
+            _ => Some("invalid_token"),
+        }
     }
 }
 
@@ -163,8 +196,40 @@ mod tests {
         assert_eq!(Reason::NotYetValid.word(), "not_yet_valid");
         assert_eq!(Reason::NoKeys.http_status(), 500);
         assert_eq!(Reason::Expired.http_status(), 401);
-        assert!(!Reason::Missing.invalid_token());
-        assert!(Reason::Signature.invalid_token());
+        assert_eq!(Reason::InvalidRequest.word(), "invalid_request");
+        assert_eq!(Reason::InvalidRequest.http_status(), 400);
+    }
+
+    #[test]
+    fn error_codes_follow_rfc6750() {
+        assert_eq!(Reason::Missing.error_code(), None);
+        assert_eq!(Reason::NoKeys.error_code(), None);
+        assert_eq!(Reason::InvalidRequest.error_code(), Some("invalid_request"));
+        for r in [
+            Reason::Malformed,
+            Reason::Expired,
+            Reason::NotYetValid,
+            Reason::Signature,
+            Reason::UnknownKid,
+            Reason::Algorithm,
+            Reason::Claim,
+        ] {
+            assert_eq!(r.error_code(), Some("invalid_token"), "{r}");
+        }
+    }
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        assert_eq!(Reason::COUNT, 10);
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i, "{r}");
+        }
+        // Existing positions keep their meaning; the new reason is appended.
+        assert_eq!(Reason::Missing.index(), 0);
+        assert_eq!(Reason::NoKeys.index(), 8);
+        assert_eq!(Reason::InvalidRequest.index(), 9);
+        let words: std::collections::HashSet<_> = Reason::ALL.iter().map(|r| r.word()).collect();
+        assert_eq!(words.len(), Reason::COUNT, "words are distinct");
     }
 
     #[test]

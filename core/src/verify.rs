@@ -278,12 +278,38 @@ pub fn recheck(v: &Verified, policy: &Policy, now: i64) -> Result<(), Rejection>
     check_times(&v.times, policy.leeway, now)
 }
 
+/// A token that passed the checks needing no key: its parts and its checked JOSE header.
+struct Parsed<'t> {
+    parts: [&'t [u8]; 3],
+    header: Map<String, Value>,
+    alg: Algorithm,
+}
+
+/// The checks before key choice, shared by [`precheck`] and [`verify`]: size, three
+/// base64url parts, the header a JSON object, its `alg` allowed by the policy, no `crit`,
+/// no `b64: false`, a string `kid`.
+fn parse_header<'t>(token: &'t [u8], allowed: AlgSet) -> Result<Parsed<'t>, Rejection> {
+    let parts = split(token)?;
+    let header = decode_json(parts[0], "header is not a JSON object", "header is not base64url")?;
+    let alg = check_header(&header, allowed)?;
+    Ok(Parsed { parts, header, alg })
+}
+
+/// The cheap part of [`verify`]: structure and JOSE header against the policy, with no keys,
+/// no signature work and no payload parsing. A token it refuses, [`verify`] refuses with the
+/// same [`Rejection`], so a caller may run it before it has (or fetches) keys.
+pub fn precheck(token: &[u8], policy: &Policy) -> Result<(), Rejection> {
+    parse_header(token, policy.algorithms).map(|_| ())
+}
+
 /// Verifies a compact JWS token against the given key sets and policy at time `now` (Unix
 /// seconds).
 pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Result<Verified, Rejection> {
-    let [h, p, s] = split(token)?;
-    let header = decode_json(h, "header is not a JSON object", "header is not base64url")?;
-    let alg = check_header(&header, policy.algorithms)?;
+    let Parsed {
+        parts: [h, p, s],
+        header,
+        alg,
+    } = parse_header(token, policy.algorithms)?;
 
     if sets.iter().all(|s| s.is_empty()) {
         return Err(Rejection::new(Reason::NoKeys, "no keys to verify with"));

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use jwt_peer_auth_core::{verify, AlgSet, Algorithm, KeySet, Policy, Reason};
+use jwt_peer_auth_core::{b64, verify, AlgSet, Algorithm, KeySet, Policy, Reason};
 use serde_json::json;
 
 fn set(keys: &[&TestKey]) -> KeySet {
@@ -432,4 +432,63 @@ fn recheck_applies_the_current_policy_and_clock() {
         jwt_peer_auth_core::recheck(&v, &only_es, n).unwrap_err().reason,
         Reason::Algorithm
     );
+}
+
+#[test]
+fn precheck_refuses_exactly_as_verify_does() {
+    let k = keys();
+    let ks = all_keys();
+    let n = now();
+    let policy = Policy::default();
+    let t = sign(&k.rsa, &good_claims());
+    let p: Vec<&str> = t.split('.').collect();
+    let payload = format!(r#"{{"exp":{}}}"#, n + 60);
+    let faults = [
+        format!("{}.{}", p[0], p[1]),
+        format!("{t}.x.y"),
+        format!("{}=.{}.{}", p[0], p[1], p[2]),
+        format!("{}.{}.{}", b64::encode(b"[1]"), p[1], p[2]),
+        "A".repeat(16 * 1024),
+        // Header faults, with a real signature: only the header is wrong.
+        rsa_raw(
+            &k.rsa,
+            r#"{"alg":"RS256","kid":"rsa-1","crit":["exp"]}"#,
+            &payload,
+            false,
+        ),
+        rsa_raw(&k.rsa, r#"{"alg":"RS256","kid":7}"#, &payload, false),
+        // alg not allowed by the policy (HS256 is not in the default list), unknown, none.
+        hs256(r#"{"alg":"HS256","kid":"rsa-1"}"#, &payload, &k.hmac_secret),
+        raw(r#"{"alg":"XS256"}"#, &payload, b"sig"),
+        raw(r#"{"alg":"nOnE"}"#, &payload, b""),
+    ];
+    for token in &faults {
+        let pre = jwt_peer_auth_core::precheck(token.as_bytes(), &policy).expect_err(token);
+        let full = verify(token.as_bytes(), &[&ks], &policy, n).expect_err(token);
+        assert_eq!(pre, full, "{token}");
+    }
+    let not_allowed = jwt_peer_auth_core::precheck(faults[7].as_bytes(), &policy).unwrap_err();
+    assert_eq!(not_allowed.reason, Reason::Algorithm);
+    assert_eq!(not_allowed.to_string(), "algorithm (alg not allowed \"HS256\")");
+
+    // A valid token passes; so do tokens whose faults need keys, a signature or the payload.
+    assert!(jwt_peer_auth_core::precheck(t.as_bytes(), &policy).is_ok());
+    assert!(verify(t.as_bytes(), &[&ks], &policy, n).is_ok());
+    let needs_keys = [
+        sign_as(
+            &k.rsa,
+            jsonwebtoken::Algorithm::RS256,
+            Some("nobody"),
+            &good_claims(),
+        ),
+        format!("{}.{}.{}", p[0], p[1], b64::encode(b"forged")),
+        rsa_raw(&k.rsa, r#"{"alg":"RS256","kid":"rsa-1"}"#, r#"{"exp":1}"#, false),
+    ];
+    for token in &needs_keys {
+        assert!(
+            jwt_peer_auth_core::precheck(token.as_bytes(), &policy).is_ok(),
+            "{token}"
+        );
+        assert!(verify(token.as_bytes(), &[&ks], &policy, n).is_err(), "{token}");
+    }
 }

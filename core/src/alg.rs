@@ -84,6 +84,17 @@ impl Algorithm {
         }
     }
 
+    /// For HMAC algorithms, the shortest key they may use: the size of the hash output (RFC 7518
+    /// §3.2: "A key of the same size as the hash output ... or larger MUST be used").
+    pub fn hmac_min_key_len(self) -> Option<usize> {
+        match self {
+            Algorithm::HS256 => Some(32),
+            Algorithm::HS384 => Some(48),
+            Algorithm::HS512 => Some(64),
+            _ => None,
+        }
+    }
+
     fn bit(self) -> u16 {
         1 << (self as u16)
     }
@@ -178,6 +189,15 @@ mod tests {
         }
         assert_eq!(Algorithm::from_name("rs256"), None);
         assert_eq!(Algorithm::from_name("none"), None);
+    }
+
+    #[test]
+    fn hmac_key_lengths_are_the_hash_sizes() {
+        assert_eq!(Algorithm::HS256.hmac_min_key_len(), Some(32));
+        assert_eq!(Algorithm::HS384.hmac_min_key_len(), Some(48));
+        assert_eq!(Algorithm::HS512.hmac_min_key_len(), Some(64));
+        assert_eq!(Algorithm::RS256.hmac_min_key_len(), None);
+        assert_eq!(Algorithm::EdDSA.hmac_min_key_len(), None);
     }
 
     #[test]

@@ -63,9 +63,16 @@ pub struct Jwk {
 }
 
 impl Jwk {
-    /// Whether a token signed with `alg` may be verified with this key.
+    /// Whether a token signed with `alg` may be verified with this key: the key family fits,
+    /// the key's own `alg` (if any) is `alg`, and an `oct` key is at least as long as the hash
+    /// output of `alg` (RFC 7518 §3.2; a 48-byte key fits HS256 and HS384, not HS512).
     pub fn fits(&self, alg: Algorithm) -> bool {
-        self.material.family() == alg.family() && self.alg.is_none_or(|a| a == alg)
+        self.material.family() == alg.family()
+            && self.alg.is_none_or(|a| a == alg)
+            && match (&self.material, alg.hmac_min_key_len()) {
+                (KeyMaterial::Oct(k), Some(min)) => k.len() >= min,
+                _ => true,
+            }
     }
 }
 
@@ -225,8 +232,18 @@ fn parse_jwk(v: &Value) -> Result<Jwk, String> {
         }
         "oct" => {
             let k = b64_member(o, "k")?;
-            if k.len() < 32 {
-                return Err(format!("shared key of {} bytes (need at least 32)", k.len()));
+            // RFC 7518 §3.2: no HMAC algorithm may use a key shorter than its hash output.
+            let min = alg.and_then(Algorithm::hmac_min_key_len).unwrap_or(32);
+            if k.len() < min {
+                return Err(match alg {
+                    Some(a) if min > 32 => {
+                        format!(
+                            "oct key shorter than {min} bytes, as {a} needs ({} bytes)",
+                            k.len()
+                        )
+                    }
+                    _ => format!("oct key shorter than 32 bytes ({} bytes)", k.len()),
+                });
             }
             KeyMaterial::Oct(k)
         }
@@ -318,7 +335,74 @@ mod tests {
         assert!(err.contains("RSA modulus of 17 bits"), "{err}");
         let short = br#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#;
         let err = KeySet::parse(short).unwrap_err().to_string();
-        assert!(err.contains("at least 32"), "{err}");
+        assert!(err.contains("oct key shorter than 32 bytes (6 bytes)"), "{err}");
+    }
+
+    fn oct_jwk(kid: &str, len: usize, alg: Option<&str>) -> Value {
+        let mut k = serde_json::json!({"kty": "oct", "kid": kid, "k": b64::encode(&vec![7u8; len])});
+        if let Some(a) = alg {
+            k["alg"] = Value::from(a);
+        }
+        k
+    }
+
+    fn parse_keys(keys: &[Value]) -> Result<KeySet, JwksError> {
+        KeySet::parse(serde_json::json!({ "keys": keys }).to_string().as_bytes())
+    }
+
+    #[test]
+    fn hmac_keys_fit_only_algorithms_they_are_long_enough_for() {
+        let set = parse_keys(&[
+            oct_jwk("32", 32, None),
+            oct_jwk("48", 48, None),
+            oct_jwk("64", 64, None),
+        ])
+        .unwrap();
+        let fits = |i: usize| -> Vec<Algorithm> {
+            [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
+                .into_iter()
+                .filter(|a| set.keys[i].fits(*a))
+                .collect()
+        };
+        assert_eq!(fits(0), vec![Algorithm::HS256]);
+        assert_eq!(fits(1), vec![Algorithm::HS256, Algorithm::HS384]);
+        assert_eq!(
+            fits(2),
+            vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
+        );
+        assert!(!set.keys[2].fits(Algorithm::RS256));
+        let set = parse_keys(&[oct_jwk("63", 63, None)]).unwrap();
+        assert!(set.keys[0].fits(Algorithm::HS384) && !set.keys[0].fits(Algorithm::HS512));
+    }
+
+    #[test]
+    fn hmac_keys_too_short_for_every_or_their_own_alg_are_skipped() {
+        let set = parse_keys(&[oct_jwk("short", 31, None), oct_jwk("ok", 32, None)]).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["ok"]);
+        assert_eq!(
+            set.skipped,
+            vec!["key #0 kid \"short\": oct key shorter than 32 bytes (31 bytes)"]
+        );
+        // A key pinned to HS512 is useless below 64 bytes; pinned to HS256, 32 are enough.
+        let set = parse_keys(&[
+            oct_jwk("hs512", 48, Some("HS512")),
+            oct_jwk("hs384", 48, Some("HS384")),
+            oct_jwk("hs256", 32, Some("HS256")),
+        ])
+        .unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["hs384", "hs256"]);
+        assert_eq!(
+            set.skipped,
+            vec!["key #0 kid \"hs512\": oct key shorter than 64 bytes, as HS512 needs (48 bytes)"]
+        );
+        let err = parse_keys(&[oct_jwk("a", 16, None), oct_jwk("b", 31, Some("HS256"))]).unwrap_err();
+        assert_eq!(
+            err,
+            JwksError::NoUsableKey(vec![
+                "key #0 kid \"a\": oct key shorter than 32 bytes (16 bytes)".into(),
+                "key #1 kid \"b\": oct key shorter than 32 bytes (31 bytes)".into(),
+            ])
+        );
     }
 
     #[test]

@@ -492,3 +492,37 @@ fn precheck_refuses_exactly_as_verify_does() {
         assert!(verify(token.as_bytes(), &[&ks], &policy, n).is_err(), "{token}");
     }
 }
+
+#[test]
+fn hmac_key_shorter_than_the_hash_never_verifies() {
+    // RFC 7518 §3.2: a 48-byte key is enough for HS384, not for HS512, even with a valid tag.
+    let secret = [9u8; 48];
+    let jwks = json!({"keys": [{"kty": "oct", "kid": "k48", "k": b64::encode(&secret)}]});
+    let ks = KeySet::parse(jwks.to_string().as_bytes()).unwrap();
+    let policy = Policy {
+        algorithms: AlgSet::parse(["HS384", "HS512"]).unwrap(),
+        leeway: 0,
+    };
+    let payload = format!(r#"{{"exp":{}}}"#, now() + 60);
+    let tagged = |alg: &str, h: ring::hmac::Algorithm| {
+        let input = format!(
+            "{}.{}",
+            b64::encode(format!(r#"{{"alg":"{alg}","kid":"k48"}}"#).as_bytes()),
+            b64::encode(payload.as_bytes())
+        );
+        let tag = ring::hmac::sign(&ring::hmac::Key::new(h, &secret), input.as_bytes());
+        format!("{input}.{}", b64::encode(tag.as_ref()))
+    };
+    assert!(check(&tagged("HS384", ring::hmac::HMAC_SHA384), &ks, &policy).is_ok());
+    let r = verify(
+        tagged("HS512", ring::hmac::HMAC_SHA512).as_bytes(),
+        &[&ks],
+        &policy,
+        now(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        r.to_string(),
+        "algorithm (the key with this kid does not allow alg \"HS512\")"
+    );
+}

@@ -117,7 +117,8 @@ pub fn keys() -> &'static Keys {
         es256: ec_key("ec-1", false),
         es384: ec_key("ec-384", true),
         ed: ed_key("ed-1"),
-        hmac_secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+        // 64 bytes: long enough for HS512 (RFC 7518 §3.2), so the set's oct key fits every HS alg.
+        hmac_secret: b"0123456789abcdef".repeat(4),
     })
 }
 

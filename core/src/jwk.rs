@@ -4,6 +4,24 @@
 //! the key endpoint). Every member is decoded here, so the request path never touches base64 or
 //! JSON for keys. Keys that cannot be used for signature verification are skipped with a note;
 //! a set without a single usable key is an error.
+//!
+//! Besides each key on its own, a set is checked as a whole, per JWKS document:
+//!
+//! - **Shared secrets next to public keys.** A set that has at least one usable asymmetric key
+//!   (RSA, EC, OKP) and also `oct` keys keeps only the asymmetric keys; every `oct` key is
+//!   skipped ("oct key in a set with public keys"). A published set carrying shared secrets
+//!   beside public keys is either a leak or the setup of an algorithm-confusion attack. A set of
+//!   only `oct` keys is used as it is; configure shared secrets in a file of their own.
+//! - **Duplicate `kid`.** RFC 7517 §4.5 lets keys share a `kid` only as equivalent
+//!   alternatives of different key types. Two keys with the same `kid` and the same key family
+//!   (RSA; EC P-256; EC P-384; Ed25519; oct: the keys one algorithm could use) would make the
+//!   verifying key ambiguous, so the first in document order is kept and each later one is
+//!   skipped ("duplicate kid ..."). Keys with the same `kid` and different families (an RSA and
+//!   an EC key, say) are all kept: no algorithm can use both, so a token's `alg` and `kid`
+//!   still select at most one of them.
+//!
+//! The shared-secret rule runs first, so an `oct` key dropped by it does not count as a
+//! duplicate. Keys without a `kid` are never duplicates.
 
 use core::fmt;
 
@@ -116,13 +134,46 @@ impl KeySet {
             return Err(JwksError::TooManyKeys(keys.len()));
         }
         let mut set = KeySet::default();
+        let note = |i: usize, kid: Option<&str>, why: &str| {
+            format!("key #{i} kid \"{}\": {why}", printable(kid.unwrap_or(""), 64))
+        };
+        // Each usable key with its position in the document, for the notes.
+        let mut usable = Vec::with_capacity(keys.len());
         for (i, key) in keys.iter().enumerate() {
             match parse_jwk(key) {
-                Ok(jwk) => set.keys.push(jwk),
+                Ok(jwk) => usable.push((i, jwk)),
                 Err(why) => {
-                    let kid = key.get("kid").and_then(Value::as_str).unwrap_or("");
-                    set.skipped
-                        .push(format!("key #{i} kid \"{}\": {why}", printable(kid, 64)));
+                    let kid = key.get("kid").and_then(Value::as_str);
+                    set.skipped.push(note(i, kid, &why));
+                }
+            }
+        }
+        if usable.iter().any(|(_, k)| k.material.family() != KeyFamily::Oct) {
+            usable.retain(|(i, k)| {
+                let oct = k.material.family() == KeyFamily::Oct;
+                if oct {
+                    let why = "oct key in a set with public keys";
+                    set.skipped.push(note(*i, k.kid.as_deref(), why));
+                }
+                !oct
+            });
+        }
+        // For each kept key, its position in the document.
+        let mut positions = Vec::with_capacity(usable.len());
+        for (i, jwk) in usable {
+            let first = jwk.kid.as_ref().and_then(|kid| {
+                set.keys
+                    .iter()
+                    .position(|k| k.kid.as_ref() == Some(kid) && k.material.family() == jwk.material.family())
+            });
+            match first {
+                Some(j) => {
+                    let why = format!("duplicate kid of the same key type as key #{}", positions[j]);
+                    set.skipped.push(note(i, jwk.kid.as_deref(), &why));
+                }
+                None => {
+                    positions.push(i);
+                    set.keys.push(jwk);
                 }
             }
         }
@@ -403,6 +454,92 @@ mod tests {
                 "key #1 kid \"b\": oct key shorter than 32 bytes (31 bytes)".into(),
             ])
         );
+    }
+
+    const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    fn ed_jwk(kid: &str) -> Value {
+        serde_json::json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": ED_X})
+    }
+
+    /// The JWThenticator RSA key with another `kid`.
+    fn rsa_jwk(kid: &str) -> Value {
+        let mut k = json::parse_object(SAMPLE.as_bytes()).unwrap()["keys"][0].clone();
+        k["kid"] = Value::from(kid);
+        k
+    }
+
+    #[test]
+    fn duplicate_kid_of_the_same_family_keeps_the_first() {
+        let set = parse_keys(&[ed_jwk("a"), ed_jwk("b"), ed_jwk("a"), ed_jwk("a")]).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(
+            set.skipped,
+            vec![
+                "key #2 kid \"a\": duplicate kid of the same key type as key #0",
+                "key #3 kid \"a\": duplicate kid of the same key type as key #0",
+            ]
+        );
+        // The first usable one counts: an unusable key with the kid does not shadow a later one.
+        let mut bad = ed_jwk("a");
+        bad["x"] = Value::from("AA");
+        let set = parse_keys(&[bad, ed_jwk("a")]).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.skipped.len(), 1);
+        assert!(set.skipped[0].contains("not 32 bytes"), "{:?}", set.skipped);
+        // Two RSA keys, and two oct keys, follow the same rule.
+        let set = parse_keys(&[rsa_jwk("r"), rsa_jwk("r")]).unwrap();
+        assert_eq!(set.len(), 1);
+        let set = parse_keys(&[oct_jwk("s", 32, None), oct_jwk("s", 64, None)]).unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(matches!(&set.keys[0].material, KeyMaterial::Oct(k) if k.len() == 32));
+        // Keys without kid are never duplicates.
+        let mut a = ed_jwk("");
+        a.as_object_mut().unwrap().remove("kid");
+        let set = parse_keys(&[a.clone(), a]).unwrap();
+        assert_eq!((set.len(), set.skipped.len()), (2, 0));
+    }
+
+    #[test]
+    fn same_kid_of_different_families_is_kept() {
+        // RFC 7517 §4.5: the same kid for equivalent keys of different types.
+        let set = parse_keys(&[rsa_jwk("k"), ed_jwk("k")]).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["k", "k"]);
+        assert!(set.skipped.is_empty(), "{:?}", set.skipped);
+        let fams: Vec<_> = set.keys.iter().map(|k| k.material.family()).collect();
+        assert_eq!(fams, vec![KeyFamily::Rsa, KeyFamily::Ed25519]);
+    }
+
+    #[test]
+    fn oct_keys_next_to_public_keys_are_skipped() {
+        let set = parse_keys(&[
+            oct_jwk("s", 64, None),
+            ed_jwk("e"),
+            oct_jwk("t", 32, Some("HS256")),
+        ])
+        .unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["e"]);
+        assert_eq!(
+            set.skipped,
+            vec![
+                "key #0 kid \"s\": oct key in a set with public keys",
+                "key #2 kid \"t\": oct key in a set with public keys",
+            ]
+        );
+        // The rule runs first: an oct key it drops is not reported as a duplicate kid.
+        let set = parse_keys(&[ed_jwk("x"), oct_jwk("x", 32, None)]).unwrap();
+        assert_eq!(
+            set.skipped,
+            vec!["key #1 kid \"x\": oct key in a set with public keys"]
+        );
+        // A set of only oct keys is unchanged.
+        let set = parse_keys(&[oct_jwk("s", 64, None), oct_jwk("t", 32, None)]).unwrap();
+        assert_eq!((set.len(), set.skipped.len()), (2, 0));
+        // An unusable public key does not make it a mixed set.
+        let mut bad = ed_jwk("e");
+        bad["crv"] = Value::from("X448");
+        let set = parse_keys(&[oct_jwk("s", 32, None), bad]).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["s"]);
     }
 
     #[test]

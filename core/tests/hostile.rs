@@ -9,7 +9,7 @@ use common::*;
 use jwt_peer_auth_core::bearer::{from_authorization, BearerError};
 use jwt_peer_auth_core::{b64, verify, AlgSet, Algorithm, KeySet, Policy};
 use ring::hmac;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// A fixed clock: results (and expected log lines) do not depend on when the test runs.
 const NOW: i64 = 1_800_000_000;
@@ -29,9 +29,10 @@ fn all_algs() -> Policy {
 /// The key sets the cases run against.
 struct Sets {
     /// As the NGINX tests' jwks.json: RSA pinned to RS256, P-256, Ed25519.
-    pinned: KeySet,
-    /// RSA unpinned (every RS*/PS*), P-256, P-384, Ed25519 and a shared secret (kid "oct").
-    mixed: KeySet,
+    pinned: Vec<KeySet>,
+    /// RSA unpinned (every RS*/PS*), P-256, P-384, Ed25519, and a second set with a shared
+    /// secret (kid "oct"): one JWKS with both would lose its oct key.
+    mixed: Vec<KeySet>,
 }
 
 fn sets() -> Sets {
@@ -39,12 +40,18 @@ fn sets() -> Sets {
     let mut rsa = k.rsa.jwk.clone();
     rsa["alg"] = json!("RS256");
     let pinned = json!({"keys": [rsa, k.es256.jwk, k.ed.jwk]});
-    let oct = json!({"kty": "oct", "kid": "oct", "k": b64::encode(&k.hmac_secret)});
-    let mixed = json!({"keys": [k.rsa.jwk, k.es256.jwk, k.es384.jwk, k.ed.jwk, oct]});
+    let oct = json!({"keys": [{"kty": "oct", "kid": "oct", "k": b64::encode(&k.hmac_secret)}]});
+    let public = json!({"keys": [k.rsa.jwk, k.es256.jwk, k.es384.jwk, k.ed.jwk]});
+    let parse = |v: Value| KeySet::parse(v.to_string().as_bytes()).unwrap();
     Sets {
-        pinned: KeySet::parse(pinned.to_string().as_bytes()).unwrap(),
-        mixed: KeySet::parse(mixed.to_string().as_bytes()).unwrap(),
+        pinned: vec![parse(pinned)],
+        mixed: vec![parse(public), parse(oct)],
     }
+}
+
+/// The key sets as [`verify`] takes them.
+fn refs(sets: &[KeySet]) -> Vec<&KeySet> {
+    sets.iter().collect()
 }
 
 /// HMAC (HS256/384/512 by `alg`) over the signing input exactly as given.
@@ -116,9 +123,9 @@ impl Matrix {
         }
     }
 
-    fn case(&mut self, name: &str, token: &str, set: &KeySet, policy: &Policy, want: Option<&str>) {
+    fn case(&mut self, name: &str, token: &str, sets: &[KeySet], policy: &Policy, want: Option<&str>) {
         self.count += 1;
-        let got = match verify(token.as_bytes(), &[set], policy, NOW) {
+        let got = match verify(token.as_bytes(), &refs(sets), policy, NOW) {
             Ok(_) => None,
             Err(r) => Some(r.to_string()),
         };
@@ -401,7 +408,7 @@ fn ecdsa_high_s_is_a_second_valid_encoding() {
     }
     let twin = with_sig(&good, &[&sig[..32], &hb[..]].concat());
     assert_ne!(twin, good);
-    let r = verify(twin.as_bytes(), &[&s.mixed], &all_algs(), NOW);
+    let r = verify(twin.as_bytes(), &refs(&s.mixed), &all_algs(), NOW);
     assert!(
         r.is_ok(),
         "ring refuses high-S now: {r:?} (then update this note)"
@@ -720,7 +727,7 @@ fn every_one_character_change_and_every_prefix_is_refused() {
     ];
     let mut tried = 0;
     for good in &tokens {
-        assert!(verify(good.as_bytes(), &[&s.mixed], &all, NOW).is_ok());
+        assert!(verify(good.as_bytes(), &refs(&s.mixed), &all, NOW).is_ok());
         let bytes = good.as_bytes();
         for i in 0..bytes.len() {
             for &c in alphabet {
@@ -731,7 +738,7 @@ fn every_one_character_change_and_every_prefix_is_refused() {
                 t[i] = c;
                 tried += 1;
                 assert!(
-                    verify(&t, &[&s.mixed], &all, NOW).is_err(),
+                    verify(&t, &refs(&s.mixed), &all, NOW).is_err(),
                     "accepted with position {i} changed to {:?}: {}",
                     c as char,
                     String::from_utf8_lossy(&t)
@@ -740,7 +747,7 @@ fn every_one_character_change_and_every_prefix_is_refused() {
         }
         for n in 0..bytes.len() {
             assert!(
-                verify(&bytes[..n], &[&s.mixed], &all, NOW).is_err(),
+                verify(&bytes[..n], &refs(&s.mixed), &all, NOW).is_err(),
                 "prefix {n} accepted"
             );
         }

@@ -246,6 +246,9 @@ fn parse_jwk(v: &Value) -> Result<Jwk, String> {
             if e.is_empty() || e.len() > 4 || e.last().is_some_and(|b| b & 1 == 0) {
                 return Err("invalid RSA exponent".into());
             }
+            if crate::roca::has_roca_fingerprint(&n) {
+                return Err("RSA modulus with the ROCA fingerprint (CVE-2017-15361): factorable".into());
+            }
             KeyMaterial::Rsa(RsaPublicKeyComponents { n, e })
         }
         "EC" => {
@@ -540,6 +543,23 @@ mod tests {
         bad["crv"] = Value::from("X448");
         let set = parse_keys(&[oct_jwk("s", 32, None), bad]).unwrap();
         assert_eq!(set.kids().collect::<Vec<_>>(), vec!["s"]);
+    }
+
+    #[test]
+    fn skips_rsa_keys_with_the_roca_fingerprint() {
+        let mut roca = rsa_jwk("infineon");
+        roca["n"] = Value::from(crate::roca::ROCA_MODULUS);
+        let set = parse_keys(&[roca.clone(), rsa_jwk("good")]).unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), vec!["good"]);
+        assert_eq!(set.skipped.len(), 1);
+        assert!(
+            set.skipped[0].starts_with("key #0 kid \"infineon\": "),
+            "{:?}",
+            set.skipped
+        );
+        assert!(set.skipped[0].contains("ROCA"), "{:?}", set.skipped);
+        let err = parse_keys(&[roca]).unwrap_err().to_string();
+        assert!(err.contains("ROCA fingerprint (CVE-2017-15361)"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`jwk`]: JWK Sets to verification-ready keys.
 //! - [`alg`]: algorithms and the allow-list.
 //! - [`reason`]: why a token was refused.
+//! - [`roca`]: the ROCA (CVE-2017-15361) fingerprint of RSA moduli.
 //! - [`policy`]: claim rules, require, max_age, claim rendering.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 
@@ -17,6 +18,7 @@ pub mod json;
 pub mod jwk;
 pub mod policy;
 pub mod reason;
+pub mod roca;
 pub mod verify;
 
 pub use alg::{AlgSet, Algorithm};

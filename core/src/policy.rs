@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use crate::reason::{Reason, Rejection};
+use crate::reason::{Detail, Reason, Rejection};
 use crate::verify::Times;
 
 /// The text of a claim value as a variable shows it and as `jwt_peer_auth_claim` compares it:
@@ -56,7 +56,9 @@ pub fn require_passes(value: &[u8]) -> bool {
     !value.is_empty() && value != b"0"
 }
 
-/// `jwt_peer_auth_max_age`: `iat` must be present and at most `max_age` (+ leeway) seconds ago.
+/// `jwt_peer_auth_max_age`: `iat` must be present, at most `max_age` (+ leeway) seconds ago,
+/// and not in the future beyond the leeway (a token "issued" later than now would otherwise
+/// stretch its own age limit; refused as [`Reason::NotYetValid`], worded as the `nbf` check).
 pub fn check_max_age(t: &Times, max_age: u64, leeway: u64, now: i64) -> Result<(), Rejection> {
     let Some(iat) = t.iat else {
         return Err(Rejection::new(
@@ -64,6 +66,18 @@ pub fn check_max_age(t: &Times, max_age: u64, leeway: u64, now: i64) -> Result<(
             "no \"iat\" claim, required by max_age",
         ));
     };
+    let skew = i64::try_from(leeway).unwrap_or(i64::MAX);
+    if now.saturating_add(skew) < iat {
+        return Err(Rejection {
+            reason: Reason::NotYetValid,
+            detail: Detail::NotYetValid {
+                claim: "iat",
+                at: iat,
+                now,
+                leeway,
+            },
+        });
+    }
     let limit = i64::try_from(max_age.saturating_add(leeway)).unwrap_or(i64::MAX);
     if now.saturating_sub(iat) > limit {
         return Err(Rejection::new(Reason::Claim, "token older than max_age"));
@@ -126,9 +140,42 @@ mod tests {
         assert_eq!(check_max_age(&t, 60, 0, 161).unwrap_err().reason, Reason::Claim);
         assert!(check_max_age(&t, 60, 5, 165).is_ok());
         let no_iat = Times { iat: None, ..t };
+        assert!(check_max_age(&no_iat, 60, 0, 100).is_err());
         assert_eq!(
             check_max_age(&no_iat, 60, 0, 100).unwrap_err().reason,
             Reason::Claim
         );
+    }
+
+    #[test]
+    fn max_age_refuses_iat_in_the_future_beyond_leeway() {
+        let t = Times {
+            exp: 10_000,
+            nbf: None,
+            iat: Some(1005),
+        };
+        // iat = now + leeway passes, now + leeway + 1 is refused.
+        assert!(check_max_age(&t, 60, 5, 1000).is_ok());
+        let r = check_max_age(&t, 60, 4, 1000).unwrap_err();
+        assert_eq!(r.reason, Reason::NotYetValid);
+        assert_eq!(
+            r.to_string(),
+            "not_yet_valid (\"iat\" 1005 is in the future, now 1000, leeway 4s)"
+        );
+        assert!(check_max_age(&t, 60, 0, 1005).is_ok());
+        assert_eq!(
+            check_max_age(&t, 60, 0, 1004).unwrap_err().reason,
+            Reason::NotYetValid
+        );
+        // Huge values saturate instead of overflowing.
+        let far = Times {
+            iat: Some(i64::MAX),
+            ..t
+        };
+        assert_eq!(
+            check_max_age(&far, 60, 0, 0).unwrap_err().reason,
+            Reason::NotYetValid
+        );
+        assert!(check_max_age(&far, 60, u64::MAX, 0).is_ok());
     }
 }

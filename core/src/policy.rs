@@ -8,22 +8,34 @@ use serde_json::{Map, Value};
 use crate::reason::{Detail, Reason, Rejection};
 use crate::verify::Times;
 
-/// The text of a claim value as a variable shows it and as `jwt_peer_auth_claim` compares it:
-/// strings as is, numbers and booleans as JSON text, arrays of strings joined with commas,
-/// other arrays and objects as compact JSON, `null` as the empty string.
+/// The text of a claim value as a variable shows it, unambiguous for every JSON type: strings
+/// as is, numbers and booleans as JSON text, `null` as the empty string, arrays and objects as
+/// compact JSON text (so `["x,admin"]` renders `["x,admin"]` and `["x","admin"]` renders
+/// `["x","admin"]`: no two different arrays render alike).
 pub fn render(v: &Value) -> Cow<'_, str> {
     match v {
         Value::String(s) => Cow::Borrowed(s),
         Value::Null => Cow::Borrowed(""),
-        Value::Array(items) if items.iter().all(Value::is_string) => Cow::Owned(
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
         other => Cow::Owned(other.to_string()),
     }
+}
+
+/// Whether a value may be passed on in an HTTP header (`proxy_set_header`, `add_header`): no
+/// control characters (below 0x20, or DEL), so no header splitting or injected lines.
+pub fn forwardable(value: &[u8]) -> bool {
+    !value.iter().any(|&b| b < 0x20 || b == 0x7f)
+}
+
+/// The value at a path of member names into nested objects: `["org", "name"]` is
+/// `claims.org.name`. Names are compared exactly (case-sensitive). `None` if a step is missing
+/// or not an object, or the path is empty.
+pub fn lookup<'a>(root: &'a Map<String, Value>, path: &[impl AsRef<str>]) -> Option<&'a Value> {
+    let (last, steps) = path.split_last()?;
+    let mut obj = root;
+    for name in steps {
+        obj = obj.get(name.as_ref())?.as_object()?;
+    }
+    obj.get(last.as_ref())
 }
 
 /// Whether a scalar claim value equals `want` (strings exactly, numbers/booleans by JSON text).
@@ -99,10 +111,78 @@ mod tests {
         assert_eq!(render(&json!("peer")), "peer");
         assert_eq!(render(&json!(42)), "42");
         assert_eq!(render(&json!(true)), "true");
-        assert_eq!(render(&json!(["a", "b"])), "a,b");
+        assert_eq!(render(&json!(-1.5)), "-1.5");
+        assert_eq!(render(&json!(["a", "b"])), "[\"a\",\"b\"]");
         assert_eq!(render(&json!([1, "b"])), "[1,\"b\"]");
         assert_eq!(render(&json!({"k": [1]})), "{\"k\":[1]}");
+        assert_eq!(render(&json!([])), "[]");
+        assert_eq!(render(&json!({})), "{}");
         assert_eq!(render(&Value::Null), "");
+        assert_eq!(render(&json!("")), "");
+        assert_eq!(
+            render(&json!("a\"b")),
+            "a\"b",
+            "strings are not quoted or escaped"
+        );
+    }
+
+    #[test]
+    fn render_is_unambiguous_for_arrays() {
+        assert_eq!(render(&json!(["x,admin"])), "[\"x,admin\"]");
+        assert_eq!(render(&json!(["x", "admin"])), "[\"x\",\"admin\"]");
+        assert_ne!(render(&json!(["x,admin"])), render(&json!(["x", "admin"])));
+        assert_eq!(render(&json!(["a\"b"])), "[\"a\\\"b\"]");
+        assert_eq!(render(&json!([null])), "[null]");
+        assert_ne!(render(&json!([null])), render(&json!([])));
+    }
+
+    #[test]
+    fn forwardable_refuses_control_characters() {
+        assert!(forwardable(b""));
+        assert!(forwardable(b"peer-1 ~!\"{}"));
+        assert!(
+            forwardable("caf\u{e9}".as_bytes()),
+            "UTF-8 is not a control character"
+        );
+        assert!(!forwardable(b"a\r\nX-Admin: 1"));
+        assert!(!forwardable(b"a\nb"));
+        assert!(!forwardable(b"tab\there"));
+        assert!(!forwardable(b"\0"));
+        assert!(!forwardable(b"\x1f"));
+        assert!(!forwardable(b"del\x7f"));
+        assert!(forwardable(b"\x20\x7e\x80"));
+    }
+
+    #[test]
+    fn lookup_follows_nested_objects() {
+        let c = claims(json!({
+            "sub": "p", "org": {"name": "acme", "Name": "other", "unit": {"id": 7}, "tags": ["a"]},
+            "a.b": 1, "n": null
+        }));
+        assert_eq!(lookup(&c, &["sub"]), Some(&json!("p")));
+        assert_eq!(lookup(&c, &["org", "name"]), Some(&json!("acme")));
+        assert_eq!(
+            lookup(&c, &["org", "Name"]),
+            Some(&json!("other")),
+            "case-sensitive"
+        );
+        assert_eq!(lookup(&c, &["org", "unit", "id"]), Some(&json!(7)));
+        assert_eq!(lookup(&c, &["org", "unit"]), Some(&json!({"id": 7})));
+        assert_eq!(
+            lookup(&c, &["a.b"]),
+            Some(&json!(1)),
+            "names are not split on dots"
+        );
+        assert_eq!(lookup(&c, &["n"]), Some(&Value::Null));
+        assert_eq!(lookup(&c, &["ORG", "name"]), None);
+        assert_eq!(lookup(&c, &["org", "missing"]), None);
+        assert_eq!(lookup(&c, &["sub", "x"]), None, "a string is not an object");
+        assert_eq!(lookup(&c, &["org", "tags", "0"]), None, "arrays are not indexed");
+        assert_eq!(lookup(&c, &["org", "unit", "id", "x"]), None);
+        let empty: [&str; 0] = [];
+        assert_eq!(lookup(&c, &empty), None);
+        let owned = vec![String::from("org"), String::from("name")];
+        assert_eq!(lookup(&c, &owned), Some(&json!("acme")));
     }
 
     #[test]

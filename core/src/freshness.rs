@@ -28,21 +28,39 @@ impl Default for CacheSettings {
     }
 }
 
-/// The shared fetch state of one key source.
+/// The shared fetch state of one key source. It lives in NGINX shared memory, shared by all
+/// workers: a plain `#[repr(C)]` `Copy` struct with no pointers.
+///
+/// **Leases.** Every fetch start hands out a lease id, unique for this source and never 0. Only
+/// the holder of the current lease may end it ([`succeed`](Self::succeed), [`fail`](Self::fail),
+/// [`abandon`](Self::abandon)); once a lease expired and another fetch started, the outdated
+/// fetch's outcome changes nothing (its caller gets `false` and must not publish its body).
+///
+/// **Generations.** `generation` names the published key set; workers compare it to re-parse
+/// keys and drop cached tokens. It comes from the caller: the glue passes values from one
+/// zone-wide counter, so a generation is unique across all sources of a zone and never reused,
+/// even when a source's state is reset.
+#[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SourceState {
-    /// Bumped on every publish of a new key set; 0: never published.
+    /// The generation of the published key set, as passed to [`succeed`](Self::succeed); 0:
+    /// never published.
     pub generation: u64,
     /// When the current key set was fetched.
     pub fetched_at: i64,
-    /// A fetch is in flight until then (a lease, not a lock: it expires).
+    /// No new fetch before this: a fetch is in flight until then (a lease, not a lock: it
+    /// expires), or, after an abandoned fetch, a one-second cool-down.
     pub lease_until: i64,
     /// No new fetch before this (backoff after failures).
     pub next_attempt: i64,
-    /// Consecutive failed fetches.
-    pub failures: u32,
     /// When the last unknown-`kid` refetch started.
     pub last_forced: i64,
+    /// The lease of the fetch in flight; 0: none (it ended, or none ever started).
+    pub lease_id: u64,
+    /// The last lease id handed out (lease ids count up from 1).
+    pub last_lease: u64,
+    /// Consecutive failed fetches.
+    pub failures: u32,
 }
 
 /// How usable the published keys are now.
@@ -93,6 +111,8 @@ impl SourceState {
         }
     }
 
+    /// Whether no fetch may start because of a lease: one in flight, or the cool-down after
+    /// an abandoned one (then no fetch runs; waiters re-plan when it ends).
     pub fn fetch_in_flight(&self, now: i64) -> bool {
         now < self.lease_until
     }
@@ -118,36 +138,68 @@ impl SourceState {
         self.may_start(now) && (self.last_forced == 0 || now >= add(self.last_forced, cfg.min_refresh))
     }
 
-    /// A fetch starts: take the lease.
-    pub fn start(&mut self, cfg: &CacheSettings, now: i64, forced: bool) {
+    /// A fetch starts: take the lease. Returns its id (never 0), which the fetch passes back
+    /// when it ends. Any earlier lease is outdated from now on.
+    pub fn start(&mut self, cfg: &CacheSettings, now: i64, forced: bool) -> u64 {
+        self.last_lease = self.last_lease.wrapping_add(1).max(1);
+        self.lease_id = self.last_lease;
         self.lease_until = add(now, cfg.lease.max(1));
         if forced {
             self.last_forced = now;
         }
+        self.lease_id
     }
 
-    /// A fetch delivered a usable key set; `changed` when it differs from the published one
-    /// (only then does the generation move, and workers re-parse and drop cached tokens).
-    pub fn succeed(&mut self, now: i64, changed: bool) {
-        if changed || self.generation == 0 {
-            self.generation += 1;
+    /// Whether `lease` is the fetch in flight.
+    pub fn holds(&self, lease: u64) -> bool {
+        lease != 0 && lease == self.lease_id
+    }
+
+    /// The fetch of `lease` delivered a usable key set. `new_generation` is `Some` when the set
+    /// differs from the published one (or none was published): the caller's next zone-wide
+    /// generation, non-zero (`Some(0)` counts as `None`). `None` keeps the generation, so
+    /// workers keep their parsed keys and cached tokens. Returns false, changing nothing, when
+    /// `lease` is outdated; the caller must then not publish its body.
+    pub fn succeed(&mut self, lease: u64, now: i64, new_generation: Option<u64>) -> bool {
+        if !self.holds(lease) {
+            return false;
+        }
+        if let Some(g) = new_generation.filter(|&g| g != 0) {
+            self.generation = g;
         }
         self.fetched_at = now;
+        self.lease_id = 0;
         self.lease_until = 0;
         self.failures = 0;
         self.next_attempt = 0;
+        true
     }
 
-    /// A fetch failed: keep the published keys, back off.
-    pub fn fail(&mut self, now: i64) {
+    /// The fetch of `lease` failed: keep the published keys, back off. Returns false, changing
+    /// nothing, when `lease` is outdated.
+    pub fn fail(&mut self, lease: u64, now: i64) -> bool {
+        if !self.holds(lease) {
+            return false;
+        }
+        self.lease_id = 0;
         self.lease_until = 0;
         self.failures = self.failures.saturating_add(1);
         self.next_attempt = add(now, backoff(self.failures));
+        true
     }
 
-    /// A fetch ended without an outcome (the request went away): free the lease only.
-    pub fn abandon(&mut self) {
-        self.lease_until = 0;
+    /// The fetch of `lease` ended without an outcome (the client went away): free the lease,
+    /// but keep a cool-down until `now + 1`, so clients that connect and abort cannot start
+    /// more than one fetch a second. During it [`plan`](Self::plan) answers `WaitForOther` for
+    /// unusable keys and `Verify` for stale ones. No failure is counted. Returns false, changing
+    /// nothing, when `lease` is outdated.
+    pub fn abandon(&mut self, lease: u64, now: i64) -> bool {
+        if !self.holds(lease) {
+            return false;
+        }
+        self.lease_id = 0;
+        self.lease_until = self.lease_until.min(add(now, 1));
+        true
     }
 }
 
@@ -174,26 +226,75 @@ mod tests {
     fn cold_cache_fetches_once_then_others_wait() {
         let mut s = SourceState::default();
         assert_eq!(s.plan(&CFG, 1000), Plan::FetchAndWait);
-        s.start(&CFG, 1000, false);
+        let dead = s.start(&CFG, 1000, false);
+        assert_ne!(dead, 0);
         assert_eq!(s.plan(&CFG, 1000), Plan::WaitForOther);
         assert_eq!(s.plan(&CFG, 1029), Plan::WaitForOther);
         // The lease expires: a worker that died mid-fetch does not block refreshes.
         assert_eq!(s.plan(&CFG, 1030), Plan::FetchAndWait);
-        s.succeed(1001, true);
-        assert_eq!(s.generation, 1);
-        assert_eq!(s.plan(&CFG, 1002), Plan::Verify);
+        let lease = s.start(&CFG, 1030, false);
+        assert!(s.succeed(lease, 1031, Some(7)));
+        assert_eq!(s.generation, 7);
+        assert_eq!(s.plan(&CFG, 1032), Plan::Verify);
+    }
+
+    #[test]
+    fn lease_ids_are_fresh_and_non_zero() {
+        let mut s = SourceState::default();
+        assert!(!s.holds(0), "no lease: 0 is never current");
+        let a = s.start(&CFG, 0, false);
+        let b = s.start(&CFG, 100, false);
+        assert!(a != 0 && b != 0 && a != b);
+        assert!(s.holds(b) && !s.holds(a));
+        // Even after the counter wraps, 0 is never handed out.
+        s.last_lease = u64::MAX;
+        assert_eq!(s.start(&CFG, 200, false), 1);
+    }
+
+    #[test]
+    fn outdated_lease_changes_nothing() {
+        let mut s = SourceState::default();
+        let old = s.start(&CFG, 0, false);
+        // Its lease expires and another fetch starts.
+        let new = s.start(&CFG, 30, false);
+        let before = s;
+        assert!(!s.succeed(old, 31, Some(5)));
+        assert!(!s.fail(old, 31));
+        assert!(!s.abandon(old, 31));
+        assert!(!s.succeed(0, 31, Some(5)));
+        assert_eq!(s, before, "the outdated fetch touched nothing");
+        assert_eq!(
+            s.plan(&CFG, 31),
+            Plan::WaitForOther,
+            "the newer fetch keeps its lease"
+        );
+        assert!(s.holds(new));
+        assert!(s.succeed(new, 32, Some(5)));
+        assert_eq!((s.generation, s.fetched_at), (5, 32));
+        // A lease ends once: repeating its outcome does nothing.
+        assert!(!s.succeed(new, 33, Some(6)));
+        assert!(!s.fail(new, 33));
+        assert_eq!((s.generation, s.failures), (5, 0));
+    }
+
+    #[test]
+    fn late_outcome_of_an_expired_lease_counts_if_no_other_fetch_started() {
+        let mut s = SourceState::default();
+        let lease = s.start(&CFG, 0, false);
+        assert!(s.succeed(lease, 45, Some(1)), "expired, but not replaced");
+        assert_eq!(s.plan(&CFG, 46), Plan::Verify);
     }
 
     #[test]
     fn stale_while_revalidate_then_fail_closed() {
         let mut s = SourceState::default();
-        s.start(&CFG, 0, false);
-        s.succeed(0, true);
+        let l = s.start(&CFG, 0, false);
+        assert!(s.succeed(l, 0, Some(1)));
         assert_eq!(s.plan(&CFG, 299), Plan::Verify);
         assert_eq!(s.plan(&CFG, 300), Plan::VerifyAndRefresh);
-        s.start(&CFG, 300, false);
+        let l = s.start(&CFG, 300, false);
         assert_eq!(s.plan(&CFG, 301), Plan::Verify, "one refresh at a time");
-        s.fail(301);
+        assert!(s.fail(l, 301));
         assert_eq!(s.failures, 1);
         assert_eq!(s.plan(&CFG, 301), Plan::Verify, "backoff: keep using stale keys");
         assert_eq!(s.plan(&CFG, 302), Plan::VerifyAndRefresh);
@@ -205,39 +306,80 @@ mod tests {
     #[test]
     fn failures_back_off_without_keys() {
         let mut s = SourceState::default();
-        s.start(&CFG, 10, false);
-        s.fail(10);
+        let l = s.start(&CFG, 10, false);
+        assert!(s.fail(l, 10));
         assert_eq!(s.plan(&CFG, 10), Plan::Unavailable);
         assert_eq!(s.plan(&CFG, 11), Plan::FetchAndWait);
-        s.start(&CFG, 11, false);
-        s.fail(11);
+        let l = s.start(&CFG, 11, false);
+        assert!(s.fail(l, 11));
         assert_eq!(s.plan(&CFG, 12), Plan::Unavailable);
         assert_eq!(s.plan(&CFG, 13), Plan::FetchAndWait);
-        s.start(&CFG, 13, false);
-        s.succeed(13, true);
+        let l = s.start(&CFG, 13, false);
+        assert!(s.succeed(l, 13, Some(1)));
         assert_eq!((s.failures, s.next_attempt), (0, 0));
     }
 
     #[test]
     fn forced_refetch_is_rate_limited() {
         let mut s = SourceState::default();
-        s.start(&CFG, 0, false);
-        s.succeed(0, true);
+        let l = s.start(&CFG, 0, false);
+        assert!(s.succeed(l, 0, Some(1)));
         assert!(s.may_force(&CFG, 5));
-        s.start(&CFG, 5, true);
+        let l = s.start(&CFG, 5, true);
         assert!(!s.may_force(&CFG, 6), "in flight");
-        s.succeed(6, false);
+        assert!(s.succeed(l, 6, None));
         assert_eq!(s.generation, 1, "same keys: same generation");
         assert!(!s.may_force(&CFG, 14));
         assert!(s.may_force(&CFG, 15));
     }
 
     #[test]
-    fn abandon_frees_the_lease_only() {
+    fn never_published_stays_unusable_without_a_generation() {
         let mut s = SourceState::default();
-        s.start(&CFG, 0, false);
-        s.abandon();
-        assert_eq!(s.plan(&CFG, 0), Plan::FetchAndWait);
-        assert_eq!(s.failures, 0);
+        let l = s.start(&CFG, 0, false);
+        assert!(s.succeed(l, 0, Some(0)), "Some(0) counts as None");
+        assert_eq!(s.generation, 0);
+        assert_eq!(s.freshness(&CFG, 1), Freshness::Unusable);
+    }
+
+    #[test]
+    fn abandon_frees_the_lease_after_a_one_second_cool_down() {
+        let mut s = SourceState::default();
+        let l = s.start(&CFG, 0, false);
+        assert!(s.abandon(l, 0));
+        assert_eq!(s.failures, 0, "not a failure");
+        assert!(!s.holds(l));
+        assert_eq!(s.plan(&CFG, 0), Plan::WaitForOther);
+        assert_eq!(s.plan(&CFG, 1), Plan::FetchAndWait);
+        // An abandon late in a lease that already expired leaves no cool-down.
+        let l = s.start(&CFG, 1, false);
+        assert!(s.abandon(l, 40));
+        assert_eq!(s.plan(&CFG, 40), Plan::FetchAndWait);
+        // With stale keys, requests keep verifying during the cool-down.
+        let l = s.start(&CFG, 40, false);
+        assert!(s.succeed(l, 40, Some(1)));
+        let l = s.start(&CFG, 400, false);
+        assert!(s.abandon(l, 400));
+        assert_eq!(s.plan(&CFG, 400), Plan::Verify);
+        assert_eq!(s.plan(&CFG, 401), Plan::VerifyAndRefresh);
+    }
+
+    #[test]
+    fn abusive_aborts_start_at_most_one_fetch_a_second() {
+        let mut s = SourceState::default();
+        for second in [1000, 1001, 1002] {
+            let mut starts = 0;
+            // Ten clients in this second each get to start a fetch if the plan says so, then
+            // go away mid-fetch.
+            for _ in 0..10 {
+                if s.plan(&CFG, second) == Plan::FetchAndWait {
+                    let l = s.start(&CFG, second, false);
+                    starts += 1;
+                    assert!(s.abandon(l, second));
+                    assert!(!s.may_start(second) && !s.may_force(&CFG, second), "cool-down");
+                }
+            }
+            assert_eq!(starts, 1, "second {second}");
+        }
     }
 }

@@ -8,11 +8,13 @@
 //! - [`reason`]: why a token was refused.
 //! - [`roca`]: the ROCA (CVE-2017-15361) fingerprint of RSA moduli.
 //! - [`policy`]: claim rules, require, max_age, claim rendering.
+//! - [`conffile`]: the `include` arguments of an `nginx.conf` text.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 
 pub mod alg;
 pub mod b64;
 pub mod bearer;
+pub mod conffile;
 pub mod freshness;
 pub mod json;
 pub mod jwk;

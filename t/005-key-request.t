@@ -13,6 +13,9 @@ no_shuffle();
 
 my $fetched = qr/key request "\/_jwks": \d+ keys/;
 
+# Every block starts with a cold key cache and zeroed counters, also under TEST_NGINX_USE_HUP=1.
+JwtPeerAuth::zone_per_block();
+
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('http_config', <<'_EOC_') unless defined $block->http_config;

@@ -107,11 +107,13 @@ sub jwth_kid {
     return JSON::PP::decode_json(MIME::Base64::decode_base64url($head))->{kid};
 }
 
+# A cold key cache in every block, also under TEST_NGINX_USE_HUP=1 (one NGINX for the file).
+JwtPeerAuth::zone_per_block();
+
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('http_config', $HTTP_CONFIG) unless defined $block->http_config;
-    # Nothing of the runner's own server is used; a config of its own per block gives
-    # every block a fresh NGINX (and so a cold key cache).
+    # Nothing of the runner's own server is used (but Test::Nginx wants a config).
     $block->set_value('config', "location = /unused { return 204; }\n") unless defined $block->config;
 });
 

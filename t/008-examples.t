@@ -12,7 +12,10 @@ no_shuffle();
 sub example {
     my ($name) = @_;
     my $conf = JwtPeerAuth::slurp("$JwtPeerAuth::ROOT/nginx-conf/$name");
-    $conf =~ s/listen 8080;/listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;/g;
+    # Like the runner's own server, on all addresses (as the example's `listen 8080;` is): on
+    # 127.0.0.1 only, it would take every connection to 127.0.0.1 away from the runner's
+    # servers, which Test::Nginx's TEST_NGINX_USE_HUP=1 mode needs to see a reload through.
+    $conf =~ s/listen 8080;/listen \$TEST_NGINX_SERVER_PORT;/g;
     $conf =~ s{127\.0\.0\.1:9000}{127.0.0.1:\$TEST_NGINX_RAND_PORT_1}g;
     $conf =~ s{/etc/nginx/jwt/jwks\.json}{\$TEST_NGINX_JWT_KEYS/jwks.json}g;
     $conf =~ s{/etc/nginx/jwt/revoked-peers\.map}{$JwtPeerAuth::ROOT/nginx-conf/revoked-peers.map}g;

@@ -9,6 +9,9 @@ master_on();
 workers(2);
 no_shuffle();
 
+# Counters start at zero in each block, also under TEST_NGINX_USE_HUP=1.
+JwtPeerAuth::zone_per_block();
+
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;

@@ -6,8 +6,9 @@
 #   use Test::Nginx::Socket 'no_plan';
 # In blocks: --- more_headers eval
 #            JwtPeerAuth::bearer('rsa', '--exp', '-60')
-# Also: use_between_hooks() (Perl hooks between a block's requests), http_get()/free_port()
-# (loopback), and jwthenticator_*() (the real JWThenticator from tools/jwthenticator).
+# Also: use_between_hooks() (Perl hooks between a block's requests), zone_per_block() (a cold
+# shared zone per block), http_get()/free_port() (loopback), and jwthenticator_*() (the real
+# JWThenticator from tools/jwthenticator).
 package JwtPeerAuth;
 
 use strict;
@@ -82,6 +83,44 @@ sub big_jwks {
         push @{ $doc->{keys} }, { %$extra, kid => sprintf('old-%04d', $i), x5t => 'x' x 27 };
     }
     return JSON::PP->new->canonical->encode($doc);
+}
+
+# The claims of a JWT (its payload, decoded; the signature is not checked), as a hash ref.
+sub claims {
+    my ($token) = @_;
+    require JSON::PP;
+    require MIME::Base64;
+    my (undef, $payload) = split /\./, $token;
+    return JSON::PP::decode_json(MIME::Base64::decode_base64url($payload));
+}
+
+# Sleeps until $token's exp is at least one whole second past (so it is expired however the
+# server rounds time), however long the runner took to get here. Dies if it has no exp.
+sub sleep_past_exp {
+    my ($token) = @_;
+    my $exp = claims($token)->{exp} // die "token without exp\n";
+    require Time::HiRes;
+    my $left = $exp + 1 - Time::HiRes::time();
+    Time::HiRes::sleep($left) if $left > 0;
+}
+
+# --- a fresh shared zone per block ---------------------------------------------------------
+#
+# JwtPeerAuth::zone_per_block(), called by a test file, gives every block a jwt_peer_auth_zone
+# of its own (jwt_peer_auth_b<block number>:1m, prepended to its http_config unless it declares
+# one), so each block starts with no fetched keys and zeroed status counters, as with a fresh
+# NGINX. That also holds under Test::Nginx's TEST_NGINX_USE_HUP=1, which keeps one NGINX for a
+# whole file and reloads it with SIGHUP between blocks: a reload keeps a zone of the same name
+# and size (as it must). Call it before the file's own add_block_preprocessor() calls, which
+# may set a default http_config: the preprocessor added last runs first.
+sub zone_per_block {
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+        my $http = $block->http_config // '';
+        return if $http =~ /\bjwt_peer_auth_zone\b/;
+        my $n = $block->seq_num // die "block without seq_num";
+        $block->set_value('http_config', "    jwt_peer_auth_zone jwt_peer_auth_b$n:1m;\n$http");
+    });
 }
 
 # Error-log lines since mark_log() matching $re, for counting fetches within one block.

@@ -609,7 +609,7 @@ http {
 
 $http_config
     server {
-        listen          $ServerAddr:$ServerPort;
+        listen          $ServerPort;
         #placeholder
         server_name     '$server_name';
 

@@ -15,6 +15,7 @@ pub mod alg;
 pub mod b64;
 pub mod bearer;
 pub mod conffile;
+pub mod digest;
 pub mod freshness;
 pub mod json;
 pub mod jwk;

@@ -33,6 +33,18 @@ pub struct MainConf {
     pub key_requests: bool,
     /// `jwt_peer_auth_token_cache`: entries per worker (0: off); `None`: the default.
     pub token_cache: Option<usize>,
+    /// Key sources (key-request URI per server), registered while merging.
+    pub sources: crate::sources::Sources,
+    /// `jwt_peer_auth_claim_set` / `jwt_peer_auth_header_set`, indexed by variable data.
+    pub member_sets: Vec<MemberSet>,
+}
+
+/// `jwt_peer_auth_claim_set $var name ...` (or `_header_set`): a path of case-sensitive member
+/// names into the claims (or the JOSE header).
+#[derive(Debug)]
+pub struct MemberSet {
+    pub header: bool,
+    pub path: Vec<String>,
 }
 
 impl Default for MainConf {
@@ -41,6 +53,8 @@ impl Default for MainConf {
             shm_zone: std::ptr::null_mut(),
             key_requests: false,
             token_cache: None,
+            sources: Default::default(),
+            member_sets: Vec::new(),
         }
     }
 }
@@ -108,12 +122,19 @@ pub struct LocConf {
     pub max_age: Option<u64>,
 
     // Resolved by merge.
+    /// The key source (index into `MainConf::sources`) of this location, if it fetches keys.
+    pub key_source: Option<usize>,
     pub policy: Policy,
     /// The `WWW-Authenticate` value for each refusal reason (RFC 6750 §3).
     pub challenges: Vec<Vec<u8>>,
 }
 
 impl LocConf {
+    /// Where `jwt_peer_auth` was enabled (file:line).
+    pub fn declared_at(&self) -> &str {
+        &self.declared_at
+    }
+
     pub fn enabled(&self) -> bool {
         matches!(self.mode, Some(Mode::On { .. }))
     }
@@ -186,8 +207,8 @@ impl LocConf {
 /// `invalid_token` otherwise, with a fixed description where it helps and reveals nothing.
 fn challenge(realm: &str, reason: Reason) -> Vec<u8> {
     let mut c = format!("Bearer realm=\"{realm}\"");
-    if reason.invalid_token() {
-        c.push_str(", error=\"invalid_token\"");
+    if let Some(code) = reason.error_code() {
+        c.push_str(&format!(", error=\"{code}\""));
         if let Some(d) = reason.description() {
             c.push_str(&format!(", error_description=\"{d}\""));
         }
@@ -198,8 +219,10 @@ fn challenge(realm: &str, reason: Reason) -> Vec<u8> {
 impl LocConf {
     /// The challenge for `reason` (set by merge for enabled locations).
     pub fn challenge(&self, reason: Reason) -> &[u8] {
-        let i = Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
-        self.challenges.get(i).map(Vec::as_slice).unwrap_or_default()
+        self.challenges
+            .get(reason.index())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 }
 
@@ -415,6 +438,13 @@ fn set_key_cache(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Resul
         valid: time(args[0])?,
         ..CacheSettings::default()
     };
+    if cfg.valid == 0 {
+        return Err(format!(
+            "invalid time value \"{}\": keys must stay fresh for at least 1s (0 would fetch keys for every request)",
+            args[0]
+        )
+        .into());
+    }
     for a in &args[1..] {
         match a.split_once('=') {
             Some(("stale", v)) => cfg.stale = time(v)?,
@@ -445,7 +475,8 @@ fn set_zone(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(),
         len: name.len(),
         data: raw.data,
     };
-    mc.shm_zone = zone::add(cf, name_str, size, crate::module_tag())
+    let data = std::ptr::from_mut(mc).cast();
+    mc.shm_zone = zone::add(cf, name_str, size, crate::module_tag(), data)
         .ok_or_else(|| format!("cannot add zone \"{name}\""))?;
     Ok(())
 }
@@ -465,6 +496,34 @@ fn set_token_cache(_cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Re
     Ok(())
 }
 
+fn member_set(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf, header: bool) -> Result<(), ConfError> {
+    let var = args[0];
+    let Some(name) = var.strip_prefix('$').filter(|n| !n.is_empty()) else {
+        return Err(format!("invalid variable name \"{var}\": \"$name\" is expected").into());
+    };
+    let path: Vec<String> = args[1..].iter().map(|s| (*s).to_owned()).collect();
+    if let Some(bad) = path
+        .iter()
+        .find(|p| p.is_empty() || p.bytes().any(|b| b < 0x20 || b == 0x7f))
+    {
+        return Err(format!("invalid member name \"{bad}\"").into());
+    }
+    mc.member_sets.push(MemberSet { header, path });
+    let index = mc.member_sets.len() - 1;
+    if !crate::variables::define(cf, name.as_bytes(), crate::variables::get_member_set, 0, index) {
+        return Err(format!("cannot add variable \"{var}\"").into());
+    }
+    Ok(())
+}
+
+fn set_claim_set(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(), ConfError> {
+    member_set(cf, args, mc, false)
+}
+
+fn set_header_set(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(), ConfError> {
+    member_set(cf, args, mc, true)
+}
+
 /// Adds the default zone when `jwt_peer_auth_zone` was not given.
 pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
     // The zone also holds the request counters of the status page, so it always exists.
@@ -473,7 +532,8 @@ pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
             len: DEFAULT_ZONE.len(),
             data: DEFAULT_ZONE.as_ptr().cast_mut(),
         };
-        mc.shm_zone = zone::add(cf, name, DEFAULT_ZONE_SIZE, crate::module_tag())
+        let data = std::ptr::from_mut(mc).cast();
+        mc.shm_zone = zone::add(cf, name, DEFAULT_ZONE_SIZE, crate::module_tag(), data)
             .ok_or_else(|| format!("cannot add zone \"{DEFAULT_ZONE}\""))?;
     }
     Ok(())
@@ -495,6 +555,8 @@ directive_fn!(cmd_key_request, set_key_request);
 directive_fn!(cmd_key_cache, set_key_cache);
 directive_fn!(cmd_zone, set_zone);
 directive_fn!(cmd_token_cache, set_token_cache);
+directive_fn!(cmd_claim_set, set_claim_set);
+directive_fn!(cmd_header_set, set_header_set);
 
 extern "C" fn cmd_status(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, _conf: *mut c_void) -> *mut c_char {
     let Some(cf) = glue::conf_mut(cf) else {
@@ -538,7 +600,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 13] = [
+pub static mut COMMANDS: [ngx_command_t; 15] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -578,5 +640,15 @@ pub static mut COMMANDS: [ngx_command_t; 13] = [
     ),
     command(ngx_string!("jwt_peer_auth_leeway"), NGX_CONF_TAKE1, cmd_leeway),
     main_command(ngx_string!("jwt_peer_auth_zone"), NGX_CONF_TAKE1, cmd_zone),
+    main_command(
+        ngx_string!("jwt_peer_auth_claim_set"),
+        NGX_CONF_2MORE,
+        cmd_claim_set,
+    ),
+    main_command(
+        ngx_string!("jwt_peer_auth_header_set"),
+        NGX_CONF_2MORE,
+        cmd_header_set,
+    ),
     ngx_command_t::empty(),
 ];

@@ -1,89 +1,135 @@
-//! The per-request state of the module: fetch progress, the verified token and the outcome.
+//! The per-request state of the module, and the one way to reach it.
+//!
+//! The state lives in a pool cleanup of the main request's pool, as NGINX's realip module keeps
+//! its context: an internal redirect (`error_page`, `try_files`, `X-Accel-Redirect`, named
+//! locations) empties the request's module contexts, but not its pool, so the decision and
+//! the verified identity survive it. The cleanup drops the state with the request.
+//!
+//! Only shared references are ever handed out; fields change through `Cell`/`RefCell`, so a
+//! variable read while the access handler works (a claim rule's value may use `$jwt_claim_*`)
+//! never aliases a `&mut`.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::rc::Rc;
 
 use jwt_peer_auth_core::{Reason, Verified};
-use ngx::http::{HttpModule, Request};
+use ngx::ffi::{ngx_http_request_t, ngx_pool_cleanup_add, ngx_pool_cleanup_t, ngx_pool_t};
+use ngx::http::HttpModule;
 
-use crate::zone::Zone;
+use crate::config::LocConf;
 use crate::JwtPeerAuthModule;
 
-/// Per-request state of the module, in the request pool (dropped with it).
+/// What the module decided for the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    Refused(Reason),
+    /// Refused by `jwt_peer_auth_require ... error=403`.
+    Forbidden,
+}
+
+/// Per-request state of the module (main requests only: the access phase skips sub-requests).
+#[derive(Default)]
 pub struct RequestCtx {
-    pub zone: Option<Zone>,
-    pub slot: usize,
-    pub uri: &'static str,
-    /// This request started the fetch in flight and holds its lease.
-    pub lease: bool,
-    /// A waited sub-request is in flight.
-    pub waiting: bool,
-    /// A key request was started and its outcome is not recorded yet.
-    pub pending: bool,
+    /// A waited key request is in flight.
+    pub waiting: Cell<bool>,
     /// An unknown-kid refetch was already done for this request.
-    pub forced: bool,
+    pub forced: Cell<bool>,
     /// The zone was already re-read for newer keys after an unknown kid.
-    pub rechecked: bool,
+    pub rechecked: Cell<bool>,
     /// Timer polls so far while waiting for another request's fetch.
-    pub polls: u32,
-    /// The key request's response was larger than the limit and was dropped.
-    pub too_big: bool,
-    /// The verified token, for the variables.
-    pub verified: Option<std::rc::Rc<Verified>>,
-    /// The outcome, for `$jwt_peer_auth_status`: `None` until decided.
-    pub status: Option<Result<(), Reason>>,
+    pub polls: Cell<u32>,
+    /// The verified token, for the variables (never set for a refused request).
+    pub verified: RefCell<Option<Rc<Verified>>>,
+    /// The outcome, for `$jwt_peer_auth_status` and re-entry after an internal redirect.
+    pub outcome: Cell<Option<Outcome>>,
+    /// The location whose checks `outcome` answers.
+    pub decided_for: Cell<*const LocConf>,
+    /// What variable values were withheld (control characters) and logged: each is logged
+    /// once per request.
+    pub withheld: RefCell<Vec<String>>,
 }
 
-impl RequestCtx {
-    pub fn new() -> RequestCtx {
-        RequestCtx {
-            zone: None,
-            slot: 0,
-            uri: "",
-            lease: false,
-            waiting: false,
-            pending: false,
-            forced: false,
-            rechecked: false,
-            polls: 0,
-            too_big: false,
-            verified: None,
-            status: None,
+extern "C" fn cleanup(data: *mut c_void) {
+    // SAFETY: `data` is the RequestCtx written by `get_or_create`, dropped exactly once here,
+    // when the request pool is destroyed.
+    let _ = std::panic::catch_unwind(|| unsafe { std::ptr::drop_in_place(data.cast::<RequestCtx>()) });
+}
+
+/// The cleanup entry of `pool` that holds a value dropped by `handler`, if any.
+pub fn find_cleanup(pool: *mut ngx_pool_t, handler: extern "C" fn(*mut c_void)) -> *mut c_void {
+    // SAFETY: a live pool's cleanup list is a NULL-terminated list of entries in the pool.
+    let mut c = unsafe { pool.as_ref() }.map_or(std::ptr::null_mut(), |p| p.cleanup);
+    // SAFETY: as above.
+    while let Some(entry) = unsafe { c.as_ref() } {
+        // NGINX's idiom (ngx_http_realip_module finds its context so): the entry is ours when
+        // its handler is. Both are non-generic `extern "C"` functions with one symbol each.
+        if entry
+            .handler
+            .is_some_and(|h| std::ptr::fn_addr_eq(h, handler as extern "C" fn(*mut c_void)))
+        {
+            return entry.data;
+        }
+        c = entry.next;
+    }
+    std::ptr::null_mut()
+}
+
+/// Allocates `value` in a cleanup entry of `pool`, dropped with the pool by `handler`.
+pub fn add_cleanup<T>(pool: *mut ngx_pool_t, value: T, handler: extern "C" fn(*mut c_void)) -> *mut T {
+    debug_assert!(std::mem::align_of::<T>() <= std::mem::size_of::<usize>());
+    // SAFETY: `pool` is a live pool; the entry's data is `size_of::<T>()` bytes aligned to
+    // NGX_ALIGNMENT (a word), enough for T (checked above).
+    let c: *mut ngx_pool_cleanup_t = unsafe { ngx_pool_cleanup_add(pool, std::mem::size_of::<T>()) };
+    // SAFETY: NULL or a fresh cleanup entry.
+    let Some(c) = (unsafe { c.as_mut() }) else {
+        return std::ptr::null_mut();
+    };
+    let p = c.data.cast::<T>();
+    // SAFETY: `p` is uninitialised memory for one T.
+    unsafe { p.write(value) };
+    c.handler = Some(handler);
+    p
+}
+
+fn slot(r: &ngx_http_request_t) -> *mut *mut c_void {
+    // SAFETY: every request has a `ctx` array with a slot per HTTP module.
+    unsafe { r.ctx.add(JwtPeerAuthModule::module().ctx_index) }
+}
+
+/// The request's state, if the access handler created one (also after internal redirects).
+/// For a sub-request, its main request's state. The state lives in the request pool, not in
+/// the request structure, so the reference is not tied to the borrow of `r`: callers keep it
+/// only while handling the request (it is shared-only, so it never aliases a `&mut`).
+pub fn get<'c>(r: &ngx_http_request_t) -> Option<&'c RequestCtx> {
+    // SAFETY: `main` is the main request, valid while any of its sub-requests is.
+    let main = unsafe { r.main.as_ref() }?;
+    // SAFETY: the slot is NULL or a RequestCtx set below.
+    let mut p = unsafe { *slot(main) }.cast::<RequestCtx>();
+    if p.is_null() {
+        p = find_cleanup(main.pool, cleanup).cast();
+        if !p.is_null() {
+            // Re-attach after an internal redirect emptied the module contexts.
+            // SAFETY: the main request's ctx slot.
+            unsafe { *slot(main) = p.cast() };
         }
     }
+    // SAFETY: NULL or the RequestCtx in the main request's pool, which outlives `r`.
+    unsafe { p.as_ref() }
 }
 
-impl Drop for RequestCtx {
-    /// A request that goes away with its fetch unfinished frees the lease at once.
-    fn drop(&mut self) {
-        if self.lease {
-            if let Some(z) = &self.zone {
-                z.abandon(self.slot);
-            }
-        }
+/// The request's state, created on first use.
+pub fn get_or_create<'c>(r: &ngx_http_request_t) -> Option<&'c RequestCtx> {
+    if let Some(c) = get(r) {
+        return Some(c);
     }
-}
-
-/// The request's context, created on first use (in the request pool, dropped with it).
-pub fn get_or_create(request: &mut Request) -> Option<*mut RequestCtx> {
-    let module = JwtPeerAuthModule::module();
-    if let Some(c) = request.get_module_ctx::<RequestCtx>(module) {
-        return Some(std::ptr::from_ref(c).cast_mut());
-    }
-    let p = request.pool().allocate(RequestCtx::new());
+    let p = add_cleanup(r.pool, RequestCtx::default(), cleanup);
     if p.is_null() {
         return None;
     }
-    request.set_module_ctx(p.cast(), module);
-    Some(p)
-}
-
-/// The main request's context, if the access handler ran (variables may be read from
-/// sub-requests).
-pub fn of_main(r: &ngx::ffi::ngx_http_request_t) -> Option<&RequestCtx> {
-    // SAFETY: `main` is the main request, valid while any of its sub-requests is; its `ctx`
-    // slot for this module is NULL or a RequestCtx set by get_or_create.
-    unsafe {
-        let main = r.main.as_ref()?;
-        (*main.ctx.add(JwtPeerAuthModule::module().ctx_index))
-            .cast::<RequestCtx>()
-            .as_ref()
-    }
+    // SAFETY: the request's own ctx slot (the access handler runs for main requests only).
+    unsafe { *slot(r) = p.cast() };
+    // SAFETY: just written, lives in the request pool.
+    unsafe { p.as_ref() }
 }

@@ -1,13 +1,20 @@
-//! Worker-local parsed key sets of fetched key sources. A worker parses a key set once per
-//! generation published in the zone, never per request.
+//! Getting a request its fetched keys: one decision in one place ([`for_request`]), and the
+//! worker-local parsed key sets. A worker parses a key set once per generation published in
+//! the zone, never per request, and notices every change of a source's state at once through
+//! the slot's lock-free version (so a key removed from the fetched set is refused by every
+//! worker on its next request).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use jwt_peer_auth_core::KeySet;
-
 use jwt_peer_auth_core::freshness::{CacheSettings, Plan, SourceState};
+use jwt_peer_auth_core::KeySet;
+use ngx::ffi::ngx_http_request_t;
 
+use crate::config::LocConf;
+use crate::ctx::RequestCtx;
+use crate::fetch::{self, wait::POLL_MS};
+use crate::sources::KeySource;
 use crate::zone::{Zone, MAX_SOURCES};
 
 /// A parsed key set and the generation it was parsed from.
@@ -15,40 +22,151 @@ type Parsed = Option<(u64, Rc<KeySet>)>;
 
 thread_local! {
     static LOCAL: RefCell<[Parsed; MAX_SOURCES]> = RefCell::new(std::array::from_fn(|_| None));
-    /// The last fresh state read from the zone per slot, and the second it was read.
-    static STATES: RefCell<[Option<(i64, SourceState)>; MAX_SOURCES]> = const { RefCell::new([None; MAX_SOURCES]) };
-    /// Slots of key sources by name.
-    static SLOTS: RefCell<Vec<(String, usize)>> = const { RefCell::new(Vec::new()) };
+    /// The state last read from the zone per slot, with the slot version it was read at.
+    static STATES: RefCell<[Option<(u64, SourceState)>; MAX_SOURCES]> =
+        const { RefCell::new([None; MAX_SOURCES]) };
 }
 
-/// The zone slot of key source `name` (looked up in the zone once per worker).
-pub fn slot(zone: &Zone, name: &str) -> Option<usize> {
-    if let Some(i) = SLOTS.with(|s| s.borrow().iter().find(|(n, _)| n == name).map(|(_, i)| *i)) {
-        return Some(i);
-    }
-    let i = zone.slot(name.as_bytes())?;
-    SLOTS.with(|s| s.borrow_mut().push((name.to_owned(), i)));
-    Some(i)
+/// A fetched key set as a request uses it.
+pub struct FetchedKeys {
+    pub keys: Rc<KeySet>,
+    pub slot: usize,
+    pub generation: u64,
 }
 
-/// Drops this worker's copy of the state of `slot`.
-pub fn forget_state(slot: usize) {
-    STATES.with(|s| s.borrow_mut()[slot] = None);
+/// What the request does next.
+pub enum Keys {
+    /// Verify now, with these keys (`None`: no usable keys, fail closed).
+    Ready(Option<FetchedKeys>),
+    /// A fetch is in flight for this request: return NGX_AGAIN.
+    Wait,
+    Error(String),
 }
 
-/// The shared state of `slot`. While the keys are fresh, a worker re-reads it from the zone at
-/// most once a second (cached time), so the common case takes no lock; every other case (stale,
-/// missing keys, fetches) reads the zone.
-pub fn state(zone: &Zone, slot: usize, cfg: &CacheSettings, now: i64) -> SourceState {
-    let cached = STATES.with(|s| s.borrow()[slot]);
-    if let Some((at, st)) = cached {
-        if at == now && st.plan(cfg, now) == Plan::Verify {
+/// The shared state of `slot`: this worker's copy while the slot's version has not moved,
+/// so the common case takes no lock.
+fn state(zone: &Zone, slot: usize) -> SourceState {
+    let version = zone.version(slot);
+    if let Some((v, st)) = STATES.with(|s| s.borrow()[slot]) {
+        if v == version {
             return st;
         }
     }
-    let st = zone.state(slot);
-    STATES.with(|s| s.borrow_mut()[slot] = Some((now, st)));
+    let (v, st) = zone.state(slot);
+    STATES.with(|s| s.borrow_mut()[slot] = Some((v, st)));
     st
+}
+
+/// Decides, from the key source's shared state, whether to verify now, verify and refresh in
+/// the background, start a fetch and wait for it, or wait for another request's fetch.
+pub fn for_request(
+    r: &mut ngx_http_request_t,
+    lc: &LocConf,
+    source: &'static KeySource,
+    zone: &Zone,
+    ctx: &RequestCtx,
+) -> Keys {
+    if ctx.waiting.get() {
+        return Keys::Wait;
+    }
+    let slot = source.slot;
+    if !zone.owns(slot, &source.identity) {
+        return Keys::Error(format!(
+            "key source \"{}\" was reclaimed by a newer configuration",
+            source.label
+        ));
+    }
+    let cfg = lc.key_cache.unwrap_or_default();
+    let now = ngx::ffi::ngx_time();
+    let st = state(zone, slot);
+    match st.plan(&cfg, now) {
+        Plan::Verify => {}
+        Plan::VerifyAndRefresh => {
+            if let Some(lease) = zone.try_start(slot, &cfg, now, false) {
+                if !fetch::start::start(r, source, zone, lease, false) {
+                    zone.abandon(slot, lease, now);
+                }
+            }
+        }
+        Plan::FetchAndWait => {
+            return match zone.try_start(slot, &cfg, now, false) {
+                Some(lease) => start_waited(r, source, zone, ctx, lease),
+                None => wait_for_other(r, ctx, &cfg),
+            };
+        }
+        Plan::WaitForOther => return wait_for_other(r, ctx, &cfg),
+        Plan::Unavailable => return Keys::Ready(None),
+    }
+    Keys::Ready(
+        get(zone, slot, st.generation).map(|(generation, keys)| FetchedKeys {
+            keys,
+            slot,
+            generation,
+        }),
+    )
+}
+
+/// What to do about a token whose `kid` no key of the set has.
+pub enum Retry {
+    /// Newer keys were published meanwhile: verify again.
+    VerifyAgain,
+    /// A refetch started for this request: wait for it.
+    Wait,
+    No,
+}
+
+/// Another worker may have published newer keys since this one looked; else refetch at once
+/// (rate-limited by `min_refresh`), once per request.
+pub fn after_unknown_kid(
+    r: &mut ngx_http_request_t,
+    lc: &LocConf,
+    source: &'static KeySource,
+    zone: &Zone,
+    ctx: &RequestCtx,
+    used: Option<&FetchedKeys>,
+) -> Retry {
+    let slot = source.slot;
+    if !ctx.rechecked.replace(true) {
+        let (_, st) = zone.state(slot);
+        if used.is_none_or(|u| st.generation != u.generation) && st.generation != 0 {
+            return Retry::VerifyAgain;
+        }
+    }
+    if ctx.forced.replace(true) {
+        return Retry::No;
+    }
+    let cfg = lc.key_cache.unwrap_or_default();
+    match zone.try_start(slot, &cfg, ngx::ffi::ngx_time(), true) {
+        Some(lease) => match start_waited(r, source, zone, ctx, lease) {
+            Keys::Wait => Retry::Wait,
+            _ => Retry::No,
+        },
+        None => Retry::No,
+    }
+}
+
+fn start_waited(
+    r: &mut ngx_http_request_t,
+    source: &'static KeySource,
+    zone: &Zone,
+    ctx: &RequestCtx,
+    lease: u64,
+) -> Keys {
+    if fetch::start::start(r, source, zone, lease, true) {
+        ctx.waiting.set(true);
+        return Keys::Wait;
+    }
+    zone.abandon(source.slot, lease, ngx::ffi::ngx_time());
+    Keys::Error(format!("cannot start the key request \"{}\"", source.label))
+}
+
+fn wait_for_other(r: &mut ngx_http_request_t, ctx: &RequestCtx, cfg: &CacheSettings) -> Keys {
+    let max_polls = u32::try_from(cfg.lease.max(1) * 1000 / POLL_MS as u64).unwrap_or(u32::MAX);
+    if ctx.polls.get() < max_polls && fetch::wait::poll_later(r) {
+        ctx.polls.set(ctx.polls.get() + 1);
+        return Keys::Wait;
+    }
+    Keys::Ready(None)
 }
 
 /// Remembers a key set this worker just parsed or published. A new generation drops the
@@ -60,15 +178,14 @@ pub fn install(slot: usize, generation: u64, keys: Rc<KeySet>) {
         l[slot] = Some((generation, keys));
         changed
     });
-    STATES.with(|s| s.borrow_mut()[slot] = None);
     if changed {
         crate::token_cache::clear();
     }
 }
 
-/// The key set of `slot` (and its generation), parsed from the zone if this worker only has
-/// one older than `generation`.
-pub fn get(zone: &Zone, slot: usize, generation: u64) -> Option<(u64, Rc<KeySet>)> {
+/// The key set of `slot` at `generation`, parsed from the zone if this worker has no copy of
+/// that generation.
+fn get(zone: &Zone, slot: usize, generation: u64) -> Option<(u64, Rc<KeySet>)> {
     let local = LOCAL.with(|l| {
         l.borrow()[slot]
             .as_ref()

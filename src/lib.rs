@@ -22,6 +22,7 @@ mod ctx;
 mod fetch;
 mod glue;
 mod keys;
+mod sources;
 mod status;
 mod token_cache;
 mod variables;
@@ -38,8 +39,9 @@ impl HttpModule for JwtPeerAuthModule {
     }
 
     unsafe extern "C" fn preconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
-        match glue::conf_mut(cf).map(variables::add) {
-            Some(true) => Status::NGX_OK.into(),
+        let ok = std::panic::catch_unwind(|| glue::conf_mut(cf).map(variables::add));
+        match ok {
+            Ok(Some(true)) => Status::NGX_OK.into(),
             _ => Status::NGX_ERROR.into(),
         }
     }
@@ -48,23 +50,42 @@ impl HttpModule for JwtPeerAuthModule {
         let Some(cf) = glue::conf_mut(cf) else {
             return Status::NGX_ERROR.into();
         };
-        let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(cf) else {
-            return Status::NGX_ERROR.into();
-        };
-        fetch::install_header_filter();
-        fetch::install_body_filter();
-        let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers;
-        // SAFETY: the access phase handler array is initialised by the http core module.
-        let h = unsafe { ngx_array_push(phase) }.cast::<ngx_http_handler_pt>();
-        // SAFETY: ngx_array_push returns NULL or a valid slot of the array's element type.
-        match unsafe { h.as_mut() } {
-            Some(slot) => {
-                *slot = Some(access::access_handler);
-                Status::NGX_OK.into()
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| postconfigure(cf))) {
+            Ok(Ok(())) => Status::NGX_OK.into(),
+            Ok(Err(msg)) => {
+                ngx_conf_log_error!(NGX_LOG_EMERG, cf, "jwt_peer_auth: {msg}");
+                Status::NGX_ERROR.into()
             }
-            None => Status::NGX_ERROR.into(),
+            Err(_) => Status::NGX_ERROR.into(),
         }
     }
+}
+
+/// Checks the key sources against the built location trees, links the key-request filters,
+/// and adds the access handler so that it runs after NGINX's own access handlers.
+fn postconfigure(cf: &mut ngx_conf_t) -> Result<(), String> {
+    if let Some(mc) = JwtPeerAuthModule::main_conf_mut(cf) {
+        sources::resolve(cf, &mut mc.sources)?;
+    }
+    fetch::filters::install();
+    let cmcf = NgxHttpCoreModule::main_conf_mut(cf).ok_or("no http core configuration")?;
+    let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers;
+    // SAFETY: the access phase handler array is initialised by the http core module.
+    let h = unsafe { ngx_array_push(phase) }.cast::<ngx_http_handler_pt>();
+    if h.is_null() {
+        return Err("cannot add the access handler".into());
+    }
+    // NGINX runs a phase's handlers last-added first: putting this one at the start of the
+    // array makes it run after allow/deny, auth_basic and auth_request.
+    // SAFETY: `phase` holds `nelts` initialised handler slots (the new one included) of
+    // ngx_http_handler_pt; the copy moves the old ones one slot up within the array.
+    unsafe {
+        let base = phase.elts.cast::<ngx_http_handler_pt>();
+        let n = phase.nelts;
+        std::ptr::copy(base, base.add(1), n - 1);
+        base.write(Some(access::access_handler));
+    }
+    Ok(())
 }
 
 /// The module's address, the tag of its shared zones.
@@ -77,12 +98,13 @@ extern "C" fn init_main_conf(cf: *mut ngx_conf_t, conf: *mut c_void) -> *mut c_c
     let (Some(cf), Some(mc)) = (glue::conf_mut(cf), glue::loc_conf_mut::<MainConf>(conf)) else {
         return NGX_CONF_ERROR;
     };
-    match config::init_main(cf, mc) {
-        Ok(()) => NGX_CONF_OK,
-        Err(msg) => {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config::init_main(cf, mc))) {
+        Ok(Ok(())) => NGX_CONF_OK,
+        Ok(Err(msg)) => {
             ngx_conf_log_error!(NGX_LOG_EMERG, cf, "jwt_peer_auth: {msg}");
             NGX_CONF_ERROR
         }
+        Err(_) => NGX_CONF_ERROR,
     }
 }
 
@@ -106,7 +128,20 @@ extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut 
     ) else {
         return NGX_CONF_ERROR;
     };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conf.merge(prev))) {
+    let Some(cf) = glue::conf_mut(cf) else {
+        return NGX_CONF_ERROR;
+    };
+    let merged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        conf.merge(prev)?;
+        // A location that fetches keys: its key source is its URI in this server.
+        if let (true, Some(kr)) = (conf.enabled(), conf.key_request.as_deref()) {
+            let server = sources::current_server(cf);
+            let mc = JwtPeerAuthModule::main_conf_mut(cf).ok_or("no main configuration")?;
+            conf.key_source = Some(mc.sources.register(server, &kr.uri, conf.declared_at()));
+        }
+        Ok::<(), String>(())
+    }));
+    match merged {
         Ok(Ok(())) => NGX_CONF_OK,
         Ok(Err(msg)) => {
             ngx_conf_log_error!(NGX_LOG_EMERG, cf, "jwt_peer_auth: {msg}");

@@ -10,11 +10,13 @@ use ngx::http::{HttpModuleMainConf, Request};
 use std::sync::atomic::Ordering;
 
 use crate::zone::Zone;
-use crate::{glue, keys, JwtPeerAuthModule};
+use crate::{glue, JwtPeerAuthModule};
 
-/// One key source as the status page shows it.
+/// One key source as the status page shows it: read from the zone as it is (nothing is
+/// parsed, no worker state changes).
 struct SourceView {
     uri: String,
+    live: bool,
     generation: u64,
     age: Option<i64>,
     state: &'static str,
@@ -22,6 +24,9 @@ struct SourceView {
     fetches_ok: u64,
     fetches_failed: u64,
     kids: Vec<String>,
+    last_result: String,
+    last_result_age: Option<i64>,
+    next_attempt_in: i64,
 }
 
 /// A JSON string literal.
@@ -49,24 +54,26 @@ fn prom_label(s: &str) -> String {
 fn collect(zone: &Zone, now: i64) -> Vec<SourceView> {
     zone.sources()
         .into_iter()
-        .map(|(slot, uri, state, stats)| {
-            let published = state.generation > 0;
-            let kids = if published {
-                keys::get(zone, slot, state.generation)
-                    .map(|(_, k)| k.kids().map(str::to_owned).collect())
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
+        .map(|v| {
+            let published = v.state.generation > 0;
             SourceView {
-                uri,
-                generation: state.generation,
-                age: published.then(|| now - state.fetched_at),
+                uri: v.label,
+                live: v.live,
+                generation: v.state.generation,
+                age: published.then(|| now - v.state.fetched_at),
                 state: if published { "published" } else { "no_keys" },
-                failures: state.failures,
-                fetches_ok: stats.ok,
-                fetches_failed: stats.failed,
-                kids,
+                failures: v.state.failures,
+                fetches_ok: v.stats.ok,
+                fetches_failed: v.stats.failed,
+                kids: v
+                    .kids
+                    .split(' ')
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                last_result: v.result,
+                last_result_age: (v.result_at > 0).then(|| now - v.result_at),
+                next_attempt_in: (v.state.next_attempt - now).max(0),
             }
         })
         .collect()
@@ -93,15 +100,19 @@ fn render_json(zone: &Zone, sources: &[SourceView]) -> String {
         let kids: Vec<String> = src.kids.iter().map(|k| json_str(k)).collect();
         let _ = write!(
             s,
-            "{{\"uri\":{},\"state\":\"{}\",\"generation\":{},\"age_seconds\":{},\"consecutive_failures\":{},\
-             \"fetches\":{{\"ok\":{},\"failed\":{}}},\"kids\":[{}]}}",
+            "{{\"uri\":{},\"live\":{},\"state\":\"{}\",\"generation\":{},\"age_seconds\":{},\"consecutive_failures\":{},\
+             \"fetches\":{{\"ok\":{},\"failed\":{}}},\"last_result\":{},\"last_result_age_seconds\":{},\"next_attempt_in\":{},\"kids\":[{}]}}",
             json_str(&src.uri),
+            src.live,
             src.state,
             src.generation,
             src.age.map_or("null".to_owned(), |a| a.to_string()),
             src.failures,
             src.fetches_ok,
             src.fetches_failed,
+            json_str(&src.last_result),
+            src.last_result_age.map_or("null".to_owned(), |a| a.to_string()),
+            src.next_attempt_in,
             kids.join(",")
         );
     }

@@ -1,16 +1,23 @@
-//! `$jwt_claim_<name>`, `$jwt_header_<name>`, `$jwt_payload`, `$jwt_peer_auth_status`: read
-//! lazily from the request context the access handler filled; nothing is parsed again.
+//! `$jwt_claim_<name>`, `$jwt_header_<name>`, `$jwt_payload`, `$jwt_peer_auth_status`, and the
+//! variables of `jwt_peer_auth_claim_set` / `jwt_peer_auth_header_set`: read lazily from the
+//! request context the access handler filled; nothing is parsed again.
+//!
+//! Values are safe to forward: one with a control character (a byte below 0x20, or 0x7f)
+//! would let a token inject headers through `proxy_set_header`/`add_header`, so such a
+//! variable is not found (empty), and the request's log says so once.
 
 use std::borrow::Cow;
 
 use jwt_peer_auth_core::{policy, Verified};
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_http_variable_value_t, ngx_int_t, ngx_str_t,
-    ngx_uint_t, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX,
+    ngx_uint_t, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX, NGX_LOG_WARN,
 };
+use ngx::http::HttpModuleMainConf;
 use serde_json::{Map, Value};
 
-use crate::ctx::{self, RequestCtx};
+use crate::ctx::{self, Outcome, RequestCtx};
+use crate::JwtPeerAuthModule;
 
 type GetFn =
     unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_http_variable_value_t, usize) -> ngx_int_t;
@@ -24,29 +31,114 @@ const VARS: [(&str, GetFn, u32); 4] = [
 
 /// Registers the variables (preconfiguration).
 pub fn add(cf: &mut ngx_conf_t) -> bool {
-    for (name, get, flags) in VARS {
-        let mut n = ngx_str_t {
-            len: name.len(),
-            data: name.as_ptr().cast_mut(),
-        };
-        // SAFETY: `cf` is valid during preconfiguration; NGINX copies the name.
-        let v =
-            unsafe { ngx_http_add_variable(cf, &mut n, (flags | NGX_HTTP_VAR_NOCACHEABLE) as ngx_uint_t) };
-        // SAFETY: NULL or a variable owned by the configuration.
-        let Some(v) = (unsafe { v.as_mut() }) else {
-            return false;
-        };
-        v.get_handler = Some(get);
-        v.data = 0;
-    }
+    VARS.iter()
+        .all(|(name, get, flags)| define(cf, name.as_bytes(), *get, *flags, 0))
+}
+
+/// Adds variable `name` with getter `get` and `data`.
+pub fn define(cf: &mut ngx_conf_t, name: &[u8], get: GetFn, flags: u32, data: usize) -> bool {
+    let mut n = ngx_str_t {
+        len: name.len(),
+        data: name.as_ptr().cast_mut(),
+    };
+    // SAFETY: `cf` is valid while configuring; NGINX copies the name.
+    let v = unsafe { ngx_http_add_variable(cf, &mut n, (flags | NGX_HTTP_VAR_NOCACHEABLE) as ngx_uint_t) };
+    // SAFETY: NULL or a variable owned by the configuration.
+    let Some(v) = (unsafe { v.as_mut() }) else {
+        return false;
+    };
+    v.get_handler = Some(get);
+    v.data = data;
     true
 }
 
-/// Sets `v` to `value`, copied into the request pool, or marks it not found.
-fn set(r: *mut ngx_http_request_t, v: *mut ngx_http_variable_value_t, value: Option<&[u8]>) -> ngx_int_t {
+/// What a variable shows, and what to name in the log if it is withheld.
+struct Shown<'a> {
+    value: Option<Cow<'a, [u8]>>,
+    what: &'a str,
+}
+
+/// Runs a getter: panics become "not found", never unwind into NGINX.
+fn getter(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    read: impl FnOnce(&ngx_http_request_t, &RequestCtx) -> Option<(Option<String>, String)>,
+) -> ngx_int_t {
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: NGINX passes a live request.
+        let req = unsafe { r.as_ref() }?;
+        let c = ctx::get(req)?;
+        read(req, c).map(|(value, what)| (value, what, c))
+    }));
+    match out {
+        Ok(Some((value, what, c))) => set(
+            r,
+            v,
+            Shown {
+                value: value.map(|s| Cow::Owned(s.into_bytes())),
+                what: &what,
+            },
+            Some(c),
+        ),
+        Ok(None) => set(
+            r,
+            v,
+            Shown {
+                value: None,
+                what: "",
+            },
+            None,
+        ),
+        Err(_) => set(
+            r,
+            v,
+            Shown {
+                value: None,
+                what: "",
+            },
+            None,
+        ),
+    }
+}
+
+/// Whether withholding `what` is news for this request's log (at most 16 names remembered).
+fn first_time(c: &RequestCtx, what: &str) -> bool {
+    let mut seen = c.withheld.borrow_mut();
+    if seen.iter().any(|w| w == what) || seen.len() >= 16 {
+        return false;
+    }
+    seen.push(what.to_owned());
+    true
+}
+
+/// Sets `v` to the value, copied into the request pool, or marks it not found.
+fn set(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    shown: Shown<'_>,
+    c: Option<&RequestCtx>,
+) -> ngx_int_t {
     // SAFETY: NGINX passes a live request and its variable value slot.
     let (Some(r), Some(v)) = (unsafe { r.as_mut() }, unsafe { v.as_mut() }) else {
         return -1;
+    };
+    let value = match shown.value {
+        Some(value) if !policy::forwardable(&value) => {
+            if let Some(c) = c {
+                if first_time(c, shown.what) {
+                    // SAFETY: a live request's connection and log.
+                    let log = unsafe { (*r.connection).log };
+                    ngx::ngx_log_error!(
+                        NGX_LOG_WARN,
+                        log,
+                        "jwt_peer_auth: {} has a control character: not exposed as a variable",
+                        shown.what
+                    );
+                }
+            }
+            None
+        }
+        other => other,
     };
     let Some(value) = value else {
         v.set_not_found(1);
@@ -67,11 +159,6 @@ fn set(r: *mut ngx_http_request_t, v: *mut ngx_http_variable_value_t, value: Opt
     0
 }
 
-fn with_ctx<'a>(r: *mut ngx_http_request_t) -> Option<&'a RequestCtx> {
-    // SAFETY: NGINX passes a live request.
-    ctx::of_main(unsafe { r.as_ref() }?)
-}
-
 /// The part of the variable's name after `prefix` (`data` is the full name for prefix
 /// variables).
 fn suffix<'a>(data: usize, prefix: &str) -> Option<&'a str> {
@@ -80,20 +167,16 @@ fn suffix<'a>(data: usize, prefix: &str) -> Option<&'a str> {
     std::str::from_utf8(name.as_bytes()).ok()?.strip_prefix(prefix)
 }
 
-/// A member of the verified token's claims or header, named by the variable's suffix.
-fn get_member(
-    r: *mut ngx_http_request_t,
-    v: *mut ngx_http_variable_value_t,
-    data: usize,
-    prefix: &str,
-    map: fn(&Verified) -> &Map<String, Value>,
-) -> ngx_int_t {
-    let value: Option<Cow<'_, str>> = with_ctx(r)
-        .and_then(|c| c.verified.as_deref())
-        .zip(suffix(data, prefix))
-        .and_then(|(t, name)| map(t).get(name))
-        .map(policy::render);
-    set(r, v, value.as_deref().map(str::as_bytes))
+fn verified(c: &RequestCtx) -> Option<std::rc::Rc<Verified>> {
+    c.verified.borrow().clone()
+}
+
+/// A value rendered for a variable, and the log name of what it is.
+fn member(t: &Verified, header: bool, path: &[String]) -> (Option<String>, String) {
+    let root: &Map<String, Value> = if header { &t.header } else { &t.claims };
+    let value = policy::lookup(root, path).map(|v| policy::render(v).into_owned());
+    let kind = if header { "header member" } else { "claim" };
+    (value, format!("{kind} \"{}\"", path.join(".")))
 }
 
 unsafe extern "C" fn get_claim(
@@ -101,7 +184,10 @@ unsafe extern "C" fn get_claim(
     v: *mut ngx_http_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    get_member(r, v, data, "jwt_claim_", |t| &t.claims)
+    getter(r, v, |_, c| {
+        let name = suffix(data, "jwt_claim_")?.to_owned();
+        Some(member(verified(c)?.as_ref(), false, &[name]))
+    })
 }
 
 unsafe extern "C" fn get_header(
@@ -109,7 +195,27 @@ unsafe extern "C" fn get_header(
     v: *mut ngx_http_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    get_member(r, v, data, "jwt_header_", |t| &t.header)
+    getter(r, v, |_, c| {
+        let name = suffix(data, "jwt_header_")?.to_owned();
+        Some(member(verified(c)?.as_ref(), true, &[name]))
+    })
+}
+
+/// `jwt_peer_auth_claim_set` / `jwt_peer_auth_header_set`: `data` indexes the main
+/// configuration's list of member paths.
+pub unsafe extern "C" fn get_member_set(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    data: usize,
+) -> ngx_int_t {
+    getter(r, v, |req, c| {
+        // SAFETY: the request's main configuration array is valid for the request.
+        let request =
+            unsafe { ngx::http::Request::from_ngx_http_request(std::ptr::from_ref(req).cast_mut()) };
+        let mc = JwtPeerAuthModule::main_conf(request)?;
+        let set = mc.member_sets.get(data)?;
+        Some(member(verified(c)?.as_ref(), set.header, &set.path))
+    })
 }
 
 unsafe extern "C" fn get_payload(
@@ -117,10 +223,9 @@ unsafe extern "C" fn get_payload(
     v: *mut ngx_http_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    let value = with_ctx(r)
-        .and_then(|c| c.verified.as_ref())
-        .map(|t| t.payload.as_bytes());
-    set(r, v, value)
+    getter(r, v, |_, c| {
+        Some((Some(verified(c)?.payload.clone()), "the payload".to_owned()))
+    })
 }
 
 unsafe extern "C" fn get_status(
@@ -128,9 +233,12 @@ unsafe extern "C" fn get_status(
     v: *mut ngx_http_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    let value = with_ctx(r).and_then(|c| c.status).map(|s| match s {
-        Ok(()) => "ok",
-        Err(reason) => reason.word(),
-    });
-    set(r, v, value.map(str::as_bytes))
+    getter(r, v, |_, c| {
+        let word = match c.outcome.get()? {
+            Outcome::Allowed => "ok",
+            Outcome::Refused(reason) => reason.word(),
+            Outcome::Forbidden => jwt_peer_auth_core::Reason::Claim.word(),
+        };
+        Some((Some(word.to_owned()), "the status".to_owned()))
+    })
 }

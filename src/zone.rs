@@ -1,66 +1,142 @@
-//! The shared-memory zone: for each fetched key source, the last good JWKS body, its
-//! generation and its fetch state, shared by all workers and kept across `nginx -s reload`
-//! (NGINX reuses a zone with the same name and size).
+//! The shared-memory zone: one typed layout ([`Shared`]), shared by all workers and kept across
+//! `nginx -s reload` (NGINX reuses a zone with the same name and size).
 //!
-//! Writes happen under the zone's lock and are short: bytes are copied in, the generation is
-//! bumped. Nothing is parsed under the lock; a body is only published after the core parsed it
-//! into at least one usable key.
+//! - A header with a magic number, a layout version and the layout's size: a zone left by a
+//!   build with another layout is re-initialised, never misread.
+//! - Request counters, updated without a lock.
+//! - Per key source slot: a lock-free part (the owner's identity tag and a version bumped on
+//!   every change, so a worker notices new keys at once without taking the lock) and, under
+//!   the zone's lock, the identity, fetch state, statistics, last result and the published
+//!   JWKS body (a slab allocation).
+//!
+//! Slots belong to key-source identities (see `sources.rs`), claimed at configuration load in
+//! the master. A slot that no running configuration claims is reclaimed when room is needed.
+//! Nothing is parsed under the lock; a body is published only after the core parsed it into
+//! at least one usable key.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use jwt_peer_auth_core::freshness::{CacheSettings, SourceState};
-use ngx::collections::Vec as SlabVec;
+use jwt_peer_auth_core::Reason;
 use ngx::core::{SlabPool, Status};
 use ngx::ffi::{ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t};
 use ngx::sync::RwLock;
 
-/// Most key sources (distinct `jwt_peer_auth_key_request` URIs) one zone tracks.
+/// Most key sources one zone tracks (live and retired).
 pub const MAX_SOURCES: usize = 32;
-const MAX_NAME: usize = 256;
+/// Bytes kept of a key source's label, its key ids and its last fetch result.
+const LABEL_LEN: usize = 96;
+const KIDS_LEN: usize = 256;
+const RESULT_LEN: usize = 96;
+
+const MAGIC: u64 = u64::from_be_bytes(*b"jwtpeer\0");
+/// Bumped whenever [`Shared`] changes shape.
+const LAYOUT_VERSION: u32 = 2;
+
+/// A key source's identity: a digest of what the configuration says it is.
+pub type Identity = [u8; 32];
+
+/// A fixed-capacity byte string in shared memory.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Text<const N: usize> {
+    len: u16,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Text<N> {
+    const EMPTY: Self = Text {
+        len: 0,
+        bytes: [0; N],
+    };
+
+    fn set(&mut self, s: &[u8]) {
+        let n = s.len().min(N);
+        self.bytes[..n].copy_from_slice(&s[..n]);
+        self.len = n as u16;
+    }
+
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.bytes[..usize::from(self.len).min(N)])
+    }
+}
 
 /// Fetch counters of one key source.
+#[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FetchStats {
     pub ok: u64,
     pub failed: u64,
 }
 
+/// A key source slot, under the lock.
+#[repr(C)]
+#[derive(Clone, Copy)]
 struct Slot {
-    name: [u8; MAX_NAME],
-    name_len: usize,
+    identity: Identity,
+    /// 0: free.
+    in_use: u8,
+    /// The configuration load (see [`State::epoch`]) that last claimed this slot.
+    epoch: u64,
+    label: Text<LABEL_LEN>,
     state: SourceState,
-    body: Option<SlabVec<u8, SlabPool>>,
     stats: FetchStats,
+    /// The published JWKS body, a slab allocation of `body_len` bytes (NULL: none).
+    body: *mut u8,
+    body_len: usize,
+    kids: Text<KIDS_LEN>,
+    /// What the last fetch gave ("200, 2 keys", "status 502", ...), and when.
+    result: Text<RESULT_LEN>,
+    result_at: i64,
 }
 
 impl Slot {
-    fn empty() -> Slot {
-        Slot {
-            name: [0; MAX_NAME],
-            name_len: 0,
-            state: SourceState::default(),
-            body: None,
-            stats: FetchStats::default(),
-        }
-    }
-
-    fn name(&self) -> &[u8] {
-        &self.name[..self.name_len]
-    }
+    const FREE: Slot = Slot {
+        identity: [0; 32],
+        in_use: 0,
+        epoch: 0,
+        label: Text::EMPTY,
+        state: SourceState::INITIAL,
+        stats: FetchStats { ok: 0, failed: 0 },
+        body: std::ptr::null_mut(),
+        body_len: 0,
+        kids: Text::EMPTY,
+        result: Text::EMPTY,
+        result_at: 0,
+    };
 }
 
-/// What lives in shared memory under the lock.
-pub struct ZoneState {
+/// Everything under the zone's lock.
+#[repr(C)]
+struct State {
+    /// Bumped by every configuration load that initialises the zone.
+    epoch: u64,
+    /// The next key-set generation: unique in the zone, so (slot, generation) never repeats
+    /// even when a slot is reclaimed for another source.
+    next_generation: u64,
     slots: [Slot; MAX_SOURCES],
 }
 
+/// The lock-free part of a slot.
+#[repr(C)]
+struct SlotMeta {
+    /// The first 8 bytes of the owner's identity (0: free): a worker of an older configuration
+    /// whose slot was reclaimed sees the change and stops using it.
+    owner: AtomicU64,
+    /// Bumped on every change of the slot's state or body.
+    version: AtomicU64,
+    /// The version at which "no keys" was last logged as an error (logged once per change).
+    quiet: AtomicU64,
+}
+
 /// Request counters of all workers, updated without the lock.
-#[derive(Default)]
+#[repr(C)]
 pub struct Counters {
     pub verified: AtomicU64,
     /// Refusals by reason, in `Reason::ALL` order.
-    pub rejected: [AtomicU64; 9],
+    pub rejected: [AtomicU64; Reason::ALL.len()],
     /// Refused by `jwt_peer_auth_require ... error=403`.
     pub forbidden: AtomicU64,
     pub cache_hits: AtomicU64,
@@ -71,11 +147,69 @@ impl Counters {
     pub fn add(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
     }
+
+    pub fn rejected(&self, reason: Reason) -> &AtomicU64 {
+        &self.rejected[reason.index()]
+    }
 }
 
+#[repr(C)]
+struct Header {
+    magic: u64,
+    layout_version: u32,
+    layout_size: u32,
+}
+
+impl Header {
+    const CURRENT: Header = Header {
+        magic: MAGIC,
+        layout_version: LAYOUT_VERSION,
+        layout_size: std::mem::size_of::<Shared>() as u32,
+    };
+
+    fn is_current(&self) -> bool {
+        self.magic == MAGIC
+            && self.layout_version == LAYOUT_VERSION
+            && self.layout_size == Header::CURRENT.layout_size
+    }
+}
+
+/// The zone's one allocation, pointed to by the slab pool's `data`.
+#[repr(C)]
 struct Shared {
-    state: RwLock<ZoneState>,
+    header: Header,
     counters: Counters,
+    meta: [SlotMeta; MAX_SOURCES],
+    /// Set when a body did not fit, cleared by the next publish that fits: the error is logged
+    /// once per episode.
+    full: AtomicBool,
+    state: RwLock<State>,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            header: Header::CURRENT,
+            counters: Counters {
+                verified: AtomicU64::new(0),
+                rejected: std::array::from_fn(|_| AtomicU64::new(0)),
+                forbidden: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
+                cache_misses: AtomicU64::new(0),
+            },
+            meta: std::array::from_fn(|_| SlotMeta {
+                owner: AtomicU64::new(0),
+                version: AtomicU64::new(0),
+                quiet: AtomicU64::new(0),
+            }),
+            full: AtomicBool::new(false),
+            state: RwLock::new(State {
+                epoch: 0,
+                next_generation: 1,
+                slots: [Slot::FREE; MAX_SOURCES],
+            }),
+        }
+    }
 }
 
 /// A handle to the zone, valid in every worker.
@@ -85,164 +219,335 @@ pub struct Zone {
     pool: SlabPool,
 }
 
-/// Why a body could not be published.
-#[derive(Debug)]
-pub enum PublishError {
-    /// The zone has no room for a body of this many bytes.
-    NoMemory(usize),
+/// One key source as the status page shows it.
+pub struct SourceView {
+    pub label: String,
+    pub live: bool,
+    pub state: SourceState,
+    pub stats: FetchStats,
+    pub kids: String,
+    pub result: String,
+    pub result_at: i64,
 }
 
-impl std::fmt::Display for PublishError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PublishError::NoMemory(n) => write!(f, "no room in the zone for {n} bytes"),
-        }
-    }
+fn tag(identity: &Identity) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&identity[..8]);
+    u64::from_le_bytes(b).max(1)
 }
 
 impl Zone {
-    /// The zone behind `shm_zone`, created in it on first use.
+    /// The zone behind `shm_zone`, if it was initialised by [`init_zone`].
     pub fn from_shm(shm_zone: *mut ngx_shm_zone_t) -> Option<Zone> {
-        // SAFETY: `shm_zone` is the zone this module added; after init its `shm.addr` is the
-        // slab pool NGINX set up for it, mapped at the same address in every process.
+        // SAFETY: `shm_zone` is NULL or the zone this module added; after init its `shm.addr`
+        // is the slab pool NGINX set up for it, mapped at the same address in every process.
         let shm_zone = unsafe { shm_zone.as_ref() }?;
         // SAFETY: as above; a slab pool is at the start of every shared zone.
-        let mut pool = unsafe { SlabPool::from_shm_zone(shm_zone) }?;
-        if pool.as_ref().data.is_null() {
-            let state = ZoneState {
-                slots: std::array::from_fn(|_| Slot::empty()),
-            };
-            let p = ngx::allocator::allocate(RwLock::new(state), &pool).ok()?;
-            pool.as_mut().data = p.as_ptr().cast();
-        }
-        // SAFETY: `data` was set above (or by the previous cycle's init, for a reused zone) to
-        // a `Shared` allocated in this zone, which lives as long as the zone.
+        let pool = unsafe { SlabPool::from_shm_zone(shm_zone) }?;
+        // SAFETY: `data` is NULL or was set by `init_zone` to a `Shared` allocated as a
+        // `Shared` in this zone (checked current there), which lives as long as the zone.
         let shared = unsafe { pool.as_ref().data.cast::<Shared>().as_ref() }?;
         Some(Zone { shared, pool })
     }
 
-    /// The slot of key source `name`, claimed on first use.
-    pub fn slot(&self, name: &[u8]) -> Option<usize> {
-        if name.len() > MAX_NAME {
-            return None;
+    /// Sets the zone up for a configuration load: reuses a current layout, replaces any other.
+    fn init(shm_zone: &ngx_shm_zone_t) -> Option<Zone> {
+        // SAFETY: see from_shm.
+        let mut pool = unsafe { SlabPool::from_shm_zone(shm_zone) }?;
+        let data = pool.as_ref().data;
+        // SAFETY: a non-NULL `data` is the first allocation of the zone's slab pool, at least
+        // as large as a `Header` in every layout this module ever wrote (the header comes
+        // first in each); it is only read as a `Shared` once the header says it is one.
+        let current = !data.is_null() && unsafe { (*data.cast::<Header>()).is_current() };
+        if !current {
+            // An older layout (a reload into a new build) or a fresh zone: start over. The old
+            // allocation is left in the slab: its bodies cannot be told apart safely.
+            let p = ngx::allocator::allocate(Shared::new(), &pool).ok()?;
+            pool.as_mut().data = p.as_ptr().cast();
         }
-        if let Some(i) = self
-            .shared
-            .state
-            .read()
-            .slots
-            .iter()
-            .position(|s| s.name() == name)
-        {
-            return Some(i);
-        }
-        let mut z = self.shared.state.write();
-        if let Some(i) = z.slots.iter().position(|s| s.name() == name) {
-            return Some(i);
-        }
-        let i = z.slots.iter().position(|s| s.name_len == 0)?;
-        let slot = &mut z.slots[i];
-        slot.name[..name.len()].copy_from_slice(name);
-        slot.name_len = name.len();
-        Some(i)
+        Zone::from_shm(std::ptr::from_ref(shm_zone).cast_mut())
     }
 
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
     }
 
-    /// Slot, name, state and fetch counters of every key source in use.
-    pub fn sources(&self) -> Vec<(usize, String, SourceState, FetchStats)> {
-        let z = self.shared.state.read();
-        z.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.name_len > 0)
-            .map(|(i, s)| {
-                (
-                    i,
-                    String::from_utf8_lossy(s.name()).into_owned(),
-                    s.state,
-                    s.stats,
-                )
-            })
-            .collect()
+    /// Starts a configuration load: returns its epoch.
+    fn begin_epoch(&self) -> u64 {
+        let mut st = self.shared.state.write();
+        st.epoch += 1;
+        st.epoch
     }
 
-    pub fn state(&self, slot: usize) -> SourceState {
-        self.shared.state.read().slots[slot].state
+    /// The slot of key source `identity` for the configuration load `epoch`: its own slot if
+    /// it has one (keys kept), else a free one, else the one retired longest ago.
+    fn claim(&self, identity: &Identity, label: &[u8], epoch: u64) -> Option<usize> {
+        let mut freed_body = None;
+        let i = {
+            let mut st = self.shared.state.write();
+            let found = st
+                .slots
+                .iter()
+                .position(|s| s.in_use != 0 && s.identity == *identity);
+            let i = match found {
+                Some(i) => i,
+                None => {
+                    let free = st.slots.iter().position(|s| s.in_use == 0);
+                    let retired = || {
+                        st.slots
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, s)| s.epoch < epoch)
+                            .min_by_key(|(_, s)| s.epoch)
+                            .map(|(i, _)| i)
+                    };
+                    let i = free.or_else(retired)?;
+                    let old = std::mem::replace(&mut st.slots[i], Slot::FREE);
+                    freed_body = NonNull::new(old.body);
+                    let s = &mut st.slots[i];
+                    s.identity = *identity;
+                    s.in_use = 1;
+                    self.shared.meta[i].owner.store(tag(identity), Ordering::Release);
+                    self.bump(i);
+                    i
+                }
+            };
+            let s = &mut st.slots[i];
+            s.epoch = epoch;
+            s.label.set(label);
+            i
+        };
+        if let Some(b) = freed_body {
+            self.free(b);
+        }
+        Some(i)
+    }
+
+    /// Whether `slot` still belongs to `identity` (lock-free).
+    pub fn owns(&self, slot: usize, identity: &Identity) -> bool {
+        self.shared.meta[slot].owner.load(Ordering::Acquire) == tag(identity)
+    }
+
+    /// The slot's change counter (lock-free).
+    pub fn version(&self, slot: usize) -> u64 {
+        self.shared.meta[slot].version.load(Ordering::Acquire)
+    }
+
+    fn bump(&self, slot: usize) {
+        self.shared.meta[slot].version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether "no keys" for `slot` should be logged as an error now: once per state change.
+    pub fn first_no_keys(&self, slot: usize) -> bool {
+        let v = self.version(slot);
+        self.shared.meta[slot].quiet.swap(v, Ordering::AcqRel) != v
+    }
+
+    /// The state of `slot` and the version it was read at.
+    pub fn state(&self, slot: usize) -> (u64, SourceState) {
+        let st = self.shared.state.read();
+        (self.version(slot), st.slots[slot].state)
     }
 
     /// Takes the fetch lease if a fetch may start now (for `forced`, also within the
-    /// unknown-`kid` rate limit).
-    pub fn try_start(&self, slot: usize, cfg: &CacheSettings, now: i64, forced: bool) -> bool {
-        let mut z = self.shared.state.write();
-        let s = &mut z.slots[slot].state;
-        let ok = if forced {
-            s.may_force(cfg, now)
+    /// unknown-`kid` rate limit); returns the lease.
+    pub fn try_start(&self, slot: usize, cfg: &CacheSettings, now: i64, forced: bool) -> Option<u64> {
+        let lease = {
+            let mut st = self.shared.state.write();
+            let s = &mut st.slots[slot].state;
+            let ok = if forced {
+                s.may_force(cfg, now)
+            } else {
+                s.may_start(now)
+            };
+            ok.then(|| s.start(cfg, now, forced))
+        };
+        if lease.is_some() {
+            self.bump(slot);
+        }
+        lease
+    }
+
+    /// Publishes a validated JWKS body fetched under `lease`. The generation only moves when
+    /// the body differs from the published one. `None`: the lease was outdated, nothing
+    /// changed.
+    pub fn publish(
+        &self,
+        slot: usize,
+        lease: u64,
+        body: &[u8],
+        kids: &str,
+        now: i64,
+    ) -> Result<Option<u64>, PublishError> {
+        let same = {
+            let st = self.shared.state.read();
+            let s = &st.slots[slot];
+            s.state.lease_id == lease && self.body_of(s) == Some(body)
+        };
+        let copy = if same {
+            None
         } else {
-            s.may_start(now)
-        };
-        if ok {
-            s.start(cfg, now, forced);
-        }
-        ok
-    }
-
-    /// Publishes a validated JWKS body; returns the generation, which only moves when the body
-    /// differs from the published one.
-    pub fn publish(&self, slot: usize, body: &[u8], now: i64) -> Result<u64, PublishError> {
-        {
-            let mut z = self.shared.state.write();
-            let s = &mut z.slots[slot];
-            if s.body.as_deref() == Some(body) {
-                s.state.succeed(now, false);
-                s.stats.ok += 1;
-                return Ok(s.state.generation);
+            match self.alloc(body) {
+                Some(p) => Some(p),
+                None => {
+                    let first = !self.shared.full.swap(true, Ordering::AcqRel);
+                    return Err(PublishError::NoMemory {
+                        bytes: body.len(),
+                        first,
+                    });
+                }
             }
-        }
-        let mut copy = SlabVec::new_in(self.pool.clone());
-        copy.try_reserve_exact(body.len())
-            .map_err(|_| PublishError::NoMemory(body.len()))?;
-        copy.extend_from_slice(body);
-        let old = {
-            let mut z = self.shared.state.write();
-            let s = &mut z.slots[slot];
-            s.state.succeed(now, true);
-            s.stats.ok += 1;
-            let old = s.body.replace(copy);
-            (old, s.state.generation)
         };
-        // The old body is freed outside the lock.
-        Ok(old.1)
+        let (outcome, old) = {
+            let mut st = self.shared.state.write();
+            let generation = st.next_generation;
+            let s = &mut st.slots[slot];
+            let changed = copy.is_some();
+            if !s.state.succeed(lease, now, changed.then_some(generation)) {
+                (None, copy)
+            } else {
+                s.stats.ok += 1;
+                s.result.set(b"200");
+                s.result_at = now;
+                let old = match copy {
+                    Some(p) => {
+                        s.kids.set(kids.as_bytes());
+                        let old = NonNull::new(s.body);
+                        s.body = p.as_ptr();
+                        s.body_len = body.len();
+                        old
+                    }
+                    None => None,
+                };
+                let g = s.state.generation;
+                if changed {
+                    st.next_generation += 1;
+                }
+                (Some(g), old)
+            }
+        };
+        // Freed outside the lock: the replaced body, or the unused copy of an outdated fetch.
+        if let Some(p) = old {
+            self.free(p);
+        }
+        self.shared.full.store(false, Ordering::Release);
+        self.bump(slot);
+        Ok(outcome)
     }
 
-    pub fn fail(&self, slot: usize, now: i64) {
-        let mut z = self.shared.state.write();
-        let s = &mut z.slots[slot];
-        s.state.fail(now);
-        s.stats.failed += 1;
+    /// Records a failed fetch; `false` when the lease was outdated (nothing changed).
+    pub fn fail(&self, slot: usize, lease: u64, why: &str, now: i64) -> bool {
+        let done = {
+            let mut st = self.shared.state.write();
+            let s = &mut st.slots[slot];
+            let done = s.state.fail(lease, now);
+            if done {
+                s.stats.failed += 1;
+                s.result.set(why.as_bytes());
+                s.result_at = now;
+            }
+            done
+        };
+        self.bump(slot);
+        done
     }
 
-    pub fn abandon(&self, slot: usize) {
-        self.shared.state.write().slots[slot].state.abandon();
+    /// A fetch ended without an outcome (its client went away): frees the lease after a short
+    /// cool-down.
+    pub fn abandon(&self, slot: usize, lease: u64, now: i64) {
+        self.shared.state.write().slots[slot].state.abandon(lease, now);
+        self.bump(slot);
     }
 
     /// A copy of the published body and its generation.
     pub fn body(&self, slot: usize) -> Option<(u64, Vec<u8>)> {
-        let z = self.shared.state.read();
-        let s = &z.slots[slot];
-        s.body.as_ref().map(|b| (s.state.generation, b.to_vec()))
+        let st = self.shared.state.read();
+        let s = &st.slots[slot];
+        let body = self.body_of(s)?;
+        let mut copy = Vec::new();
+        copy.try_reserve_exact(body.len()).ok()?;
+        copy.extend_from_slice(body);
+        Some((s.state.generation, copy))
+    }
+
+    fn body_of<'a>(&self, s: &'a Slot) -> Option<&'a [u8]> {
+        if s.body.is_null() {
+            return None;
+        }
+        // SAFETY: a non-NULL `body` is a slab allocation of `body_len` bytes made by `alloc`,
+        // replaced and freed only under the write lock, which the caller's guard excludes.
+        Some(unsafe { std::slice::from_raw_parts(s.body, s.body_len) })
+    }
+
+    /// Every slot in use, for the status page (live: claimed by the newest configuration).
+    pub fn sources(&self) -> Vec<SourceView> {
+        let st = self.shared.state.read();
+        st.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.in_use != 0)
+            .map(|(_, s)| SourceView {
+                label: s.label.as_str().into_owned(),
+                live: s.epoch == st.epoch,
+                state: s.state,
+                stats: s.stats,
+                kids: s.kids.as_str().into_owned(),
+                result: s.result.as_str().into_owned(),
+                result_at: s.result_at,
+            })
+            .collect()
+    }
+
+    fn alloc(&self, body: &[u8]) -> Option<NonNull<u8>> {
+        let pool = self.pool.as_ref() as *const _ as *mut ngx::ffi::ngx_slab_pool_t;
+        // SAFETY: `pool` is this zone's slab pool; ngx_slab_alloc takes its own mutex and
+        // returns NULL or `len` bytes in the zone.
+        let p = unsafe { ngx::ffi::ngx_slab_alloc(pool, body.len().max(1)) }.cast::<u8>();
+        let p = NonNull::new(p)?;
+        // SAFETY: `p` has room for `body.len()` bytes and does not overlap `body`.
+        unsafe { std::ptr::copy_nonoverlapping(body.as_ptr(), p.as_ptr(), body.len()) };
+        Some(p)
+    }
+
+    fn free(&self, p: NonNull<u8>) {
+        let pool = self.pool.as_ref() as *const _ as *mut ngx::ffi::ngx_slab_pool_t;
+        // SAFETY: `p` came from `alloc` in this zone and is no longer reachable from any slot.
+        unsafe { ngx::ffi::ngx_slab_free(pool, p.as_ptr().cast()) };
     }
 }
 
+/// Why a body could not be published.
+#[derive(Debug)]
+pub enum PublishError {
+    /// The zone has no room for a body of this many bytes; `first` for the first refusal
+    /// since the last successful publish (the one to log as an error).
+    NoMemory { bytes: usize, first: bool },
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::NoMemory { bytes, .. } => write!(f, "no room in the zone for {bytes} bytes"),
+        }
+    }
+}
+
+/// What the zone's init handler needs from the configuration: the key sources to claim slots
+/// for, and where to write the slots down.
+pub trait Claims {
+    fn claims(&mut self) -> Vec<(Identity, String)>;
+    fn assign(&mut self, index: usize, slot: usize);
+}
+
 /// Adds the zone to the configuration (`jwt_peer_auth_zone`, or the default one). `name` must
-/// outlive the cycle (a directive argument from the configuration pool, or a static).
+/// outlive the cycle (a directive argument from the configuration pool, or a static); `data`
+/// is the `MainConf` whose key sources the zone's init claims slots for.
 pub fn add(
     cf: &mut ngx_conf_t,
     mut name: ngx_str_t,
     size: usize,
     tag: *mut c_void,
+    data: *mut c_void,
 ) -> Option<*mut ngx_shm_zone_t> {
     // SAFETY: called while parsing the http block with a valid `cf`; NGINX keeps the pointer
     // of `name` (see above) and reports conflicting sizes itself.
@@ -250,12 +555,41 @@ pub fn add(
     // SAFETY: NULL or a zone owned by the cycle.
     let z = unsafe { zone.as_mut() }?;
     z.init = Some(init_zone);
+    z.data = data;
     Some(zone)
 }
 
-extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, _data: *mut c_void) -> ngx_int_t {
-    match Zone::from_shm(shm_zone) {
-        Some(_) => Status::NGX_OK.into(),
-        None => Status::NGX_ERROR.into(),
-    }
+/// The zone's init handler (in the master, for every configuration load): checks or creates
+/// the layout, then claims a slot for each key source of the new configuration.
+extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, _old: *mut c_void) -> ngx_int_t {
+    // SAFETY: NGINX calls init with the zone it added for this configuration.
+    let Some(shm) = (unsafe { shm_zone.as_ref() }) else {
+        return Status::NGX_ERROR.into();
+    };
+    let run = || -> Result<(), String> {
+        let zone = Zone::init(shm).ok_or("cannot set up the zone")?;
+        // SAFETY: `data` was set by `add` to this configuration's MainConf, which lives in the
+        // configuration pool as long as the cycle; nothing else borrows it during init.
+        let mc = unsafe { shm.data.cast::<crate::config::MainConf>().as_mut() }.ok_or("no configuration")?;
+        let epoch = zone.begin_epoch();
+        for (i, (identity, label)) in mc.claims().into_iter().enumerate() {
+            let slot = zone
+                .claim(&identity, label.as_bytes(), epoch)
+                .ok_or_else(|| format!("no room for key source \"{label}\" (at most {MAX_SOURCES})"))?;
+            mc.assign(i, slot);
+        }
+        Ok(())
+    };
+    let why = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(Ok(())) => return Status::NGX_OK.into(),
+        Ok(Err(why)) => why,
+        Err(_) => "internal error (panic)".to_owned(),
+    };
+    ngx::ngx_log_error!(
+        ngx::ffi::NGX_LOG_EMERG,
+        shm.shm.log,
+        "jwt_peer_auth: zone \"{}\": {why}",
+        String::from_utf8_lossy(shm.shm.name.as_bytes())
+    );
+    Status::NGX_ERROR.into()
 }

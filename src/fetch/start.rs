@@ -1,0 +1,137 @@
+//! Starting a key request: an in-memory GET sub-request to the key source's location that
+//! carries only the headers the module chooses. `ngx_http_subrequest` copies the client's
+//! `headers_in`; a key request gets a fresh, empty set instead, so no client `Authorization`,
+//! `Cookie`, `Range`, `If-*` or `Accept-Encoding` can shape or poison what the key service
+//! answers and what every worker then trusts.
+
+use std::cell::Cell;
+
+use ngx::ffi::{
+    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
+    ngx_list_init, ngx_list_push, ngx_str_t, ngx_table_elt_t, NGX_HTTP_GET, NGX_HTTP_SUBREQUEST_BACKGROUND,
+    NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED,
+};
+
+use super::{drop_fetch, result, Fetch};
+use crate::ctx::add_cleanup;
+use crate::sources::KeySource;
+use crate::zone::Zone;
+
+const ACCEPT: &[u8] = b"application/jwk-set+json, application/json";
+
+/// Starts a key request for `source` under `lease`; `waited`: the client request waits for it
+/// (else a background refresh). On `false` nothing was started and the caller frees the lease.
+pub fn start(
+    r: &mut ngx_http_request_t,
+    source: &'static KeySource,
+    zone: &Zone,
+    lease: u64,
+    waited: bool,
+) -> bool {
+    let fetch = Fetch {
+        zone: zone.clone(),
+        slot: source.slot,
+        lease,
+        label: source.label.as_str(),
+        waited,
+        pending: Cell::new(false),
+        too_big: Cell::new(false),
+        nginx_status: Cell::new(0),
+        buffer_pool: Cell::new(std::ptr::null_mut()),
+    };
+    let fetch = add_cleanup(r.pool, fetch, drop_fetch);
+    // SAFETY: the request pool is valid; NULL or zeroed memory for one post_subrequest.
+    let post = unsafe { ngx::ffi::ngx_pcalloc(r.pool, size_of::<ngx_http_post_subrequest_t>()) };
+    // SAFETY: as above: NULL or a zeroed post_subrequest.
+    let Some(post) = (unsafe { post.cast::<ngx_http_post_subrequest_t>().as_mut() }) else {
+        return false;
+    };
+    // SAFETY: NULL or a zeroed request body from the request pool.
+    let body = unsafe { ngx::ffi::ngx_pcalloc(r.pool, size_of::<ngx_http_request_body_t>()) }
+        .cast::<ngx_http_request_body_t>();
+    if fetch.is_null() || body.is_null() {
+        return false;
+    }
+    post.handler = Some(result::key_fetched);
+    post.data = fetch.cast();
+    let mut name = ngx_str_t {
+        len: source.uri.len(),
+        data: source.uri.as_ptr().cast_mut(),
+    };
+    let flags = NGX_HTTP_SUBREQUEST_IN_MEMORY
+        | if waited {
+            NGX_HTTP_SUBREQUEST_WAITED
+        } else {
+            NGX_HTTP_SUBREQUEST_BACKGROUND
+        };
+    let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();
+    // SAFETY: `r` is the main request in its access phase; `name` points into configuration
+    // memory that outlives the request; `post` lives in the request pool.
+    let rc = unsafe { ngx_http_subrequest(r, &mut name, std::ptr::null_mut(), &mut sr, post, flags as _) };
+    // SAFETY: on success `sr` is the new sub-request.
+    let Some(sr) = (unsafe { sr.as_mut() }) else {
+        return false;
+    };
+    if rc != 0 || !own_headers(sr) {
+        return false;
+    }
+    // A JWKS is fetched with GET and no request body, whatever the client sent.
+    sr.method = NGX_HTTP_GET as _;
+    sr.method_name = ngx_str_t {
+        len: 3,
+        data: c"GET".as_ptr().cast_mut().cast(),
+    };
+    sr.request_body = body;
+    sr.set_header_only(0);
+    // SAFETY: `fetch` was written above and lives in the request pool.
+    unsafe { (*fetch).pending.set(true) };
+    true
+}
+
+/// Gives the sub-request its own request headers: none of the client's, only `Accept`; the
+/// `Host` the server was reached with stays for `$host`.
+fn own_headers(sr: &mut ngx_http_request_t) -> bool {
+    let server = sr.headers_in.server;
+    // SAFETY: ngx_http_headers_in_t is plain data (pointers, lengths, flags); all-zero is its
+    // empty state, as ngx_pcalloc gives a new request.
+    sr.headers_in = unsafe { std::mem::zeroed() };
+    sr.headers_in.server = server;
+    sr.headers_in.content_length_n = -1;
+    sr.headers_in.keep_alive_n = -1;
+    // SAFETY: the sub-request's pool is valid; the list is initialised in place.
+    if unsafe {
+        ngx_list_init(
+            &mut sr.headers_in.headers,
+            sr.pool,
+            2,
+            size_of::<ngx_table_elt_t>(),
+        )
+    } != 0
+    {
+        return false;
+    }
+    // SAFETY: the list was just initialised; push returns NULL or an uninitialised element.
+    let Some(h) = (unsafe {
+        ngx_list_push(&mut sr.headers_in.headers)
+            .cast::<ngx_table_elt_t>()
+            .as_mut()
+    }) else {
+        return false;
+    };
+    const KEY: &[u8] = b"Accept";
+    h.hash = 1;
+    h.key = ngx_str_t {
+        len: KEY.len(),
+        data: KEY.as_ptr().cast_mut(),
+    };
+    h.value = ngx_str_t {
+        len: ACCEPT.len(),
+        data: ACCEPT.as_ptr().cast_mut(),
+    };
+    h.lowcase_key = c"accept".as_ptr().cast_mut().cast();
+    #[cfg(ngx_table_elt_next)]
+    {
+        h.next = std::ptr::null_mut();
+    }
+    true
+}

@@ -88,7 +88,8 @@ fn keygen(dir: &Path) -> Res<()> {
         dir.join("jwks.json"),
         json!({"keys": jwks}).to_string().as_bytes(),
     )?;
-    let mut secret = [0u8; 32];
+    // 64 bytes: long enough for HS512 (RFC 7518 §3.2), so one oct key serves HS256/384/512.
+    let mut secret = [0u8; 64];
     ring::rand::SecureRandom::fill(&rng, &mut secret).map_err(|e| e.to_string())?;
     write(dir.join("oct.secret"), &secret)?;
     let oct = json!({"keys": [{"kty": "oct", "kid": "oct", "k": b64::encode(&secret)}]});

@@ -51,7 +51,10 @@ jwt_peer_auth: token rejected: missing (no "Bearer" credentials)
 --- more_headers eval
 "Authorization: Bearer " . JwtPeerAuth::token('rsa') . " Bearer " . JwtPeerAuth::token('rsa')
 --- error_log
-jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one token)
+jwt_peer_auth: token rejected: invalid_request ("Authorization: Bearer" is not exactly one token)
+--- error_code: 400
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_request"
 
 
 

@@ -236,7 +236,7 @@ JwtPeerAuth::bearer('rsa', '--claims',
 --- error_code: 200
 --- response_headers
 X-Id: peer-42
-X-Aud: a,b
+X-Aud: ["a","b"]
 X-Level: 3
 X-Admin: true
 X-Obj: {"k":[1,2]}

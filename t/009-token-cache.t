@@ -52,7 +52,7 @@ my $h = JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"peer-5","aud":["a
 my ($hits, $misses) = main::cache_counts();
 Test::More::is("$hits/$misses", "1/1", 'first request missed, second hit');
 --- response_headers eval
-["X-Id: peer-5\nX-Aud: a,b\nX-Kid: rsa\nX-Status: ok", "X-Id: peer-5\nX-Aud: a,b\nX-Kid: rsa\nX-Status: ok"]
+["X-Id: peer-5\nX-Aud: [\"a\",\"b\"]\nX-Kid: rsa\nX-Status: ok", "X-Id: peer-5\nX-Aud: [\"a\",\"b\"]\nX-Kid: rsa\nX-Status: ok"]
 --- response_headers_like eval
 ["X-Payload: \"identifier\":\"peer-5\"", "X-Payload: \"identifier\":\"peer-5\""]
 --- error_code eval

@@ -38,7 +38,7 @@ __DATA__
 ["", "", "", "", "Content-Type: application/json"]
 --- response_body_like eval
 ["ok", "", "", "",
- qr/^\{"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":0,"unknown_kid":1,"algorithm":0,"claim":0,"no_keys":0,"forbidden":0\},"token_cache":\{"hits":0,"misses":3\},"key_sources":\[\]\}$/]
+ qr/^\{"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":0,"unknown_kid":1,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":0,"forbidden":0\},"token_cache":\{"hits":0,"misses":3\},"key_sources":\[\]\}$/]
 
 
 
@@ -76,7 +76,7 @@ __DATA__
 [200, 200, 200]
 --- response_body_like eval
 ["ok",
- qr/"key_sources":\[\{"uri":"\/_jwks","state":"published","generation":1,"age_seconds":\d+,"consecutive_failures":0,"fetches":\{"ok":1,"failed":0\},"kids":\["rsa","ec","ed"\]\}\]/,
+ qr/"key_sources":\[\{"uri":"\/_jwks","live":true,"state":"published","generation":1,"age_seconds":\d+,"consecutive_failures":0,"fetches":\{"ok":1,"failed":0\},"last_result":"200","last_result_age_seconds":\d+,"next_attempt_in":0,"kids":\["rsa","ec","ed"\]\}\]/,
  qr/jwt_peer_auth_key_fetches_total\{source="\/_jwks",result="ok"\} 1\n.*jwt_peer_auth_key_generation\{source="\/_jwks"\} 1\n.*jwt_peer_auth_key_info\{source="\/_jwks",kid="ed"\} 1/s]
 
 

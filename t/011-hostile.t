@@ -98,7 +98,8 @@ sub jwe {
         '{"alg":"RSA-OAEP","enc":"A256GCM","kid":"rsa"}', 'cek', 'iv', 'ciphertext', 'tag';
 }
 
-# JWKS with the rsa key unpinned (usable for RS* and PS*) plus ec, ed and the oct key.
+# JWKS with the rsa key unpinned (usable for RS* and PS*) plus ec, ed and the oct key (which
+# the module skips with a [warn]: shared secrets are never taken from a set with public keys).
 sub mixed_jwks {
     require JSON::PP;
     my $doc = JSON::PP::decode_json(JwtPeerAuth::slurp("$KEYS/jwks.json"));
@@ -230,14 +231,14 @@ jwt_peer_auth: token rejected: algorithm (the key with this kid does not allow a
 
 
 
-=== TEST 9: HS512 with the RSA public key (DER) and no kid: only the oct key is tried
+=== TEST 9: HS512 with the RSA public key (DER) and no kid: no public key is an HMAC secret (the oct key of a mixed set is skipped)
 --- request
 GET /mixed/index.html
 --- more_headers eval
 JwtPeerAuth::bearer('rsa', '--alg', 'HS512', '--header', '{"alg":"HS512"}',
     '--secret-file', "$Hostile::KEYS/rsa.pub.der")
 --- error_log
-jwt_peer_auth: token rejected: signature (signature does not verify)
+jwt_peer_auth: token rejected: algorithm (no key allows alg "HS512")
 
 
 
@@ -526,7 +527,10 @@ jwt_peer_auth: token rejected: malformed (payload is not a JSON object)
 my ($h, $p, $s) = Hostile::parts('rsa');
 Hostile::auth("$h=.$p.$s")
 --- error_log
-jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one token)
+jwt_peer_auth: token rejected: invalid_request ("Authorization: Bearer" is not exactly one token)
+--- error_code: 400
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_request"
 
 
 
@@ -666,7 +670,10 @@ jwt_peer_auth: token rejected: malformed (empty header or payload part)
 my ($h, $p, $s) = Hostile::parts('rsa');
 Hostile::auth("$h.$p .$s")
 --- error_log
-jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one token)
+jwt_peer_auth: token rejected: invalid_request ("Authorization: Bearer" is not exactly one token)
+--- error_code: 400
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_request"
 
 
 
@@ -675,7 +682,10 @@ jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one tok
 my ($h, $p, $s) = Hostile::parts('rsa');
 Hostile::auth("$h.$p\t.$s")
 --- error_log
-jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one token)
+jwt_peer_auth: token rejected: invalid_request ("Authorization: Bearer" is not exactly one token)
+--- error_code: 400
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_request"
 
 
 
@@ -683,7 +693,10 @@ jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one tok
 --- more_headers eval
 Hostile::auth('Bearer ' . JwtPeerAuth::token('rsa'))
 --- error_log
-jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one token)
+jwt_peer_auth: token rejected: invalid_request ("Authorization: Bearer" is not exactly one token)
+--- error_code: 400
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_request"
 
 
 
@@ -691,7 +704,10 @@ jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one tok
 --- more_headers eval
 Hostile::auth(JwtPeerAuth::token('rsa') . ', Bearer ' . JwtPeerAuth::token('rsa'))
 --- error_log
-jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one token)
+jwt_peer_auth: token rejected: invalid_request ("Authorization: Bearer" is not exactly one token)
+--- error_code: 400
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_request"
 
 
 
@@ -699,7 +715,10 @@ jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one tok
 --- more_headers
 Authorization: Bearer
 --- error_log
-jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one token)
+jwt_peer_auth: token rejected: invalid_request ("Authorization: Bearer" is not exactly one token)
+--- error_code: 400
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_request"
 
 
 
@@ -708,7 +727,10 @@ jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one tok
 my ($h, $p, $s) = Hostile::parts('rsa');
 Hostile::auth("$h.$p\xc3\xa9.$s")
 --- error_log
-jwt_peer_auth: token rejected: malformed ("Authorization: Bearer" is not one token)
+jwt_peer_auth: token rejected: invalid_request ("Authorization: Bearer" is not exactly one token)
+--- error_code: 400
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_request"
 
 
 

@@ -122,6 +122,7 @@ write_conf() { # WITH_F (0|1)
             alias $work/www/hello.txt;
         }
         location = /_jwks {
+            internal;
             default_type application/json;
             alias $keys/jwks.json;
         }"

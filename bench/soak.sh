@@ -2,9 +2,11 @@
 # Load and reload soak: NGINX (2 workers) with the module under constant wrk load for
 # SOAK_DURATION seconds while the key service flaps and NGINX is reloaded every few seconds.
 # Checks, from the access and error logs, that no invalid or missing token was ever let
-# through, that no valid token was ever refused, that no worker crashed and nothing was
-# logged at alert/crit/emerg; reports key fetch failures, reloads and worker RSS per
-# generation. Exits non-zero on any FAIL. Writes bench/results/soak-latest.md.
+# through, that no valid token was ever refused, that the key service never saw a client
+# header (Range, If-None-Match, Accept-Encoding, Cookie, Authorization) in a key request, that
+# no worker crashed and nothing was logged at alert/crit/emerg; reports key fetch failures,
+# reloads and worker RSS per generation. Exits non-zero on any FAIL. Writes
+# bench/results/soak-latest.md.
 #
 #   ./bench/soak.sh                          # 180 s (builds first, like bench/run.sh)
 #   SOAK_DURATION=60 SOAK_SKIP_BUILD=1 ./bench/soak.sh
@@ -31,15 +33,28 @@
 #     each on `/p/hello.txt?kind=<kind>` so the access log (`$arg_kind $status
 #     $jwt_peer_auth_status`) says per kind what happened: valid (RS256, ES256, EdDSA tokens,
 #     several distinct), bad_sig, expired, unknown_kid (each forces a rate-limited refetch),
-#     malformed, alg_none, alg_confusion (HS256 with the RSA public key as secret), missing.
-#   - every SOAK_RELOAD_EVERY ticks `nginx -s reload` (the configuration alternates between
-#     two token cache sizes, so each reload really changes something); every tick the RSS of
-#     the master and of every worker is sampled with ps.
+#     malformed, invalid_request (`Bearer a b`, `Bearer` alone: 400), alg_none, alg_confusion
+#     (HS256 with the RSA public key as secret), missing.
+#   - meanwhile a second wrk (SOAK_POISON_CONNECTIONS connections, default 2) is the
+#     header-poisoning client: every request carries `Range: bytes=0-0`, `If-None-Match: *`,
+#     `Accept-Encoding: gzip`, `Cookie: a=b` with `Authorization: Bearer x` (poison_malformed),
+#     a token whose alg is not allowed (poison_alg: HS256, HS512, none) or a well-formed token
+#     with an unknown kid (poison_kid: it does trigger rate-limited refetches, so some key
+#     requests are started by a poisoned request). The key service logs those headers and
+#     `Authorization` (log_format soak_jwks); the key location hides nothing (no
+#     proxy_set_header), so any client header a key request carried would show there.
+#   - every SOAK_RELOAD_EVERY ticks `nginx -s reload` with the configuration unchanged: a
+#     reload keeps the fetched keys only when no configuration file changed (a changed one
+#     makes every key source start cold, and while the key service is in a failing state valid
+#     tokens would get 500 until it recovers), so the soak reloads the same files; each reload
+#     still replaces the cycle and the workers. Every tick the RSS of the master and of every
+#     worker is sampled with ps.
 #
 # Settings (environment): SOAK_DURATION (s, default 180), SOAK_PORT (default 18600),
-# SOAK_CONNECTIONS (default 16), SOAK_FLAP_INTERVAL (s, default 2), SOAK_RELOAD_EVERY (ticks,
-# default 2: a reload every 4 s, 45 in 180 s), SOAK_DELAY_MS (pause of each connection between
-# its requests, default 0: as fast as possible), SOAK_SKIP_BUILD=1 (use build/ as it is).
+# SOAK_CONNECTIONS (default 16), SOAK_POISON_CONNECTIONS (default 2), SOAK_FLAP_INTERVAL (s,
+# default 2), SOAK_RELOAD_EVERY (ticks, default 2: a reload every 4 s, 45 in 180 s),
+# SOAK_DELAY_MS (pause of each connection between its requests, default 0: as fast as
+# possible), SOAK_SKIP_BUILD=1 (use build/ as it is).
 # The binary and module are copied to build/soak/bin first, so a concurrent rebuild of build/
 # cannot change what a reload loads mid-run.
 set -euo pipefail
@@ -50,13 +65,16 @@ duration=${SOAK_DURATION:-180}
 port=${SOAK_PORT:-18600}
 jwks_port=$((port + 1))
 conns=${SOAK_CONNECTIONS:-16}
+poison_conns=${SOAK_POISON_CONNECTIONS:-2}
 interval=${SOAK_FLAP_INTERVAL:-2}
 reload_every=${SOAK_RELOAD_EVERY:-2}
 delay_ms=${SOAK_DELAY_MS:-0}
 work=$root/build/soak
 results=$root/bench/results/soak-latest.md
 # The request mix, per 100 requests.
-mix="valid=50,bad_sig=7,expired=7,unknown_kid=7,malformed=7,alg_none=6,alg_confusion=6,missing=10"
+mix="valid=50,bad_sig=7,expired=7,unknown_kid=7,malformed=5,invalid_request=2,alg_none=6,alg_confusion=6,missing=10"
+# The header-poisoning client's mix (all refused: 401).
+poison_mix="poison_malformed=40,poison_alg=40,poison_kid=20"
 # The key service's cycle of states, one per tick. Failures back off (1 s, 2 s, 4 s ...) and a
 # fetch holds the fetch lease while it runs (~3 s when slow), so every failing or slow state is
 # followed by "ok": each state is then really fetched, whatever came before.
@@ -68,6 +86,7 @@ say() { echo "== $*" >&2; }
 [[ $interval =~ ^[0-9]+$ ]] && [ "$interval" -ge 1 ] || die "SOAK_FLAP_INTERVAL must be >= 1"
 [[ $reload_every =~ ^[0-9]+$ ]] && [ "$reload_every" -ge 1 ] || die "SOAK_RELOAD_EVERY must be >= 1"
 [[ $delay_ms =~ ^[0-9]+$ ]] || die "SOAK_DELAY_MS must be a number of milliseconds"
+[[ $poison_conns =~ ^[0-9]+$ ]] && [ "$poison_conns" -ge 1 ] || die "SOAK_POISON_CONNECTIONS must be >= 1"
 
 command -v wrk >/dev/null || die "wrk is missing (Debian: apt-get install wrk)"
 command -v curl >/dev/null || die "curl is missing"
@@ -82,12 +101,13 @@ done
 # --- everything it starts is stopped on exit ------------------------------------------------
 master=
 wrk_pid=
+poison_pid=
 cleanup() {
-    local i
-    if [ -n "$wrk_pid" ]; then
-        kill -TERM "$wrk_pid" 2>/dev/null || true
-        wait "$wrk_pid" 2>/dev/null || true
-    fi
+    local i p
+    for p in $wrk_pid $poison_pid; do
+        kill -TERM "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     if [ -n "$master" ] && kill -0 "$master" 2>/dev/null; then
         kill -QUIT "$master" 2>/dev/null || true
         for i in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
@@ -164,7 +184,7 @@ mint() { build/jwt-mint sign "$keys" "$@"; }
     for k in nosuch-1 nosuch-2 nosuch-3; do printf 'unknown_kid\tBearer %s\n' "$(mint rsa --kid "$k")"; done
     good=$(mint rsa)
     printf 'malformed\tBearer %s\n' "abc" "${good%.*}" "$good.x" "${good}=" "e30.e30.e30"
-    printf 'malformed\tBearer a b\n'
+    printf 'invalid_request\tBearer a b\n'   # RFC 6750 section 3.1: 400, error="invalid_request"
     printf 'alg_none\tBearer %s\n' "$(mint rsa --header '{"alg":"none","typ":"JWT"}' --unsigned)"
     printf 'alg_none\tBearer %s\n' "$(mint rsa --header '{"alg":"NONE","kid":"rsa"}' --unsigned)"
     printf 'alg_none\tBearer %s\n' "$(mint rsa --header '{"alg":"none","kid":"rsa"}')"
@@ -172,8 +192,17 @@ mint() { build/jwt-mint sign "$keys" "$@"; }
     printf 'alg_confusion\tBearer %s\n' "$(mint rsa --secret-file "$keys/rsa.pub.der" --alg HS256)"
     printf 'missing\t-\n'
     printf 'missing\tBasic dXNlcjpwYXNz\n'
-    printf 'malformed\tBearer\n'      # the scheme alone: malformed, not missing
+    printf 'invalid_request\tBearer\n'      # the scheme alone: invalid_request (400), not missing
 } > "$tokens"
+# The header-poisoning client's tokens (its requests also carry the hostile headers).
+poison_tokens=$work/poison-tokens.tsv
+{
+    printf 'poison_malformed\tBearer x\n'
+    printf 'poison_alg\tBearer %s\n' "$(mint oct --exp "$valid_exp")"                # HS256, not allowed here
+    printf 'poison_alg\tBearer %s\n' "$(mint oct --alg HS512 --exp "$valid_exp")"
+    printf 'poison_alg\tBearer %s\n' "$(mint rsa --header '{"alg":"none","kid":"rsa"}' --unsigned)"
+    for k in poison-1 poison-2; do printf 'poison_kid\tBearer %s\n' "$(mint rsa --kid "$k" --exp "$valid_exp")"; done
+} > "$poison_tokens"
 # (No token signed by rsa2 with its own kid: rsa2 is in the rotated set, so such a token would
 # be valid or unknown_kid depending on timing.)
 
@@ -189,6 +218,12 @@ function init(args)
       if kind then
          local headers = {}
          if auth ~= "-" then headers["Authorization"] = auth end
+         if args[3] == "poison" then
+            headers["Range"] = "bytes=0-0"
+            headers["If-None-Match"] = "*"
+            headers["Accept-Encoding"] = "gzip"
+            headers["Cookie"] = "a=b"
+         end
          by_kind[kind] = by_kind[kind] or {}
          table.insert(by_kind[kind], wrk.format("GET", "/p/hello.txt?kind=" .. kind, headers))
       end
@@ -224,7 +259,7 @@ end
 LUA
 
 # --- NGINX ----------------------------------------------------------------------------------
-write_conf() { # TOKEN_CACHE_SIZE
+write_conf() {
     cat > "$work/conf/nginx.conf.tmp" <<CONF
 # Written by bench/soak.sh.
 load_module $work/bin/ngx_http_jwt_peer_auth_module.so;
@@ -241,9 +276,11 @@ events {
 http {
     default_type text/plain;
     log_format soak '\$msec \$arg_kind \$status \$jwt_peer_auth_status \$request_time \$pid';
-    log_format soak_jwks '\$msec \$status \$body_bytes_sent \$request_time';
+    # The key service's log: the client headers a key request must never carry ("-": absent).
+    log_format soak_jwks '\$msec \$status \$body_bytes_sent \$request_time \$request_method'
+                         ' range=\$http_range|inm=\$http_if_none_match|ae=\$http_accept_encoding'
+                         '|cookie=\$http_cookie|auth=\$http_authorization';
     access_log logs/access.log soak buffer=64k flush=1s;
-    jwt_peer_auth_token_cache $1;
 
     server {
         listen 127.0.0.1:$port;
@@ -256,8 +293,8 @@ http {
         }
         location = /_jwks {
             internal;
-            proxy_pass_request_body off;
-            proxy_set_header Authorization "";
+            # Nothing hidden here: the module sends no client header (checked in the key
+            # service's log).
             proxy_connect_timeout 2s;
             proxy_read_timeout 10s;
             proxy_pass http://127.0.0.1:$jwks_port/jwks;
@@ -291,7 +328,7 @@ CONF
     mv -f "$work/conf/nginx.conf.tmp" "$work/conf/nginx.conf"
 }
 chmod -R a+rX "$work"
-write_conf 4096
+write_conf
 "$nginx_bin" -p "$work/" -c conf/nginx.conf -t -q || die "nginx -t failed"
 say "starting NGINX on 127.0.0.1:$port (key service on $jwks_port)"
 "$nginx_bin" -p "$work/" -c conf/nginx.conf > "$work/logs/stderr.log" 2>&1 &
@@ -323,6 +360,10 @@ timeout --signal=INT $((duration + 30)) wrk -t1 -c"$conns" -d"${duration}s" --ti
     -s "$work/soak.lua" "http://127.0.0.1:$port/p/hello.txt" -- "$tokens" "$mix" \
     > "$work/logs/wrk.txt" 2>&1 &
 wrk_pid=$!
+timeout --signal=INT $((duration + 30)) wrk -t1 -c"$poison_conns" -d"${duration}s" --timeout 10s \
+    -s "$work/soak.lua" "http://127.0.0.1:$port/p/hello.txt" -- "$poison_tokens" "$poison_mix" poison \
+    > "$work/logs/wrk-poison.txt" 2>&1 &
+poison_pid=$!
 wrk_started=$(($(date +%s) + 1))
 start=$SECONDS
 tick=0
@@ -339,7 +380,7 @@ while [ "$tick" -lt "$max_ticks" ] && [ $((SECONDS - start)) -lt "$duration" ]; 
     sample_rss
     set_state "${states[$(( (tick - 1) % ${#states[@]} ))]}"
     if [ $((tick % reload_every)) -eq 0 ]; then
-        write_conf $(( reloads % 2 == 0 ? 64 : 4096 ))
+        # The same configuration files: the fetched keys are kept (see the header).
         if "$nginx_bin" -p "$work/" -c conf/nginx.conf -s reload 2>> "$work/logs/reload.log"; then
             reloads=$((reloads + 1))
         else
@@ -352,6 +393,9 @@ done
 wrk_rc=0
 wait "$wrk_pid" || wrk_rc=$?
 wrk_pid=
+poison_rc=0
+wait "$poison_pid" || poison_rc=$?
+poison_pid=
 set_state ok
 # A fetch still under way (a slow one takes ~3 s) ends before the status page is read.
 sleep 4
@@ -374,7 +418,7 @@ errlog=$work/logs/error.log
 fails=()
 warns=()
 
-kinds_table=$(awk -v mix="$mix" '
+kinds_table=$(awk -v mix="$mix,$poison_mix" '
     $2 != "-" && $2 != "warmup" {
         k = $2; total[k]++
         c = ($3 ~ /^2/) ? "2xx" : $3
@@ -401,15 +445,18 @@ total_reqs=$(awk '$2 != "-" && $2 != "warmup" { n++ } END { print n + 0 }' "$acc
 invalid_2xx=$(awk '$2 != "-" && $2 != "warmup" && $2 != "valid" && $3 ~ /^2/ { n++ } END { print n + 0 }' "$access")
 valid_non2xx=$(awk '$2 == "valid" && $3 !~ /^2/ { n++ } END { print n + 0 }' "$access")
 valid_total=$(awk '$2 == "valid" { n++ } END { print n + 0 }' "$access")
-invalid_non401=$(awk '$2 != "-" && $2 != "warmup" && $2 != "valid" && $3 != 401 { n++ } END { print n + 0 }' "$access")
+invalid_non401=$(awk '$2 != "-" && $2 != "warmup" && $2 != "valid" && $3 != ($2 == "invalid_request" ? 400 : 401) { n++ } END { print n + 0 }' "$access")
 # The reason each kind must be refused with ($jwt_peer_auth_status).
 wrong_reason=$(awk '
     BEGIN { e["bad_sig"] = "signature"; e["expired"] = "expired"; e["unknown_kid"] = "unknown_kid";
             e["malformed"] = "malformed"; e["alg_none"] = "algorithm"; e["alg_confusion"] = "algorithm";
-            e["missing"] = "missing"; e["valid"] = "ok" }
+            e["missing"] = "missing"; e["valid"] = "ok"; e["invalid_request"] = "invalid_request";
+            e["poison_malformed"] = "malformed";
+            e["poison_alg"] = "algorithm"; e["poison_kid"] = "unknown_kid" }
     ($2 in e) && $4 != e[$2] { n++ } END { print n + 0 }' "$access")
 kinds_seen=$(awk '$2 != "-" && $2 != "warmup" { k[$2] = 1 } END { for (x in k) n++; print n + 0 }' "$access")
-kinds_expected=$(tr ',' '\n' <<<"$mix" | grep -c .)
+kinds_expected=$(tr ',' '\n' <<<"$mix,$poison_mix" | grep -c .)
+poison_total=$(awk '$2 ~ /^poison_/ { n++ } END { print n + 0 }' "$access")
 
 n_signal=$(grep -c 'exited on signal' "$errlog" || true)
 n_alert=$(grep -c '\[alert\]' "$errlog" || true)
@@ -426,12 +473,17 @@ other_errors=$(grep '\[error\]' "$errlog" | grep -v 'key request "/_jwks" failed
     | sed -E 's/^[0-9\/: ]+\[error\] [0-9]+#[0-9]+: \*?[0-9]* ?//; s/, client: .*//; s/[0-9]+/N/g' \
     | sort | uniq -c | sort -rn | head -n 10)
 jwks_requests=$(grep -c . "$work/logs/jwks_access.log" || true)
+# Every key request must reach the key service as a bare GET: none of the client's headers.
+jwks_clean_re='^GET range=-[|]inm=-[|]ae=-[|]cookie=-[|]auth=-$'
+jwks_leaked=$(awk -v re="$jwks_clean_re" '{ h = $5 " " $6; if (h !~ re) n++ } END { print n + 0 }' "$work/logs/jwks_access.log" 2>/dev/null || echo "?")
 jwks_fetches=$(awk '{ c[$2]++ } END { for (s in c) printf "%s%s=%d", (n++ ? " " : ""), s, c[s] }' "$work/logs/jwks_access.log" 2>/dev/null || true)
 state_counts=$(awk '{ c[$2]++ } END { for (s in c) printf "%s%s=%d", (n++ ? " " : ""), s, c[s] }' "$work/logs/states.log")
 wrk_statuses=$(sed -n 's/^statuses: *//p' "$work/logs/wrk.txt")
 wrk_rps=$(awk '/^Requests\/sec:/ { print $2 }' "$work/logs/wrk.txt")
 wrk_errors=$(sed -n 's/^ *Socket errors: *//p' "$work/logs/wrk.txt")
 wrk_non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: *//p' "$work/logs/wrk.txt")
+poison_statuses=$(sed -n 's/^statuses: *//p' "$work/logs/wrk-poison.txt")
+poison_rps=$(awk '/^Requests\/sec:/ { print $2 }' "$work/logs/wrk-poison.txt")
 
 # Worker generations: "start worker process N" lines after the k-th "reconfiguring" are
 # generation k (the first workers are generation 0).
@@ -477,7 +529,11 @@ grown_gens=$(awk -F'|' '$6 == 1 { printf "%s%s", (n++ ? "," : ""), $1 }' <<<"$ge
 [ "$reloads" -gt 0 ] || fails+=("no reload was made")
 [ "$reloads_seen" -eq "$reloads" ] || fails+=("$reloads reloads sent, $reloads_seen seen by NGINX")
 [ "$wrk_rc" -eq 0 ] || fails+=("wrk exited with $wrk_rc")
-[ "$invalid_non401" -eq 0 ] || warns+=("$invalid_non401 refused requests answered other than 401 (see the table)")
+[ "$poison_rc" -eq 0 ] || fails+=("the header-poisoning wrk exited with $poison_rc")
+[ "$poison_total" -gt 0 ] || fails+=("no request of the header-poisoning client in the access log")
+[ "$jwks_requests" -gt 0 ] || fails+=("the key service logged no request")
+[ "$jwks_leaked" = 0 ] || fails+=("$jwks_leaked key requests reached the key service with a client header (Range, If-None-Match, Accept-Encoding, Cookie, Authorization) or another method than GET")
+[ "$invalid_non401" -eq 0 ] || warns+=("$invalid_non401 refused requests answered other than 401 (400 for invalid_request; see the table)")
 [ "$wrong_reason" -eq 0 ] || warns+=("$wrong_reason requests with an unexpected \$jwt_peer_auth_status (see the table)")
 # Read errors are connections NGINX closed while wrk had a request on them: old workers close
 # idle keep-alive connections at each reload. Anything else is worth a look.
@@ -516,8 +572,9 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     echo
     echo "- $(nproc) CPUs, NGINX $("$nginx_bin" -v 2>&1 | sed 's/.*nginx\///'), worker_processes 2, error_log info, loopback only"
     echo "- wrk: 1 thread, $conns connections, pause ${delay_ms} ms, ${duration}s, $wrk_rps req/s; mix per 100 requests: \`$mix\`"
+    echo "- header-poisoning wrk: 1 thread, $poison_conns connections, $poison_rps req/s, \`Range: bytes=0-0\`, \`If-None-Match: *\`, \`Accept-Encoding: gzip\`, \`Cookie: a=b\` on every request; mix: \`$poison_mix\`"
     echo "- key service flapped every ${interval}s through \`${states[*]}\`; \`jwt_peer_auth_key_cache 2s stale=1h min_refresh=1s\`"
-    echo "- reloads every $((interval * reload_every))s"
+    echo "- reloads every $((interval * reload_every))s, configuration unchanged (fetched keys kept)"
     echo
     echo "## Verdict: $verdict"
     echo
@@ -532,11 +589,12 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     echo "$kinds_table"
     echo
     echo "wrk's own count: ${wrk_statuses:-none}${wrk_non2xx:+ (non-2xx: $wrk_non2xx)}; socket errors: ${wrk_errors:-none}$wrk_note."
+    echo "Header-poisoning wrk's own count: ${poison_statuses:-none}."
     echo
     echo "## Key service and reloads"
     echo
     echo "- states set: $state_counts"
-    echo "- key service requests: $jwks_requests (by status: ${jwks_fetches:-none})"
+    echo "- key service requests: $jwks_requests (by status: ${jwks_fetches:-none}); with a client header or not a GET: **$jwks_leaked**"
     echo "- fetches published: $fetch_ok (last generation ${max_generation:-none}); fetch failures logged: $fetch_failed"
     echo "- reloads sent: $reloads, seen by NGINX (\`reconfiguring\`): $reloads_seen"
     echo "- status page counters: ok $counted_ok, all $counted_all (access log: $valid_total valid, $total_reqs in all, + 1 warm-up request)"
@@ -580,7 +638,7 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     echo
     echo '```'
     echo
-    echo "Logs: \`build/soak/logs/\` (access.log, error.log, jwks_access.log, states.log, rss.log, wrk.txt)."
+    echo "Logs: \`build/soak/logs/\` (access.log, error.log, jwks_access.log, states.log, rss.log, wrk.txt, wrk-poison.txt)."
 } > "$results"
 if [ "$valid_non2xx" -gt 0 ] || [ "$invalid_2xx" -gt 0 ]; then
     say "first unexpected answers (epoch kind status reason request_time pid), with the key service state then:"

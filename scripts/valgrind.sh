@@ -3,13 +3,25 @@
 #
 #  1. build/nginx as a single process (`master_process off; daemon off;`: valgrind sees every
 #     request and every write to the shared zone), with a configuration using every part of the
-#     module: file keys (RSA, EC, Ed25519, oct), fetched keys (key requests to a JWKS location of
-#     the same NGINX: cold, cached, rotated, stale with background refresh, 404, garbage,
-#     oversized, connection refused, slow with concurrent waiters, client gone mid-fetch), the
-#     token cache (8 entries, evicted), claim rules, max_age, require with a map (403) and with
-#     a claim (401), a cookie token, every variable via add_header and proxy_set_header, the
-#     status page (JSON and Prometheus), and each kind of refusal; ~110 curl requests, each
-#     status (and some headers) checked; then SIGQUIT (bounded wait) and the leak check.
+#     module: file keys (RSA, EC, Ed25519, oct), fetched keys (key requests to exact-match
+#     `internal` key locations of the same NGINX: cold, cached, rotated, stale with background
+#     refresh, 404, garbage, oversized, connection refused, slow with concurrent waiters, client
+#     gone mid-fetch), key requests through internal redirects inside the key location
+#     (`error_page 404 =` with proxy_intercept_errors, try_files to a named location, the key
+#     service's X-Accel-Redirect), key service answers that must fail (206 with the whole body,
+#     a good JWKS labelled `Content-Encoding: gzip`), a POST with hostile client headers (Range,
+#     If-None-Match, Accept-Encoding, Cookie, X-Forwarded-For) on a cold source (the key service
+#     logs and refuses any client header: it must see a bare GET with the module's Accept),
+#     tokens failing the cheap header checks (no fetch started), `satisfy any` with allow,
+#     auth_basic and auth_request deciding first (their key source is never fetched) and with
+#     deny all, `error_page 401` into a protected location, try_files into protected named
+#     locations (identity kept, their own claim rules applied), the token cache (8 entries,
+#     evicted), claim rules, max_age, require with a map (403) and with a claim (401), a cookie
+#     token, every variable via add_header and proxy_set_header, jwt_peer_auth_claim_set /
+#     header_set, claims with control characters (withheld, one [warn] each), the status page
+#     (JSON with per-source live/last_result/next_attempt_in, and Prometheus), and each kind of
+#     refusal (`Bearer a b`: 400 invalid_request); ~140 curl requests, each status (and some
+#     headers, bodies, log lines) checked; then SIGQUIT (bounded wait) and the leak check.
 #  2. master + 1 worker (valgrind follows the forks, one log per process), a few requests,
 #     two reloads (HUP): the master destroys the replaced configuration cycle, which is the only
 #     time the module's configuration (parsed settings, file keys) is freed.
@@ -26,12 +38,12 @@
 # Exit status: 0 clean; 1 errors or definite leaks in the module, a crash, or alerts; 3 the
 # module is clean but a request got an unexpected answer; 2 setup problem (valgrind missing,
 # NGINX did not start or stop, no leak summary). Files: build/valgrind/logs/ (valgrind.log,
-# valgrind-master.<pid>.log, error logs, requests.txt).
+# valgrind-master.<pid>.log, error logs, keyservice-*.log: what the key service saw, requests.txt).
 #
 # Settings (environment): VALGRIND_PORT (default 18650; +1 key service, +2 a closed port),
 # VALGRIND_SKIP_RELOAD=1, VALGRIND_TIMEOUT (s, bound on each valgrind run, default 900).
-# Takes about 30 s on 2 cores (phase 1 ~27 s, most of it deliberate waits for stale keys and a
-# slow key service; phase 2 ~4 s).
+# Takes about 33 s on 2 cores (phase 1 ~28 s, most of it deliberate waits for stale keys and a
+# slow key service; phase 2 ~5 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -76,6 +88,8 @@ mint_bin=$work/bin/jwt-mint
 keys=$work/keys
 [ -f "$keys/rsa2.jwk.json" ] || { rm -rf "$keys"; "$mint_bin" keygen "$keys"; }
 echo "hello, peer" > "$work/www/hello.txt"
+echo "access denied" > "$work/www/denied.html"
+printf 'vg:{PLAIN}open-sesame\n' > "$work/conf/htpasswd"
 python3 - "$keys" "$work/jwks" <<'PY'
 import json, sys
 keys, out = sys.argv[1], sys.argv[2]
@@ -116,6 +130,30 @@ http {
         revoked-peer 0;
         default 1;
     }
+    # The key service logs every header a key request must not carry ("-" when absent).
+    log_format keysvc '\$request_method \$uri \$status range=\$http_range inm=\$http_if_none_match ae=\$http_accept_encoding cookie=\$http_cookie auth=\$http_authorization cl=\$http_content_length xff=\$http_x_forwarded_for accept="\$http_accept"';
+    # Key service /jwks_clean: 409 if a key request carries a client header, 406 without the
+    # module's Accept, 405 for another method.
+    map "\$http_range\$http_if_none_match\$http_accept_encoding\$http_cookie\$http_authorization\$http_x_forwarded_for" \$client_headers_leaked {
+        "" 0;
+        default 1;
+    }
+    map \$http_content_length \$client_body_leaked {   # the module sends "Content-Length: 0"
+        "" 0;
+        0 0;
+        default 1;
+    }
+    map \$http_accept \$accept_is_jwks {
+        "application/jwk-set+json, application/json" 1;
+        default 0;
+    }
+    # Claim and header members at case-sensitive paths.
+    jwt_peer_auth_claim_set \$peer_token_id tokenId;
+    jwt_peer_auth_claim_set \$peer_org_name org name;
+    jwt_peer_auth_claim_set \$peer_org_note org note;
+    jwt_peer_auth_claim_set \$peer_org_missing org nope;
+    jwt_peer_auth_header_set \$peer_kid kid;
+    jwt_peer_auth_header_set \$peer_typ typ;
 
     server {
         listen 127.0.0.1:$port;
@@ -194,9 +232,7 @@ http {
         }
         location = /_jwks {
             internal;
-            proxy_pass_request_body off;
-            proxy_set_header Authorization "";
-            proxy_pass http://127.0.0.1:$jwks_port/jwks;
+            proxy_pass http://127.0.0.1:$jwks_port/jwks;   # nothing hidden: the module sends no client header
         }
         # File and fetched keys together.
         location /both/ {
@@ -252,6 +288,172 @@ http {
             alias $work/www/;
         }
         location = /_jwks_down { internal; proxy_pass http://127.0.0.1:$closed_port/jwks; }
+        # Key requests through internal redirects inside the key location: error_page (the
+        # key service's 404 intercepted and redirected), try_files to a named location, the
+        # key service's X-Accel-Redirect.
+        location /kr-ep/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_key_request /_jwks_ep;
+            alias $work/www/;
+        }
+        location = /_jwks_ep {
+            internal;
+            proxy_intercept_errors on;
+            error_page 404 = /_jwks_ep_other;
+            proxy_pass http://127.0.0.1:$jwks_port/nothing-here;
+        }
+        location = /_jwks_ep_other { internal; proxy_pass http://127.0.0.1:$jwks_port/jwks_good; }
+        location /kr-tf/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_key_request /_jwks_tf;
+            alias $work/www/;
+        }
+        location = /_jwks_tf { internal; root $work/jwks; try_files /absent.json @jwks_named; }
+        location @jwks_named {
+            rewrite ^ /jwks_good break;
+            proxy_pass http://127.0.0.1:$jwks_port;
+        }
+        location /kr-accel/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_key_request /_jwks_accel;
+            alias $work/www/;
+        }
+        location = /_jwks_accel { internal; proxy_pass http://127.0.0.1:$jwks_port/accel; }
+        location = /_jwks_accel_target { internal; proxy_pass http://127.0.0.1:$jwks_port/jwks_good; }
+        # Only a 200 with an identity-encoded body is a success: a 206 (the whole body, as
+        # partial content) and a good JWKS labelled Content-Encoding: gzip both fail (500, cold).
+        location /kr-206/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_key_request /_jwks_206;
+            alias $work/www/;
+        }
+        location = /_jwks_206 {
+            internal;
+            proxy_set_header Range "bytes=0-";
+            proxy_pass http://127.0.0.1:$jwks_port/jwks_range;
+        }
+        location /kr-gzip/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_key_request /_jwks_gzip;
+            alias $work/www/;
+        }
+        location = /_jwks_gzip { internal; proxy_pass http://127.0.0.1:$jwks_port/jwks_gzip; }
+        # A client with hostile headers and a POST body on a cold source: the key service
+        # answers 200 only to a clean GET carrying the module's Accept.
+        location /kr-hostile/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_key_request /_jwks_clean;
+            proxy_pass http://127.0.0.1:$jwks_port/echo/;
+        }
+        location = /_jwks_clean { internal; proxy_pass http://127.0.0.1:$jwks_port/jwks_clean; }
+        # Tokens failing the checks that need no key never start a fetch.
+        location /cheap/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_key_request /_jwks_cheap;
+            alias $work/www/;
+        }
+        location = /_jwks_cheap { internal; proxy_pass http://127.0.0.1:$jwks_port/jwks_cheap; }
+        # satisfy any: NGINX's own access handlers run first; when one allows, the module is
+        # not consulted (its key source, a closed port, is never fetched).
+        location /sat-allow/ {
+            satisfy any;
+            allow 127.0.0.1;
+            deny all;
+            jwt_peer_auth "vg";
+            jwt_peer_auth_key_request /_jwks_sat;
+            alias $work/www/;
+        }
+        location /sat-basic/ {
+            satisfy any;
+            auth_basic "vg-basic";
+            auth_basic_user_file $work/conf/htpasswd;
+            jwt_peer_auth "vg";
+            jwt_peer_auth_key_request /_jwks_sat;
+            alias $work/www/;
+        }
+        location /sat-authreq/ {
+            satisfy any;
+            auth_request /_authreq;
+            jwt_peer_auth "vg";
+            jwt_peer_auth_key_request /_jwks_sat;
+            alias $work/www/;
+        }
+        location = /_authreq {
+            internal;
+            if (\$http_x_let_in = yes) { return 204; }
+            return 401;
+        }
+        location = /_jwks_sat { internal; proxy_pass http://127.0.0.1:$closed_port/jwks; }
+        location /sat-deny/ {
+            satisfy any;
+            deny all;
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            alias $work/www/;
+        }
+        # Decisions survive internal redirects: an error page in a protected location is served
+        # (with the refusal's status); a named location keeps the identity and applies its own
+        # claim rules.
+        location /ep401/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            error_page 401 /denied/denied.html;
+            alias $work/www/;
+        }
+        location /denied/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            jwt_peer_auth_claim sub nobody;
+            alias $work/www/;
+            add_header X-Denied-Status \$jwt_peer_auth_status always;
+        }
+        location /tf/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            root $work/www;
+            try_files /absent @tf_named;
+        }
+        location @tf_named {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            root $work/www;
+            rewrite ^ /hello.txt break;
+            add_header X-Named-Sub \$jwt_claim_sub;
+            add_header X-Named-Status \$jwt_peer_auth_status;
+        }
+        location /tf-strict/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            root $work/www;
+            try_files /absent @tf_strict;
+        }
+        location @tf_strict {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            jwt_peer_auth_claim sub nobody;
+            root $work/www;
+            rewrite ^ /hello.txt break;
+        }
+        # Member-set variables; claims with control characters are withheld.
+        location /sets/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            alias $work/www/;
+            add_header X-Token-Id "[\$peer_token_id]" always;
+            add_header X-Org-Name "[\$peer_org_name]" always;
+            add_header X-Org-Missing "[\$peer_org_missing]" always;
+            add_header X-Kid-Set "[\$peer_kid]" always;
+            add_header X-Typ-Set "[\$peer_typ]" always;
+        }
+        location /ctrl/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            alias $work/www/;
+            add_header X-Sub \$jwt_claim_sub;
+            add_header X-Note "[\$jwt_claim_ctrlnote]";
+            add_header X-Note-Again "[\$jwt_claim_ctrlnote]";
+            add_header X-Org-Note "[\$peer_org_note]";
+        }
         location = /status {
             allow 127.0.0.1;
             deny all;
@@ -264,11 +466,24 @@ http {
     server {
         listen 127.0.0.1:$jwks_port;
         default_type application/json;
+        access_log logs/keyservice-$2.log keysvc;
         location = /jwks { alias $work/jwks/jwks.json; }
+        location = /jwks_good { alias $work/jwks/good.json; }
+        location = /jwks_cheap { alias $work/jwks/good.json; }
+        location = /jwks_range { access_log off; alias $work/jwks/good.json; }   # Range set by /_jwks_206
+        location = /jwks_gzip { add_header Content-Encoding gzip; alias $work/jwks/good.json; }
+        location = /accel { add_header X-Accel-Redirect /_jwks_accel_target; return 200 "moved\n"; }
+        location = /jwks_clean {
+            if (\$request_method != GET) { return 405; }
+            if (\$client_headers_leaked) { return 409; }
+            if (\$client_body_leaked) { return 413; }
+            if (\$accept_is_jwks = 0) { return 406; }
+            alias $work/jwks/good.json;
+        }
         location = /slow { limit_rate 600; alias $work/jwks/slow.json; }
         location = /big { alias $work/jwks/big.json; }
         location = /garbage { alias $work/jwks/garbage.txt; }
-        location /echo/ { return 200 "peer=\$http_x_peer_id\n"; }
+        location /echo/ { access_log off; return 200 "peer=\$http_x_peer_id\n"; }
     }
 }
 CONF
@@ -351,7 +566,7 @@ now=$(date +%s)
 # File keys: valid tokens of each type, variables in headers.
 req "valid RS256, file keys" 200 /file/hello.txt -H "$(auth "$(mint rsa --claims '{"aud":["a","b"],"obj":{"x":[1,2]}}')")"
 has_header "claim variables" 'X-Sub: peer-test'
-has_header "array claim joined" 'X-Aud: a,b'
+has_header "array claim as compact JSON" 'X-Aud: \["a","b"\]'
 has_header "header variable" 'X-Alg: RS256'
 has_header "status variable" 'X-Status: ok'
 has_header "missing claim is empty" 'X-Nope: \[\]'
@@ -375,8 +590,9 @@ good=$(mint rsa)
 req "no Authorization" 401 /file/hello.txt
 has_header "challenge without error" 'WWW-Authenticate: Bearer realm="vg"'
 req "another scheme" 401 /file/hello.txt -H "Authorization: Basic dXNlcjpwYXNz"
-req "Bearer without token" 401 /file/hello.txt -H "Authorization: Bearer"
-req "two tokens" 401 /file/hello.txt -H "Authorization: Bearer a b"
+req "Bearer without token" 400 /file/hello.txt -H "Authorization: Bearer"
+req "two tokens: Bearer a b" 400 /file/hello.txt -H "Authorization: Bearer a b"
+has_header "invalid_request challenge" 'WWW-Authenticate: Bearer realm="vg", error="invalid_request"'
 req "bad signature" 401 /file/hello.txt -H "$(auth "$(mint rsa --corrupt)")"
 has_header "invalid_token challenge" 'WWW-Authenticate: Bearer realm="vg", error="invalid_token"'
 req "other key's signature" 401 /file/hello.txt -H "$(auth "$(mint rsa2 --kid rsa)")"
@@ -475,13 +691,116 @@ req "slow key service, cold" 200 /slowstale/hello.txt -H "$(auth "$(mint rsa)")"
 sleep 1.5
 req "slow key service, stale: answered at once" 200 /slowstale/hello.txt -H "$(auth "$(mint ec)")"
 req "slow key service, stale: refresh under way" 200 /slowstale/hello.txt -H "$(auth "$(mint ed)")"
-sleep 3.5
+refresh_started=$SECONDS   # the slow refresh (~3 s) runs on while the requests below are sent
+# Key requests through internal redirects inside the key location (cold sources).
+req "key location: error_page 404 = /_jwks_ep_other" 200 /kr-ep/hello.txt -H "$(auth "$(mint rsa)")"
+req "key location: try_files to a named location" 200 /kr-tf/hello.txt -H "$(auth "$(mint ec)")"
+req "key location: X-Accel-Redirect from the key service" 200 /kr-accel/hello.txt -H "$(auth "$(mint ed)")"
+# Only a 200 with an identity-encoded body is published.
+req "key service answers 206 (whole body): fetch fails" 500 /kr-206/hello.txt -H "$(auth "$(mint rsa)")"
+req "key service answers Content-Encoding: gzip: fetch fails" 500 /kr-gzip/hello.txt -H "$(auth "$(mint rsa)")"
+# Hostile client headers and a POST body on a cold source: the key request carries none (the
+# key service answers 409/413/405 otherwise). The client's own answer is NGINX's 304 for
+# "If-None-Match: *", once the module let it through.
+req "hostile client headers + POST, cold source" 304 /kr-hostile/x -H "$(auth "$(mint rsa)")" \
+    -H "Range: bytes=0-0" -H "If-None-Match: *" -H "Accept-Encoding: gzip" -H "Cookie: a=b" \
+    -H "X-Forwarded-For: 192.0.2.1" -d "client=body"
+has_header "allowed by the module" 'X-Status: ok'
+# Cheap header checks refuse before any fetch: the source stays unfetched until a good token.
+req "cheap: malformed, no fetch" 401 /cheap/hello.txt -H "$(auth abc)"
+req "cheap: alg none, no fetch" 401 /cheap/hello.txt -H "$(auth "$(mint rsa --header '{"alg":"none","kid":"rsa"}' --unsigned)")"
+req "cheap: alg HS256 not allowed, no fetch" 401 /cheap/hello.txt -H "$(auth "$(mint oct)")"
+req "cheap: Bearer a b, no fetch" 400 /cheap/hello.txt -H "Authorization: Bearer a b"
+req "cheap: status before any good token" 200 /status
+python3 - "$work/out/$n_req.body" <<'PYS' || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  body: /_jwks_cheap was fetched for tokens failing cheap checks" >> "$results"
+import json, sys
+s = [k for k in json.load(open(sys.argv[1]))["key_sources"] if k["uri"] == "/_jwks_cheap"]
+sys.exit(0 if all(k["fetches"]["ok"] + k["fetches"]["failed"] == 0 for k in s) else 1)
+PYS
+req "cheap: a good token fetches" 200 /cheap/hello.txt -H "$(auth "$(mint rsa)")"
+# satisfy any: allow, auth_basic, auth_request decide first; the module is not consulted.
+req "satisfy any: allowed address, no token" 200 /sat-allow/hello.txt
+req "satisfy any: allowed address, malformed token" 200 /sat-allow/hello.txt -H "$(auth abc)"
+req "satisfy any: auth_basic ok" 200 /sat-basic/hello.txt -u vg:open-sesame
+req "satisfy any: auth_request ok" 200 /sat-authreq/hello.txt -H "X-Let-In: yes"
+req "satisfy any: deny all, valid token" 200 /sat-deny/hello.txt -H "$(auth "$(mint rsa)")"
+req "satisfy any: deny all, no token" 401 /sat-deny/hello.txt
+req "satisfy any: deny all, bad signature" 401 /sat-deny/hello.txt -H "$(auth "$(mint rsa --corrupt)")"
+# Decisions survive internal redirects.
+req "error_page 401 into a protected location: no token" 401 /ep401/hello.txt
+grep -q 'access denied' "$work/out/$n_req.body" || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  body: not the error page" >> "$results"
+has_header "status variable on the error page" 'X-Denied-Status: missing'
+req "error_page 401 into a protected location: bad signature" 401 /ep401/hello.txt -H "$(auth "$(mint ec --corrupt)")"
+grep -q 'access denied' "$work/out/$n_req.body" || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  body: not the error page" >> "$results"
+req "error_page location, valid token" 200 /ep401/hello.txt -H "$(auth "$(mint ec)")"
+req "try_files to a protected named location" 200 /tf/x -H "$(auth "$(mint rsa)")"
+has_header "claim after try_files (@named)" 'X-Named-Sub: peer-test'
+has_header "status after try_files (@named)" 'X-Named-Status: ok'
+req "try_files: refused before the redirect" 401 /tf/x -H "$(auth "$(mint rsa --corrupt)")"
+req "try_files to a named location with its own claim rule" 401 /tf-strict/x -H "$(auth "$(mint rsa)")"
+# jwt_peer_auth_claim_set / jwt_peer_auth_header_set.
+req "claim_set / header_set variables" 200 /sets/hello.txt -H "$(auth "$(mint ed --claims '{"tokenId":"T-42","org":{"name":"acme"}}')")"
+has_header "claim_set tokenId (case kept)" 'X-Token-Id: \[T-42\]'
+has_header "claim_set org name (nested)" 'X-Org-Name: \[acme\]'
+has_header "claim_set missing member" 'X-Org-Missing: \[\]'
+has_header "header_set kid" 'X-Kid-Set: \[ed\]'
+has_header "header_set typ" 'X-Typ-Set: \[JWT\]'
+req "claim_set on a refused token" 401 /sets/hello.txt -H "$(auth "$(mint ed --corrupt --claims '{"tokenId":"T-42"}')")"
+has_header "no identity after a refusal" 'X-Token-Id: \[\]'
+# Control characters in claims: the variables are withheld, one [warn] per claim.
+req "claims with control characters" 200 /ctrl/hello.txt -H "$(auth "$(mint rsa --claims '{"ctrlnote":"a\r\nX-Injected: 1","org":{"note":"x\ty"}}')")"
+has_header "other claims still shown" 'X-Sub: peer-test'
+has_header "control-character claim withheld" 'X-Note: \[\]'
+has_header "control-character claim withheld (used twice)" 'X-Note-Again: \[\]'
+has_header "control-character claim_set member withheld" 'X-Org-Note: \[\]'
+grep -qi '^X-Injected' "$work/out/$n_req.headers" && printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  header injected from a claim" >> "$results"
+for what in 'claim "ctrlnote"' 'claim "org.note"'; do
+    w=$(grep -c "\[warn\].*jwt_peer_auth: $what has a control character" "$work/logs/error.log" || true)
+    v=ok; [ "$w" = 1 ] || v=UNEXPECTED
+    printf '%-4s %-10s %s\n' "$n_req" "$v" "  one [warn] for $what (got $w)" >> "$results"
+done
+# The slow background refresh started above ends before the status page is read.
+[ $((SECONDS - refresh_started)) -ge 4 ] || sleep $((4 - (SECONDS - refresh_started)))
 # Status page.
 req "status JSON" 200 /status
 grep -q '"requests":{"ok":' "$work/out/$n_req.body" || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  body: not the JSON status" >> "$results"
+# Per key source: live, last_result, next_attempt_in; what each source above must show.
+python3 - "$work/out/$n_req.body" "$work/logs/error.log" <<'PYS' >> "$results"
+import json, sys
+src = {k["uri"]: k for k in json.load(open(sys.argv[1]))["key_sources"]}
+log = open(sys.argv[2], errors="replace").read()
+checks = [("every source has live, last_result, next_attempt_in",
+           all({"live", "last_result", "next_attempt_in"} <= set(k) for k in src.values()) and len(src) > 0)]
+for uri in ("/_jwks_ep", "/_jwks_tf", "/_jwks_accel", "/_jwks_clean", "/_jwks_cheap"):
+    k = src.get(uri, {})
+    checks.append((f"{uri}: published by its first fetch, live, last_result 200",
+                   k.get("state") == "published" and k.get("fetches") == {"ok": 1, "failed": 0}
+                   and k.get("live") is True and k.get("last_result") == "200"))
+for uri, why in (("/_jwks_206", "status 206"), ("/_jwks_gzip", 'Content-Encoding "gzip"')):
+    k = src.get(uri, {})
+    checks.append((f"{uri}: no keys, one failure, next_attempt_in set, logged as {why}",
+                   k.get("state") == "no_keys" and k.get("fetches", {}).get("failed") == 1
+                   and k.get("next_attempt_in", -1) >= 0 and k.get("last_result") not in (None, "", "200")
+                   and f'key request "{uri}" failed: {why}' in log.replace("response has ", "")))
+checks.append(("/_jwks_sat (satisfy any): never fetched",
+               src.get("/_jwks_sat", {"fetches": {"ok": 0, "failed": 0}})["fetches"] == {"ok": 0, "failed": 0}))
+for name, ok in checks:
+    print(f"{'':4} {'ok' if ok else 'UNEXPECTED':10}   status page: {name}")
+PYS
 req "status prometheus" 200 "/status?format=prometheus"
 grep -q 'jwt_peer_auth_requests_total' "$work/out/$n_req.body" || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  body: not the Prometheus status" >> "$results"
 
+# The key service never saw a client header (nor a method other than GET, nor a body) in a
+# key request. Its /echo/ (a proxied client request) and /jwks_range (Range set by the key
+# location itself) are not logged.
+python3 - "$work/logs/keyservice-single.log" <<'PYS' >> "$results"
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+bad = [l for l in lines if not re.match(r'^GET \S+ \d+ range=- inm=- ae=- cookie=- auth=- cl=(-|0) xff=- accept="application/jwk-set\+json, application/json"$', l)]
+print(f"{'':4} {'ok' if lines and not bad else 'UNEXPECTED':10}   key service: {len(lines)} key requests, {len(bad)} with a client header, another method or no Accept")
+for l in bad[:5]:
+    print(f"{'':4} {'UNEXPECTED':10}     {l}")
+PYS
 say "stopping NGINX (QUIT); valgrind checks for leaks"
 stop_nginx
 vg_rc_single=$vg_rc

@@ -127,7 +127,8 @@ struct SlotMeta {
     owner: AtomicU64,
     /// Bumped on every change of the slot's state or body.
     version: AtomicU64,
-    /// The version at which "no keys" was last logged as an error (logged once per change).
+    /// Which episode without keys was last logged as an error: 1 + the time of the last
+    /// successful fetch (0: none logged), so "no keys" is an error once per episode.
     quiet: AtomicU64,
 }
 
@@ -337,10 +338,13 @@ impl Zone {
         self.shared.meta[slot].version.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Whether "no keys" for `slot` should be logged as an error now: once per state change.
+    /// Whether "no keys" for `slot` should be logged as an error now: once per episode
+    /// without keys (an episode ends with a successful fetch); each failed fetch has its own
+    /// error line anyway.
     pub fn first_no_keys(&self, slot: usize) -> bool {
-        let v = self.version(slot);
-        self.shared.meta[slot].quiet.swap(v, Ordering::AcqRel) != v
+        let (_, st) = self.state(slot);
+        let episode = (st.fetched_at as u64).wrapping_add(1);
+        self.shared.meta[slot].quiet.swap(episode, Ordering::AcqRel) != episode
     }
 
     /// The state of `slot` and the version it was read at.

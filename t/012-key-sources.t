@@ -93,6 +93,9 @@ my $KEY_SERVICE = <<'_EOC_';
     }
 _EOC_
 
+# A cold zone per block, also when Test::Nginx reloads one NGINX between blocks (HUP mode).
+JwtPeerAuth::zone_per_block();
+
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('http_config', $KEY_SERVICE . ($block->http_config // ''));
@@ -440,23 +443,27 @@ Test::More::ok(KeyService::lines($log, qr{^/poisonable }) >= 1, 'the keys were f
     location = /_jwks { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/slow; }
     location /p { proxy_pass_request_headers off; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_9; }
     location /open { jwt_peer_auth off; return 200 "open\n"; }
---- timeout: 6
+--- timeout: 10
 --- request eval
 ["GET /open", "GET /p"]
 --- more_headers eval
 ["", JwtPeerAuth::bearer('rsa')]
 --- between_0
+my $t0 = Time::HiRes::time();
 KeyService::hang_up_clients(server_port_for_client(), '/p', 20, 1, JwtPeerAuth::bearer('rsa'));
 $main::hung_up_at = Time::HiRes::time();
+# At most one fetch per second of the burst (the abandon cool-down), plus the first one and one
+# for a second boundary: a slow machine stretches the burst, not the limit.
+$main::fetch_limit = 2 + int($main::hung_up_at - $t0 + 0.999);
 --- between_1
 # A fetch is logged by the key service when it ends (done or cut off): give cut-off ones a moment.
 select(undef, undef, undef, 1);
 my $log = $main::keysvc_log->();
 my $seen = KeyService::started_before($log, '/slow', $main::hung_up_at);
-Test::More::ok($seen <= 3, "the key service saw at most 3 fetches for 20 clients that hung up ($seen)");
+Test::More::ok($seen <= $main::fetch_limit, "the key service saw at most $main::fetch_limit fetches for 20 clients that hung up ($seen)");
 # A fetch given up right away may never reach the key service: count those too.
 my $abandoned = JwtPeerAuth::log_count(qr/key request "\/_jwks".*abandoned/);
-Test::More::ok($abandoned <= 3, "at most 3 fetches were started and abandoned ($abandoned)");
+Test::More::ok($abandoned <= $main::fetch_limit, "at most $main::fetch_limit fetches were started and abandoned ($abandoned)");
 Test::More::ok(KeyService::lines($log, qr{ 200 /slow$}) >= 1, 'the key service log works: the keys came from it');
 --- error_code eval
 [200, 200]
@@ -473,7 +480,7 @@ Test::More::ok(KeyService::lines($log, qr{ 200 /slow$}) >= 1, 'the key service l
     jwt_peer_auth_key_cache 1s;
     location = /_jwks { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/slow; }
     location /p { proxy_pass_request_headers off; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_9; }
---- timeout: 6
+--- timeout: 10
 --- more_headers eval
 JwtPeerAuth::bearer('rsa')
 --- between_0
@@ -484,7 +491,7 @@ Test::More::is($r->{status}, 200, 'stale keys answer');
 Test::More::cmp_ok($r->{secs}, '<', 0.8, 'at once, without waiting for the refresh');
 # session() has closed the connection: the client is gone while the refresh (1-2 s) runs.
 Test::More::is(JwtPeerAuth::log_count($main::fetched), 1, 'the refresh had not ended when the client left');
-Test::More::ok(KeyService::wait_until(3, sub { JwtPeerAuth::log_count($main::fetched) >= 2 }),
+Test::More::ok(KeyService::wait_until(8, sub { JwtPeerAuth::log_count($main::fetched) >= 2 }),
                'the background refresh published');
 Test::More::is(JwtPeerAuth::log_count(qr/abandoned/), 0, 'nothing abandoned');
 --- error_code: 200

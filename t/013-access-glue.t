@@ -45,6 +45,9 @@ sub basic { 'Authorization: Basic ' . encode_base64($_[0], '') }
 # The header value of an HTTP/2 answer, '<none>' when absent (Http2::get lower-cases names).
 sub h2_header { $_[0]{headers}{ lc $_[1] } // '<none>' }
 
+# A cold zone per block, also when Test::Nginx reloads one NGINX between blocks (HUP mode).
+JwtPeerAuth::zone_per_block();
+
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;

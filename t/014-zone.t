@@ -12,6 +12,9 @@ workers(2);
 log_level('info');
 no_shuffle();
 
+# A cold zone per block, also when Test::Nginx reloads one NGINX between blocks (HUP mode).
+JwtPeerAuth::zone_per_block();
+
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('http_config', <<'_EOC_') unless defined $block->http_config;

@@ -100,6 +100,9 @@ pub fn backoff(failures: u32) -> u64 {
     (1u64 << failures.saturating_sub(1).min(6)).min(60)
 }
 
+/// Longest cool-down after consecutive abandoned fetches.
+const MAX_ABANDON_COOL_DOWN: u64 = 2;
+
 impl SourceState {
     /// Never fetched (as `Default`, usable in constants such as a shared zone's initial layout).
     pub const INITIAL: SourceState = SourceState {
@@ -205,9 +208,9 @@ impl SourceState {
     }
 
     /// The fetch of `lease` ended without an outcome (the client went away): free the lease,
-    /// but keep a cool-down that backs off like failures do (1 s, 2 s, 4 s ... 60 s over
-    /// consecutive abandons, reset by any outcome), so clients that connect and abort cannot
-    /// drive more fetches than the backoff allows. During it [`plan`](Self::plan) answers
+    /// but keep a cool-down that backs off (1 s, then 2 s for further consecutive abandons,
+    /// reset by any outcome: longer would hold legitimate clients that wait for keys), so
+    /// clients that connect and abort cannot drive more fetches than the backoff allows. During it [`plan`](Self::plan) answers
     /// `WaitForOther` for unusable keys and `Verify` for stale ones. No failure is counted.
     /// Returns false, changing nothing, when `lease` is outdated.
     pub fn abandon(&mut self, lease: u64, now: i64) -> bool {
@@ -216,7 +219,9 @@ impl SourceState {
         }
         self.lease_id = 0;
         self.abandons = self.abandons.saturating_add(1);
-        self.lease_until = self.lease_until.min(add(now, backoff(self.abandons)));
+        self.lease_until = self
+            .lease_until
+            .min(add(now, backoff(self.abandons).min(MAX_ABANDON_COOL_DOWN)));
         true
     }
 }
@@ -383,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn consecutive_abandons_back_off() {
+    fn consecutive_abandons_cool_down_longer() {
         let mut s = SourceState::default();
         let mut starts = vec![];
         for second in 1000..1010 {
@@ -393,7 +398,11 @@ mod tests {
                 assert!(s.abandon(l, second));
             }
         }
-        assert_eq!(starts, vec![1000, 1001, 1003, 1007], "1 s, 2 s, 4 s apart");
+        assert_eq!(
+            starts,
+            vec![1000, 1001, 1003, 1005, 1007, 1009],
+            "1 s, then 2 s apart"
+        );
         // An outcome resets it.
         let l = s.start(&CFG, 1011, false);
         assert!(s.fail(l, 1011));

@@ -47,8 +47,20 @@ fn json_str(s: &str) -> String {
     out
 }
 
+/// A Prometheus label value: backslash, quote and newline escaped, other control characters
+/// replaced.
 fn prom_label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn collect(zone: &Zone, now: i64) -> Vec<SourceView> {

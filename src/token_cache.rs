@@ -32,14 +32,14 @@ thread_local! {
     static CACHE: RefCell<Option<LruCache<Box<[u8]>, Entry>>> = const { RefCell::new(None) };
 }
 
-/// The cached verification of `token`, if it was made by one of `sources`.
-pub fn get(token: &[u8], sources: &[Source]) -> Option<Rc<Verified>> {
+/// The cached verification of `token`, if it was made by one of `sources`, and that source.
+pub fn get(token: &[u8], sources: &[Source]) -> Option<(Rc<Verified>, Source)> {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let cache = c.as_mut()?;
         let entry = cache.get(token)?;
         if sources.contains(&entry.source) {
-            return Some(entry.token.clone());
+            return Some((entry.token.clone(), entry.source));
         }
         None
     })

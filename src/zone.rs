@@ -294,11 +294,13 @@ impl Zone {
                 Some(i) => i,
                 None => {
                     let free = st.slots.iter().position(|s| s.in_use == 0);
+                    // Never a slot of the previous load (most likely the running configuration,
+                    // whose workers still use it): only older ones.
                     let retired = || {
                         st.slots
                             .iter()
                             .enumerate()
-                            .filter(|(_, s)| s.epoch < epoch)
+                            .filter(|(_, s)| s.epoch.saturating_add(1) < epoch)
                             .min_by_key(|(_, s)| s.epoch)
                             .map(|(i, _)| i)
                     };
@@ -306,6 +308,9 @@ impl Zone {
                     let old = std::mem::replace(&mut st.slots[i], Slot::FREE);
                     freed_body = NonNull::new(old.body);
                     let s = &mut st.slots[i];
+                    // Lease ids keep counting in the slot: a late fetch of the old owner (a
+                    // worker of an older configuration) never holds a lease of the new one.
+                    s.state.last_lease = old.state.last_lease;
                     s.identity = *identity;
                     s.in_use = 1;
                     self.shared.meta[i].owner.store(tag(identity), Ordering::Release);

@@ -34,7 +34,7 @@ fn allocate_buffer(r: &mut ngx_http_request_t, fetch: &Fetch) -> bool {
     // SAFETY: a new pool for this fetch (released by Fetch::release_buffer) and one buffer and
     // chain link from it, as the postpone filter would allocate them.
     unsafe {
-        let pool = ngx_create_pool(len.max(1) + 4096, (*r.connection).log);
+        let pool = ngx_create_pool(4096, (*r.connection).log);
         if pool.is_null() {
             return false;
         }
@@ -105,7 +105,8 @@ fn consume(chain: *mut ngx_chain_t) {
 
 /// Room left in the key request's buffer.
 fn room(r: &ngx_http_request_t) -> usize {
-    // SAFETY: `out` is NULL or the buffer allocate_buffer made.
+    // SAFETY: `out` is NULL (never allocated, or reset when the buffer was released) or the
+    // buffer allocate_buffer made, alive while the fetch is pending.
     unsafe { r.out.as_ref().and_then(|c| c.buf.as_ref()) }.map_or(0, |b| b.end as usize - b.last as usize)
 }
 
@@ -116,9 +117,11 @@ extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -
             return true;
         };
         let Some(fetch) = of_request(req) else { return true };
+        let len = chain_len(chain);
         // A key request whose outcome is recorded (output after an error page) or whose body
-        // would overflow: swallowed, never passed on to overflow NGINX's buffer.
-        if !fetch.pending.get() || fetch.too_big.get() || chain_len(chain) > room(req) {
+        // would overflow: its data is swallowed, never passed on to overflow NGINX's buffer
+        // (calls without data still pass, so buffered output can drain).
+        if len > 0 && (!fetch.pending.get() || fetch.too_big.get() || len > room(req)) {
             if fetch.pending.get() {
                 fetch.too_big.set(true);
             }

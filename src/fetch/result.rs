@@ -23,9 +23,16 @@ pub unsafe extern "C" fn key_fetched(
 ) -> ngx_int_t {
     // SAFETY: NGINX passes the finished sub-request and the `data` given at its creation: the
     // Fetch in the main request's pool, which outlives its sub-requests.
-    let (Some(sr), Some(fetch)) = (unsafe { sr.as_ref() }, unsafe { data.cast::<Fetch>().as_ref() }) else {
+    let (Some(sr), Some(fetch)) = (unsafe { sr.as_mut() }, unsafe { data.cast::<Fetch>().as_ref() }) else {
         return rc;
     };
+    // Output still in flight (aio, threads, postponed data): NGINX finalizes again when done.
+    let still_writing = sr.buffered() != 0 || !sr.postponed.is_null();
+    if rc == ngx::ffi::NGX_AGAIN as ngx_int_t
+        || (still_writing && (rc == 0 || rc == ngx::ffi::NGX_DONE as ngx_int_t))
+    {
+        return rc;
+    }
     // SAFETY: a request's connection and its log are valid while the request is.
     let log = unsafe { (*sr.connection).log };
     // An error status is not the outcome yet: NGINX now runs the key location's `error_page`
@@ -51,6 +58,7 @@ pub unsafe extern "C" fn key_fetched(
     // Whatever happened, the buffer goes and the waiting request resumes (and decides from
     // the zone's state).
     fetch.release_buffer();
+    sr.out = stub_out(sr);
     if fetch.waited {
         if let Some(c) = ctx::get(sr) {
             c.waiting.set(false);
@@ -74,10 +82,30 @@ fn special_response_pending(sr: &ngx_http_request_t, rc: ngx_int_t) -> bool {
             || matches!(rc, CREATED | NO_CONTENT))
 }
 
+/// After the buffer is released, `out` must not dangle: NGINX's postpone filter reads it for
+/// any later output call (it gets no data: the body filter swallows it). A stub of one byte
+/// from the request pool; NULL only if that allocation fails.
+fn stub_out(sr: &ngx_http_request_t) -> *mut ngx::ffi::ngx_chain_t {
+    // SAFETY: a buffer and a chain link from the (main request's) pool, valid while it is.
+    unsafe {
+        let b = ngx::ffi::ngx_create_temp_buf(sr.pool, 1);
+        let cl = ngx::ffi::ngx_alloc_chain_link(sr.pool);
+        if b.is_null() || cl.is_null() {
+            return std::ptr::null_mut();
+        }
+        (*b).end = (*b).last;
+        (*cl).buf = b;
+        (*cl).next = std::ptr::null_mut();
+        cl
+    }
+}
+
 /// The code handed back to NGINX: the outcome is recorded by then, and a key request never
-/// fails its parent, so NGX_ERROR (which would terminate the client's request) becomes NGX_OK.
+/// fails its parent, so NGX_ERROR and 444 (which would terminate the client's request) become
+/// NGX_OK.
 fn for_parent(rc: ngx_int_t) -> ngx_int_t {
-    if rc == ngx::ffi::NGX_ERROR as ngx_int_t {
+    const CLOSE: ngx_int_t = 444;
+    if rc == ngx::ffi::NGX_ERROR as ngx_int_t || rc == CLOSE {
         0
     } else {
         rc
@@ -197,9 +225,15 @@ fn publish(fetch: &Fetch, set: KeySet, body: &[u8], now: i64, log: *mut ngx_log_
             fetch.label
         );
     }
-    let mut kids: Vec<&str> = set.kids().take(8).collect();
+    // Key ids come from the key service: printable and bounded before they reach a log line
+    // or the status page.
+    let mut kids: Vec<String> = set
+        .kids()
+        .take(8)
+        .map(|k| jwt_peer_auth_core::jwk::printable(k, 64).replace(' ', "?"))
+        .collect();
     if set.len() > 8 {
-        kids.push("...");
+        kids.push("...".to_owned());
     }
     let kids = kids.join(" ");
     match fetch.zone.publish(fetch.slot, fetch.lease, body, &kids, now) {

@@ -2,15 +2,17 @@
 //! carries only the headers the module chooses. `ngx_http_subrequest` copies the client's
 //! `headers_in`; a key request gets a fresh, empty set instead, so no client `Authorization`,
 //! `Cookie`, `Range`, `If-*` or `Accept-Encoding` can shape or poison what the key service
-//! answers and what every worker then trusts.
+//! answers and what every worker then trusts. It also gets its own variable cache, which NGINX
+//! would otherwise share between the client's request and the sub-request.
 
 use std::cell::Cell;
 
 use ngx::ffi::{
-    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
-    ngx_list_init, ngx_list_push, ngx_str_t, ngx_table_elt_t, NGX_HTTP_GET, NGX_HTTP_SUBREQUEST_BACKGROUND,
-    NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED,
+    ngx_hash_key, ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t,
+    ngx_http_subrequest, ngx_http_variable_value_t, ngx_list_init, ngx_list_push, ngx_str_t, ngx_table_elt_t,
+    NGX_HTTP_GET, NGX_HTTP_SUBREQUEST_BACKGROUND, NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED,
 };
+use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use super::{drop_fetch, result, Fetch};
 use crate::ctx::add_cleanup;
@@ -72,7 +74,7 @@ pub fn start(
     let Some(sr) = (unsafe { sr.as_mut() }) else {
         return false;
     };
-    if rc != 0 || !own_headers(sr) {
+    if rc != 0 {
         return false;
     }
     // A JWKS is fetched with GET and no request body, whatever the client sent.
@@ -83,13 +85,36 @@ pub fn start(
     };
     sr.request_body = body;
     sr.set_header_only(0);
+    sr.unparsed_uri = name;
+    if !own_variables(sr) || !own_headers(sr) {
+        return false;
+    }
     // SAFETY: `fetch` was written above and lives in the request pool.
     unsafe { (*fetch).pending.set(true) };
     true
 }
 
-/// Gives the sub-request its own request headers: none of the client's, only `Accept`; the
-/// `Host` the server was reached with stays for `$host`.
+/// Gives the sub-request its own variable values: NGINX shares the parent's cache with a
+/// sub-request, so a header variable cached by either side (`$http_authorization`,
+/// `$http_cookie`, `$http_host` ...) would leak into the other.
+fn own_variables(sr: &mut ngx_http_request_t) -> bool {
+    // SAFETY: the request's main configuration array is valid for the request.
+    let request = unsafe { ngx::http::Request::from_ngx_http_request(sr) };
+    let Some(n) = NgxHttpCoreModule::main_conf(request).map(|cmcf| cmcf.variables.nelts) else {
+        return false;
+    };
+    // SAFETY: zeroed memory from the request pool for `n` variable values, as
+    // ngx_http_create_request allocates them (all-zero: not yet evaluated).
+    let vars = unsafe { ngx::ffi::ngx_pcalloc(sr.pool, n.max(1) * size_of::<ngx_http_variable_value_t>()) };
+    if vars.is_null() {
+        return false;
+    }
+    sr.variables = vars.cast();
+    true
+}
+
+/// Gives the sub-request its own request headers: none of the client's, only `Host` (the
+/// name the server was reached with, for `$host` and `$http_host`) and `Accept`.
 fn own_headers(sr: &mut ngx_http_request_t) -> bool {
     let server = sr.headers_in.server;
     // SAFETY: ngx_http_headers_in_t is plain data (pointers, lengths, flags); all-zero is its
@@ -110,28 +135,41 @@ fn own_headers(sr: &mut ngx_http_request_t) -> bool {
     {
         return false;
     }
-    // SAFETY: the list was just initialised; push returns NULL or an uninitialised element.
-    let Some(h) = (unsafe {
-        ngx_list_push(&mut sr.headers_in.headers)
-            .cast::<ngx_table_elt_t>()
-            .as_mut()
-    }) else {
+    let Some(host) = push_header(sr, c"Host", c"host", server) else {
         return false;
     };
-    const KEY: &[u8] = b"Accept";
-    h.hash = 1;
-    h.key = ngx_str_t {
-        len: KEY.len(),
-        data: KEY.as_ptr().cast_mut(),
-    };
-    h.value = ngx_str_t {
+    sr.headers_in.host = host;
+    let accept = ngx_str_t {
         len: ACCEPT.len(),
         data: ACCEPT.as_ptr().cast_mut(),
     };
-    h.lowcase_key = c"accept".as_ptr().cast_mut().cast();
+    push_header(sr, c"Accept", c"accept", accept).is_some()
+}
+
+/// Adds a request header (static name, value in request or static memory).
+fn push_header(
+    sr: &mut ngx_http_request_t,
+    key: &'static std::ffi::CStr,
+    lowcase: &'static std::ffi::CStr,
+    value: ngx_str_t,
+) -> Option<*mut ngx_table_elt_t> {
+    // SAFETY: the list was initialised by own_headers; push returns NULL or an uninitialised
+    // element.
+    let p = unsafe { ngx_list_push(&mut sr.headers_in.headers) }.cast::<ngx_table_elt_t>();
+    // SAFETY: as above.
+    let h = unsafe { p.as_mut() }?;
+    let low = lowcase.to_bytes();
+    // SAFETY: ngx_hash_key only reads `len` bytes of the static lowercase name.
+    h.hash = unsafe { ngx_hash_key(low.as_ptr().cast_mut(), low.len()) };
+    h.key = ngx_str_t {
+        len: key.to_bytes().len(),
+        data: key.as_ptr().cast_mut().cast(),
+    };
+    h.value = value;
+    h.lowcase_key = lowcase.as_ptr().cast_mut().cast();
     #[cfg(ngx_table_elt_next)]
     {
         h.next = std::ptr::null_mut();
     }
-    true
+    Some(p)
 }

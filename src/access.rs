@@ -9,7 +9,7 @@
 use std::rc::Rc;
 
 use jwt_peer_auth_core::bearer::{self, BearerError};
-use jwt_peer_auth_core::{policy, KeySet, Reason, Rejection, Verified};
+use jwt_peer_auth_core::{binding, policy, KeySet, Reason, Rejection, Verified};
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT,
@@ -18,7 +18,7 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::ngx_log_error;
 
-use crate::config::{LocConf, MainConf, Mode};
+use crate::config::{CertBinding, LocConf, MainConf, Mode};
 use crate::ctx::{self, Outcome, RequestCtx};
 use crate::keys::{self, FetchedKeys, Keys, Retry};
 use crate::token_cache::{self, Source};
@@ -68,6 +68,7 @@ fn handle(request: &mut Request) -> ngx_int_t {
     let Some(lc) = JwtPeerAuthModule::location_conf(request) else {
         return Status::NGX_DECLINED.into();
     };
+    note_error_page(request, lc);
     let Some(Mode::On { token: source, .. }) = &lc.mode else {
         return Status::NGX_DECLINED.into();
     };
@@ -84,7 +85,9 @@ fn handle(request: &mut Request) -> ngx_int_t {
         ctx,
     };
     if let Some(outcome) = ctx.outcome.get() {
-        return reenter(request, &job, outcome);
+        if let Some(rc) = reenter(request, &job, outcome) {
+            return rc;
+        }
     }
     // Requests without a usable bearer token, and tokens that fail the checks that need no
     // key, are refused before any key is looked at (so they never start a fetch).
@@ -123,7 +126,10 @@ fn handle(request: &mut Request) -> ngx_int_t {
         };
         let now = ngx::ffi::ngx_time();
         match verify_token(request, &job, t, fetched.as_ref(), now) {
-            Ok(v) => return allow(request, &job, v),
+            Ok((v, by)) => {
+                ctx.token.set((t.as_ptr(), t.len()));
+                return allow(request, &job, v, by);
+            }
             Err(r) if r.reason == Reason::UnknownKid => {
                 let (Some(src), Some(zone)) = (key_source, &job.zone) else {
                     return refuse(request, &job, &r, None);
@@ -141,36 +147,93 @@ fn handle(request: &mut Request) -> ngx_int_t {
     refuse(request, &job, &rejection, None)
 }
 
-/// The phase runs again for a request already decided: after an internal redirect to another
-/// location, or an error page. Nothing is verified or logged twice.
-fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> ngx_int_t {
-    let same_location = std::ptr::eq(job.ctx.decided_for.get(), job.lc);
-    match outcome {
-        // An error page for a refusal is served, whatever the page's location requires.
-        Outcome::Refused(_) | Outcome::Forbidden if request.as_ref().error_page() != 0 => OK,
-        Outcome::Refused(reason) => refusal_status(request, job, reason, false),
-        Outcome::Forbidden => NGX_HTTP_FORBIDDEN as ngx_int_t,
-        Outcome::Allowed if same_location => OK,
-        Outcome::Allowed => {
-            // Another location's checks apply to the same verified token: no signature work.
-            let Some(v) = job.ctx.verified.borrow().clone() else {
-                return SERVER_ERROR;
-            };
-            let now = ngx::ffi::ngx_time();
-            let checked = jwt_peer_auth_core::recheck(&v, &job.lc.policy, now)
-                .and_then(|()| check_policy(request.as_mut(), job.lc, &v, now));
-            match checked {
-                Ok(()) => allow(request, job, v),
-                Err(rejection) => refuse(request, job, &rejection, None),
-            }
+/// Remembers the first location an error page for a refusal leads to (protected or not): only
+/// that location's page is served; anything it redirects to is checked again.
+fn note_error_page(request: &Request, lc: &LocConf) {
+    let r = request.as_ref();
+    if r.error_page() == 0 {
+        return;
+    }
+    if let Some(c) = ctx::get(r) {
+        let refused = matches!(c.outcome.get(), Some(Outcome::Refused(_) | Outcome::Forbidden));
+        if refused && c.error_page_for.get().is_null() {
+            c.error_page_for.set(lc);
         }
     }
 }
 
+/// The phase runs again for a request already decided: after an internal redirect to another
+/// location, or an error page. Nothing is verified or logged twice; `None`: the decision does
+/// not carry over to this location, verify from scratch.
+fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int_t> {
+    let ctx = job.ctx;
+    let same_location = std::ptr::eq(ctx.decided_for.get(), job.lc);
+    let rc = match outcome {
+        // The error page for a refusal is served (only the location it led to first).
+        Outcome::Refused(_) | Outcome::Forbidden if std::ptr::eq(ctx.error_page_for.get(), job.lc) => OK,
+        Outcome::Refused(reason) => refusal_status(request, job, reason, false),
+        Outcome::Forbidden => NGX_HTTP_FORBIDDEN as ngx_int_t,
+        Outcome::Allowed if same_location => OK,
+        Outcome::Allowed => {
+            // Another location: the decision carries over only for a key source this location
+            // trusts too, and the token it would read.
+            let v = ctx.verified.borrow().clone()?;
+            if !trusts_decision(request, job) {
+                ctx.outcome.set(None);
+                ctx.verified.borrow_mut().take();
+                return None;
+            }
+            // Its own checks apply to the same verified token: no signature work.
+            let now = ngx::ffi::ngx_time();
+            let checked = jwt_peer_auth_core::recheck(&v, &job.lc.policy, now)
+                .and_then(|()| check_policy(request.as_mut(), job, &v, now));
+            match checked {
+                Ok(()) => {
+                    let by = ctx.verified_by.get()?;
+                    allow(request, job, v, by)
+                }
+                Err(rejection) => refuse(request, job, &rejection, None),
+            }
+        }
+    };
+    Some(rc)
+}
+
+/// Whether this location trusts the key source that verified the request's token, and reads
+/// the same token.
+fn trusts_decision(request: &mut Request, job: &Job) -> bool {
+    let ctx = job.ctx;
+    let trusted = match ctx.verified_by.get() {
+        Some(Source::File(p)) => job
+            .lc
+            .jwks_file
+            .as_ref()
+            .is_some_and(|f| std::ptr::eq(&f.keys, p)),
+        Some(Source::Fetched { slot, .. }) => job
+            .lc
+            .key_source
+            .and_then(|i| job.mc.sources.get(i))
+            .is_some_and(|s| s.slot == slot),
+        None => false,
+    };
+    let Some(Mode::On { token: source, .. }) = &job.lc.mode else {
+        return false;
+    };
+    let (p, n) = ctx.token.get();
+    let same_token = match token(request.as_mut(), *source) {
+        // SAFETY: `token` points to `n` bytes of request memory (a header or the request
+        // pool), valid for the whole request.
+        Ok(t) => !p.is_null() && t == unsafe { std::slice::from_raw_parts(p, n) },
+        Err(_) => false,
+    };
+    trusted && same_token
+}
+
 /// The token passed: record the identity, then `jwt_peer_auth_require` (whose values may use
 /// the claim variables set here).
-fn allow(request: &mut Request, job: &Job, v: Rc<Verified>) -> ngx_int_t {
+fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_int_t {
     *job.ctx.verified.borrow_mut() = Some(v);
+    job.ctx.verified_by.set(Some(by));
     job.ctx.outcome.set(Some(Outcome::Allowed));
     job.ctx.decided_for.set(job.lc);
     for rule in job.lc.requires.iter().flatten() {
@@ -210,7 +273,7 @@ fn verify_token(
     t: &[u8],
     fetched: Option<&FetchedKeys>,
     now: i64,
-) -> Result<Rc<Verified>, Rejection> {
+) -> Result<(Rc<Verified>, Source), Rejection> {
     let lc = job.lc;
     let mut sets: [Option<&KeySet>; 2] = [None, None];
     let mut sources: [Option<Source>; 2] = [None, None];
@@ -235,19 +298,19 @@ fn verify_token(
             &c.cache_misses
         }
     });
-    let verified = match cached {
-        Some(v) => jwt_peer_auth_core::recheck(&v, &lc.policy, now)
-            .map(|()| v)
+    let (verified, by) = match cached {
+        Some((v, by)) => jwt_peer_auth_core::recheck(&v, &lc.policy, now)
+            .map(|()| (v, by))
             .inspect_err(|_| token_cache::forget(t)),
         None => jwt_peer_auth_core::verify(t, &sets, &lc.policy, now).map(|v| {
             let source = sources[v.key.set];
             let v = Rc::new(v);
             token_cache::put(t, v.clone(), source, job.mc.token_cache_entries());
-            v
+            (v, source)
         }),
     }?;
-    check_policy(request.as_mut(), lc, &verified, now)?;
-    Ok(verified)
+    check_policy(request.as_mut(), job, &verified, now)?;
+    Ok((verified, by))
 }
 
 /// The bearer token: from the configured variable, or from `Authorization: Bearer`. The bytes
@@ -274,7 +337,12 @@ fn token<'p>(
 }
 
 /// `jwt_peer_auth_max_age` and `jwt_peer_auth_claim`, after the signature and time checks.
-fn check_policy(r: &mut ngx_http_request_t, lc: &LocConf, v: &Verified, now: i64) -> Result<(), Rejection> {
+fn check_policy(r: &mut ngx_http_request_t, job: &Job, v: &Verified, now: i64) -> Result<(), Rejection> {
+    let lc = job.lc;
+    if let Some(b) = lc.cert_binding.filter(|b| b.mode != binding::Mode::Off) {
+        let thumbprint = client_thumbprint(r, job.ctx, &b);
+        binding::check(&v.claims, b.mode, thumbprint.as_deref())?;
+    }
     if let Some(max_age) = lc.max_age {
         policy::check_max_age(&v.times, max_age, lc.policy.leeway, now)?;
     }
@@ -288,6 +356,21 @@ fn check_policy(r: &mut ngx_http_request_t, lc: &LocConf, v: &Verified, now: i64
         }
     }
     Ok(())
+}
+
+/// The base64url SHA-256 of the client certificate (RFC 8705 §3.1), from the connection or the
+/// `cert=` variable; remembered for `$jwt_peer_auth_cert_thumbprint`. `None`: no (usable)
+/// certificate.
+fn client_thumbprint(r: &mut ngx_http_request_t, ctx: &RequestCtx, b: &CertBinding) -> Option<String> {
+    let pem = glue::complex_value(r, b.cert.0).filter(|v| !v.is_empty())?;
+    let pem = if b.escaped {
+        std::borrow::Cow::Owned(binding::url_unescape(pem)?)
+    } else {
+        std::borrow::Cow::Borrowed(pem)
+    };
+    let t = binding::thumbprint_from_pem(&pem).ok()?;
+    *ctx.thumbprint.borrow_mut() = Some(t.clone());
+    Some(t)
 }
 
 /// Refuses the request: no identity is left for the variables, the refusal is counted and

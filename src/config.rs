@@ -99,6 +99,16 @@ pub struct Require {
     pub status: u16,
 }
 
+/// `jwt_peer_auth_cert_binding off | on | optional [cert=$variable]` (RFC 8705 §3).
+#[derive(Debug, Clone, Copy)]
+pub struct CertBinding {
+    pub mode: jwt_peer_auth_core::binding::Mode,
+    /// Where the client certificate comes from: `$ssl_client_raw_cert` (PEM), or the `cert=`
+    /// variable (URL-escaped PEM, as `$ssl_client_escaped_cert`).
+    pub cert: ComplexValue,
+    pub escaped: bool,
+}
+
 /// A JWKS file read at configuration time.
 #[derive(Debug)]
 pub struct FileKeys {
@@ -120,6 +130,8 @@ pub struct LocConf {
     pub claims: Option<Vec<ClaimRule>>,
     pub requires: Option<Vec<Require>>,
     pub max_age: Option<u64>,
+    /// `jwt_peer_auth_cert_binding`.
+    pub cert_binding: Option<CertBinding>,
 
     // Resolved by merge.
     /// The key source (index into `MainConf::sources`) of this location, if it fetches keys.
@@ -166,6 +178,9 @@ impl LocConf {
         }
         if self.requires.is_none() {
             self.requires = prev.requires.clone();
+        }
+        if self.cert_binding.is_none() {
+            self.cert_binding = prev.cert_binding;
         }
         if self.max_age.is_none() {
             self.max_age = prev.max_age;
@@ -405,6 +420,48 @@ fn set_require(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(
     Ok(())
 }
 
+fn set_cert_binding(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    use jwt_peer_auth_core::binding::Mode;
+    if lc.cert_binding.is_some() {
+        return Err(ConfError::Duplicate);
+    }
+    let mode = match args[0] {
+        "off" => Mode::Off,
+        "on" => Mode::On,
+        "optional" => Mode::Optional,
+        other => {
+            return Err(
+                format!("invalid value \"{other}\": \"off\", \"on\" or \"optional\" is expected").into(),
+            )
+        }
+    };
+    let (cert, escaped) = match args.get(1) {
+        None if mode == Mode::Off => (ComplexValue(std::ptr::null_mut()), false),
+        None => {
+            // The connection's own client certificate; needs NGINX built with SSL.
+            const RAW: &str = "$ssl_client_raw_cert";
+            let value = ngx_str_t {
+                len: RAW.len(),
+                data: RAW.as_ptr().cast_mut(),
+            };
+            let cv = glue::compile_complex_value(cf, value)
+                .ok_or_else(|| "\"$ssl_client_raw_cert\" is not available (NGINX without SSL?)".to_owned())?;
+            (ComplexValue(cv), false)
+        }
+        Some(param) => {
+            let Some(var) = param.strip_prefix("cert=") else {
+                return Err(format!("invalid parameter \"{param}\"").into());
+            };
+            if mode == Mode::Off || !var.starts_with('$') {
+                return Err(format!("invalid parameter \"{param}\": \"cert=$variable\" with \"on\" or \"optional\" is expected").into());
+            }
+            (compile(cf, 2, "cert=".len())?, true)
+        }
+    };
+    lc.cert_binding = Some(CertBinding { mode, cert, escaped });
+    Ok(())
+}
+
 fn set_max_age(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
     if lc.max_age.is_some() {
         return Err(ConfError::Duplicate);
@@ -573,6 +630,7 @@ extern "C" fn cmd_status(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, _conf: *
 directive_fn!(cmd_claim, set_claim);
 directive_fn!(cmd_require, set_require);
 directive_fn!(cmd_max_age, set_max_age);
+directive_fn!(cmd_cert_binding, set_cert_binding);
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
@@ -600,7 +658,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 15] = [
+pub static mut COMMANDS: [ngx_command_t; 16] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -618,6 +676,11 @@ pub static mut COMMANDS: [ngx_command_t; 15] = [
     command(ngx_string!("jwt_peer_auth_claim"), NGX_CONF_2MORE, cmd_claim),
     command(ngx_string!("jwt_peer_auth_require"), NGX_CONF_1MORE, cmd_require),
     command(ngx_string!("jwt_peer_auth_max_age"), NGX_CONF_TAKE1, cmd_max_age),
+    command(
+        ngx_string!("jwt_peer_auth_cert_binding"),
+        NGX_CONF_TAKE12,
+        cmd_cert_binding,
+    ),
     command(
         ngx_string!("jwt_peer_auth_jwks_file"),
         NGX_CONF_TAKE1,

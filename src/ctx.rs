@@ -30,7 +30,6 @@ pub enum Outcome {
 }
 
 /// Per-request state of the module (main requests only: the access phase skips sub-requests).
-#[derive(Default)]
 pub struct RequestCtx {
     /// A waited key request is in flight.
     pub waiting: Cell<bool>,
@@ -46,9 +45,37 @@ pub struct RequestCtx {
     pub outcome: Cell<Option<Outcome>>,
     /// The location whose checks `outcome` answers.
     pub decided_for: Cell<*const LocConf>,
+    /// The key source that verified the token, and the token (request memory): a location
+    /// reached by an internal redirect trusts the decision only for its own key sources and
+    /// the same token.
+    pub verified_by: Cell<Option<crate::token_cache::Source>>,
+    pub token: Cell<(*const u8, usize)>,
+    /// The first location an error page for a refusal led to: only it is served.
+    pub error_page_for: Cell<*const LocConf>,
+    /// The client certificate's thumbprint, once computed for `jwt_peer_auth_cert_binding`.
+    pub thumbprint: RefCell<Option<String>>,
     /// What variable values were withheld (control characters) and logged: each is logged
     /// once per request.
     pub withheld: RefCell<Vec<String>>,
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        RequestCtx {
+            waiting: Cell::default(),
+            forced: Cell::default(),
+            rechecked: Cell::default(),
+            polls: Cell::default(),
+            verified: RefCell::default(),
+            outcome: Cell::default(),
+            decided_for: Cell::new(std::ptr::null()),
+            verified_by: Cell::default(),
+            token: Cell::new((std::ptr::null(), 0)),
+            error_page_for: Cell::new(std::ptr::null()),
+            thumbprint: RefCell::default(),
+            withheld: RefCell::default(),
+        }
+    }
 }
 
 extern "C" fn cleanup(data: *mut c_void) {

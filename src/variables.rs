@@ -22,11 +22,12 @@ use crate::JwtPeerAuthModule;
 type GetFn =
     unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_http_variable_value_t, usize) -> ngx_int_t;
 
-const VARS: [(&str, GetFn, u32); 4] = [
+const VARS: [(&str, GetFn, u32); 5] = [
     ("jwt_claim_", get_claim, NGX_HTTP_VAR_PREFIX),
     ("jwt_header_", get_header, NGX_HTTP_VAR_PREFIX),
     ("jwt_payload", get_payload, 0),
     ("jwt_peer_auth_status", get_status, 0),
+    ("jwt_peer_auth_cert_thumbprint", get_thumbprint, 0),
 ];
 
 /// Registers the variables (preconfiguration).
@@ -67,6 +68,10 @@ fn getter(
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: NGINX passes a live request.
         let req = unsafe { r.as_ref() }?;
+        // A key request carries nothing of the client's, identity included.
+        if crate::fetch::of_request(req).is_some() {
+            return None;
+        }
         let c = ctx::get(req)?;
         read(req, c).map(|(value, what)| (value, what, c))
     }));
@@ -240,5 +245,16 @@ unsafe extern "C" fn get_status(
             Outcome::Forbidden => jwt_peer_auth_core::Reason::Claim.word(),
         };
         Some((Some(word.to_owned()), "the status".to_owned()))
+    })
+}
+
+unsafe extern "C" fn get_thumbprint(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    _: usize,
+) -> ngx_int_t {
+    getter(r, v, |_, c| {
+        let t = c.thumbprint.borrow().clone()?;
+        Some((Some(t), "the certificate thumbprint".to_owned()))
     })
 }

@@ -10,10 +10,12 @@
 //! - [`policy`]: claim rules, require, max_age, claim rendering.
 //! - [`conffile`]: the `include` arguments of an `nginx.conf` text.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
+//! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
 
 pub mod alg;
 pub mod b64;
 pub mod bearer;
+pub mod binding;
 pub mod conffile;
 pub mod digest;
 pub mod freshness;

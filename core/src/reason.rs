@@ -25,12 +25,15 @@ pub enum Reason {
     /// The request's credentials are not one well-formed bearer token: `Bearer` with no token,
     /// or with more than one (RFC 6750 §3.1 `invalid_request`, 400).
     InvalidRequest,
+    /// The token is not bound to the client certificate of the request (RFC 8705 §3,
+    /// `jwt_peer_auth_cert_binding`): no certificate, no `cnf.x5t#S256`, or another thumbprint.
+    Binding,
 }
 
 impl Reason {
     /// Every reason, in a fixed order: status counters and per-reason tables are indexed by
     /// position here (see [`Reason::index`]). New reasons are only ever appended.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::Expired,
@@ -41,6 +44,7 @@ impl Reason {
         Reason::Claim,
         Reason::NoKeys,
         Reason::InvalidRequest,
+        Reason::Binding,
     ];
 
     /// How many reasons there are: the length of per-reason tables.
@@ -59,6 +63,7 @@ impl Reason {
             Reason::Claim => 7,
             Reason::NoKeys => 8,
             Reason::InvalidRequest => 9,
+            Reason::Binding => 10,
         }
     }
 
@@ -75,6 +80,7 @@ impl Reason {
             Reason::Claim => "claim",
             Reason::NoKeys => "no_keys",
             Reason::InvalidRequest => "invalid_request",
+            Reason::Binding => "binding",
         }
     }
 
@@ -198,6 +204,9 @@ mod tests {
         assert_eq!(Reason::Expired.http_status(), 401);
         assert_eq!(Reason::InvalidRequest.word(), "invalid_request");
         assert_eq!(Reason::InvalidRequest.http_status(), 400);
+        assert_eq!(Reason::Binding.word(), "binding");
+        assert_eq!(Reason::Binding.http_status(), 401);
+        assert_eq!(Reason::Binding.description(), None);
     }
 
     #[test]
@@ -213,6 +222,7 @@ mod tests {
             Reason::UnknownKid,
             Reason::Algorithm,
             Reason::Claim,
+            Reason::Binding,
         ] {
             assert_eq!(r.error_code(), Some("invalid_token"), "{r}");
         }
@@ -220,7 +230,7 @@ mod tests {
 
     #[test]
     fn index_is_the_position_in_all() {
-        assert_eq!(Reason::COUNT, 10);
+        assert_eq!(Reason::COUNT, 11);
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i, "{r}");
         }
@@ -228,6 +238,8 @@ mod tests {
         assert_eq!(Reason::Missing.index(), 0);
         assert_eq!(Reason::NoKeys.index(), 8);
         assert_eq!(Reason::InvalidRequest.index(), 9);
+        assert_eq!(Reason::Binding.index(), 10);
+        assert_eq!(Reason::ALL[Reason::COUNT - 1], Reason::Binding, "appended last");
         let words: std::collections::HashSet<_> = Reason::ALL.iter().map(|r| r.word()).collect();
         assert_eq!(words.len(), Reason::COUNT, "words are distinct");
     }
@@ -245,5 +257,7 @@ mod tests {
         assert_eq!(r.to_string(), "expired (token expired at 5, now 9, leeway 1s)");
         let r = Rejection::with_value(Reason::UnknownKid, "no key with kid", "a\nb");
         assert_eq!(r.to_string(), "unknown_kid (no key with kid \"a?b\")");
+        let r = Rejection::new(Reason::Binding, "no client certificate");
+        assert_eq!(r.to_string(), "binding (no client certificate)");
     }
 }

@@ -14,6 +14,9 @@
 //!   --unsigned         empty signature
 //!   --corrupt          flip a bit of the signature
 //!   --count N          print N distinct tokens, one a line (adds a "jti")
+//!   --cnf-cert FILE    bind the token to the PEM certificate in FILE (RFC 8705 §3.1): adds
+//!                      "cnf": {"x5t#S256": "<base64url SHA-256 of its DER>"}; applied after
+//!                      --claims, so it replaces any "cnf" given there
 //! ```
 
 use std::fs;
@@ -21,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jwt_peer_auth_core::b64;
+use jwt_peer_auth_core::{b64, binding};
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use rsa::pkcs8::EncodePrivateKey;
@@ -106,6 +109,7 @@ struct Opts {
     unsigned: bool,
     corrupt: bool,
     count: usize,
+    cnf_cert: Option<String>,
 }
 
 fn now() -> i64 {
@@ -129,6 +133,7 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
         unsigned: false,
         corrupt: false,
         count: 1,
+        cnf_cert: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -160,8 +165,14 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
             "--unsigned" => o.unsigned = true,
             "--corrupt" => o.corrupt = true,
             "--count" => o.count = val()?.parse().map_err(|_| "--count: not a number")?,
+            "--cnf-cert" => o.cnf_cert = Some(val()?),
             other => return Err(format!("unknown option {other}")),
         }
+    }
+    if let Some(file) = &o.cnf_cert {
+        let pem = fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+        let x5t = binding::thumbprint_from_pem(&pem).map_err(|e| format!("--cnf-cert {file}: {e}"))?;
+        o.claims.insert("cnf".into(), json!({ "x5t#S256": x5t }));
     }
     Ok(o)
 }

@@ -362,15 +362,23 @@ fn check_policy(r: &mut ngx_http_request_t, job: &Job, v: &Verified, now: i64) -
 /// `cert=` variable; remembered for `$jwt_peer_auth_cert_thumbprint`. `None`: no (usable)
 /// certificate.
 fn client_thumbprint(r: &mut ngx_http_request_t, ctx: &RequestCtx, b: &CertBinding) -> Option<String> {
-    let pem = glue::complex_value(r, b.cert.0).filter(|v| !v.is_empty())?;
-    let pem = if b.escaped {
-        std::borrow::Cow::Owned(binding::url_unescape(pem)?)
-    } else {
-        std::borrow::Cow::Borrowed(pem)
-    };
-    let t = binding::thumbprint_from_pem(&pem).ok()?;
-    *ctx.thumbprint.borrow_mut() = Some(t.clone());
-    Some(t)
+    let value = glue::complex_value(r, b.cert.0)?;
+    match binding::thumbprint_from_value(value, b.escaped) {
+        Ok(t) => {
+            *ctx.thumbprint.borrow_mut() = t.clone();
+            t
+        }
+        Err(e) => {
+            // SAFETY: a live request's connection and its log.
+            let log = unsafe { (*r.connection).log };
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                log,
+                "jwt_peer_auth: client certificate not usable: {e}"
+            );
+            None
+        }
+    }
 }
 
 /// Refuses the request: no identity is left for the variables, the refusal is counted and

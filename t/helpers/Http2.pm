@@ -25,7 +25,14 @@ sub get {
                '--max-time', $timeout, '--connect-timeout', $timeout);
     push @cmd, '-H', $_ for @{ $headers // [] };
     push @cmd, "http://127.0.0.1:$port$path";
-    open(my $fh, '-|', @cmd) or die "cannot run $CURL: $!\n";
+    return curl(@cmd);
+}
+
+# Runs a `curl -s -i ...` command line and parses its answer into the hash get() returns
+# (shared with Tls.pm).
+sub curl {
+    my @cmd = @_;
+    open(my $fh, '-|', @cmd) or die "cannot run $cmd[0]: $!\n";
     binmode $fh;
     my $out = do { local $/; <$fh> } // '';
     close($fh);

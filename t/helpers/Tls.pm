@@ -28,6 +28,7 @@ use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use MIME::Base64 qw(encode_base64url);
 use POSIX ();
+use Http2 ();
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../..');
 our $DIR = $ENV{TEST_NGINX_TLS_DIR} || "$ROOT/t/tls.tmp";
@@ -174,23 +175,7 @@ sub get {
     }
     push @cmd, '-H', $_ for @{ $opts{headers} // [] };
     push @cmd, "https://127.0.0.1:$port$path";
-    open(my $fh, '-|', @cmd) or die "cannot run $CURL: $!\n";
-    binmode $fh;
-    my $out = do { local $/; <$fh> } // '';
-    close($fh);
-    my $exit = $? >> 8;
-    my %r = (status => 0, proto => '', headers => {}, body => '', exit => $exit, raw => $out);
-    my ($head, $body) = split /\r?\n\r?\n/, $out, 2;
-    return \%r unless defined $head;
-    my ($status_line, @lines) = split /\r?\n/, $head;
-    my ($proto, $status) = ($status_line // '') =~ m{^HTTP/(\S+) (\d{3})} or return \%r;
-    @r{qw(proto status body)} = ($proto, $status, $body // '');
-    for my $line (@lines) {
-        my ($name, $value) = $line =~ /^([^:]+):\s*(.*?)\s*$/ or next;
-        $name = lc $name;
-        $r{headers}{$name} = exists $r{headers}{$name} ? "$r{headers}{$name}, $value" : $value;
-    }
-    return \%r;
+    return Http2::curl(@cmd);
 }
 
 1;

@@ -9,6 +9,9 @@
 #   (e) the baseline it replaces: auth_request to JWThenticator's /validate_request
 #   (f) as (b), keys fetched with `jwt_peer_auth_key_request` from a JWKS location
 #       (only if this NGINX build knows the directive)
+#   (g) as (b), with `jwt_peer_auth_cert_binding on cert=$http_x_client_cert`: a bound token and
+#       the client certificate in a header (as from a TLS terminator): the cost of the binding
+#       check itself (PEM decode, SHA-256, compare), without TLS's own cost
 #
 # Protected locations serve a static file, not `return` (which runs before the access phase).
 # Every response's status is counted (status.lua); a scenario with any unexpected status or
@@ -92,6 +95,11 @@ keys=$work/keys
 [ -f "$keys/jwks.json" ] || build/jwt-mint keygen "$keys"
 echo "hello, peer" > "$work/www/hello.txt"
 token=$(build/jwt-mint sign "$keys" rsa)
+# (g): a client certificate, a token bound to it, and the certificate URL-escaped for a header.
+[ -f "$work/client.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj /CN=bench-peer -days 2 -keyout /dev/null -out "$work/client.pem" 2>/dev/null
+bound_token=$(build/jwt-mint sign "$keys" rsa --cnf-cert "$work/client.pem")
+client_cert_header=$("$py" -c 'import sys, urllib.parse; print(urllib.parse.quote(open(sys.argv[1]).read(), safe=""))' "$work/client.pem")
 bad_token=$(build/jwt-mint sign "$keys" rsa --corrupt)
 pool=$work/tokens.txt
 # The pool is reused while it has the right size, is younger than 12 h (tokens live 24 h) and
@@ -161,6 +169,13 @@ http {
             jwt_peer_auth_jwks_file $keys/jwks.json;
             alias $work/www/hello.txt;
         }
+        # (g)
+        location = /g {
+            jwt_peer_auth "bench";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            jwt_peer_auth_cert_binding on cert=\$http_x_client_cert;
+            alias $work/www/hello.txt;
+        }
         # (e): what jwt_peer_auth replaces. Kept-alive upstream connections: JWThenticator's
         # best case.
         location = /e {
@@ -222,8 +237,13 @@ scenario() {
     shift 5
     rps[$id]=-; p50[$id]=-; p99[$id]=-; statuses[$id]=-
     # One request with curl first: a clear message if the setup is wrong (and a warm-up).
-    local code
-    code=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' ${auth:+-H "Authorization: Bearer $auth"} "$url")
+    # ... with the scenario's other request headers (its wrk `-H` arguments).
+    local code extra=() prev=
+    for a in "$@"; do
+        [ "$prev" = -H ] && [ "${a%%:*}" != Authorization ] && extra+=(-H "$a")
+        prev=$a
+    done
+    code=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' ${auth:+-H "Authorization: Bearer $auth"} "${extra[@]}" "$url")
     if { [ "$expect" = 2xx ] && [ "${code:0:1}" != 2 ]; } || { [ "$expect" = 401 ] && [ "$code" != 401 ]; }; then
         verdict[$id]="FAILED (curl got $code)"
         say "($id) FAILED: curl got HTTP $code"
@@ -273,6 +293,9 @@ else
     rps[f]=-; p50[f]=-; p99[f]=-; statuses[f]=-
     verdict[f]="skipped: jwt_peer_auth_key_request not available"
 fi
+scenario g "jwt_peer_auth, JWKS file, one reused certificate-bound token" /g 2xx "$bound_token" \
+    "${status_lua[@]}" -H "Authorization: Bearer $bound_token" -H "X-Client-Cert: $client_cert_header" \
+    "http://127.0.0.1:$port/g"
 validate_calls() { sed -n 's/.*"\/validate_request": *\([0-9]*\).*/\1/p' <<<"$1"; }
 jwth_calls=$(( $(validate_calls "$jwth_after") - $(validate_calls "$jwth_before") ))
 
@@ -306,7 +329,7 @@ workers=$(pgrep -c -P "$nginx_pid" || true)
     echo
     echo "| ratio (req/s) | |"
     echo "|---|--:|"
-    for r in b/a c/a d/a f/a b/e; do
+    for r in b/a c/a d/a f/a g/b b/e; do
         echo "| $r | $(ratio "${r%/*}" "${r#*/}") |"
     done
     echo

@@ -19,6 +19,8 @@ $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 # The HTTP/2 server's port (a TEST_NGINX_* variable, so both runners substitute it in configs
 # and the Perl hooks know it too).
 $ENV{TEST_NGINX_H2_PORT} ||= JwtPeerAuth::free_port();
+# HTTP/2 in the listen syntax of the NGINX under test ($TEST_NGINX_H2).
+JwtPeerAuth::set_http2_listen();
 log_level('info');
 no_shuffle();
 
@@ -524,8 +526,7 @@ qr/\[emerg\].*"jwt_peer_auth_jwks_file".*no usable key/
 # fails before the fix: "Bearer a b" gets 401 (invalid_token), not 400 (invalid_request)
 --- http_config
     server {
-        listen 127.0.0.1:$TEST_NGINX_H2_PORT;
-        http2 on;
+        listen 127.0.0.1:$TEST_NGINX_H2_PORT$TEST_NGINX_H2;
         server_name h2;
         jwt_peer_auth "peers";
         jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;

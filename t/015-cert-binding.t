@@ -15,14 +15,8 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
-# HTTP/2 over TLS: "listen ... ssl; http2 on;" since NGINX 1.25.1, "listen ... ssl http2;"
-# before (Debian's 1.22), expanded into "listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 $TEST_NGINX_TLS_H2;".
-{
-    my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
-    my ($maj, $min, $patch) = (qx{$nginx -v 2>&1} // '') =~ m{nginx/(\d+)\.(\d+)\.(\d+)};
-    my $v = defined $maj ? $maj * 1_000_000 + $min * 1000 + $patch : 0;
-    $ENV{TEST_NGINX_TLS_H2} = $v >= 1_025_001 ? 'ssl; http2 on' : 'ssl http2';
-}
+# HTTP/2 over TLS, in the listen syntax of the NGINX under test ($TEST_NGINX_TLS_H2).
+JwtPeerAuth::set_http2_listen();
 
 master_on();
 workers(2);

@@ -104,6 +104,29 @@ sub sleep_past_exp {
     Time::HiRes::sleep($left) if $left > 0;
 }
 
+# --- the NGINX under test ------------------------------------------------------------------
+
+# Whether the NGINX under test ($TEST_NGINX_BINARY) is at least version $want ("1.25.1").
+sub nginx_at_least {
+    my ($want) = @_;
+    my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    my @have = (qx{$nginx -v 2>&1} // '') =~ m{nginx/(\d+)\.(\d+)\.(\d+)} or return 0;
+    my @want = split /\./, $want;
+    for my $i (0 .. 2) {
+        return $have[$i] > $want[$i] if $have[$i] != $want[$i];
+    }
+    return 1;
+}
+
+# HTTP/2 on a listen socket: "listen ...; http2 on;" since NGINX 1.25.1, "listen ... http2;"
+# before (Debian's 1.22). Sets $TEST_NGINX_H2 to what follows the address in a listen line
+# (" http2" or "; http2 on"), and $TEST_NGINX_TLS_H2 for TLS (" ssl http2" or " ssl; http2 on").
+sub set_http2_listen {
+    my $new = nginx_at_least('1.25.1');
+    $ENV{TEST_NGINX_H2} = $new ? '; http2 on' : ' http2';
+    $ENV{TEST_NGINX_TLS_H2} = $new ? ' ssl; http2 on' : ' ssl http2';
+}
+
 # --- a fresh shared zone per block ---------------------------------------------------------
 #
 # JwtPeerAuth::zone_per_block(), called by a test file, gives every block a jwt_peer_auth_zone

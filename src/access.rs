@@ -89,18 +89,12 @@ fn handle(request: &mut Request) -> ngx_int_t {
             return rc;
         }
     }
-    // Requests without a usable bearer token, and tokens that fail the checks that need no
-    // key, are refused before any key is looked at (so they never start a fetch).
+    // Requests without a usable bearer token are refused before any key is looked at; tokens
+    // that fail the checks that need no key never start or wait for a fetch (keys.rs).
     let t = match token(request.as_mut(), *source) {
         Ok(t) => t,
         Err(rejection) => return refuse(request, &job, &rejection, None),
     };
-    // (A token in the cache passed them when it was verified: the hot path skips them.)
-    if lc.key_source.is_some() && !token_cache::contains(t) {
-        if let Err(rejection) = jwt_peer_auth_core::verify::precheck(t, &lc.policy) {
-            return refuse(request, &job, &rejection, None);
-        }
-    }
     let key_source = lc.key_source.and_then(|i| mc.sources.get(i));
     // At most twice: once more after another worker published newer keys.
     for _ in 0..2 {
@@ -114,8 +108,11 @@ fn handle(request: &mut Request) -> ngx_int_t {
                 );
                 return SERVER_ERROR;
             }
-            (Some(src), Some(zone)) => match keys::for_request(request.as_mut(), lc, src, zone, ctx) {
+            (Some(src), Some(zone)) => match keys::for_request(request.as_mut(), lc, src, zone, ctx, || {
+                jwt_peer_auth_core::verify::precheck(t, &lc.policy)
+            }) {
                 Keys::Wait => return AGAIN,
+                Keys::Refused(rejection) => return refuse(request, &job, &rejection, None),
                 Keys::Error(msg) => {
                     ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: {msg}");
                     return SERVER_ERROR;

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use jwt_peer_auth_core::freshness::{CacheSettings, Plan, SourceState};
-use jwt_peer_auth_core::KeySet;
+use jwt_peer_auth_core::{KeySet, Rejection};
 use ngx::ffi::ngx_http_request_t;
 
 use crate::config::LocConf;
@@ -40,6 +40,8 @@ pub enum Keys {
     Ready(Option<FetchedKeys>),
     /// A fetch is in flight for this request: return NGX_AGAIN.
     Wait,
+    /// The token failed the checks that need no key: refused before any fetch or wait.
+    Refused(Rejection),
     Error(String),
 }
 
@@ -65,6 +67,7 @@ pub fn for_request(
     source: &'static KeySource,
     zone: &Zone,
     ctx: &RequestCtx,
+    precheck: impl FnOnce() -> Result<(), Rejection>,
 ) -> Keys {
     if ctx.waiting.get() {
         return Keys::Wait;
@@ -79,7 +82,16 @@ pub fn for_request(
     let cfg = lc.key_cache.unwrap_or_default();
     let now = ngx::ffi::ngx_time();
     let st = state(zone, slot);
-    match st.plan(&cfg, now) {
+    let plan = st.plan(&cfg, now);
+    // Anything but verifying with fresh keys may start or wait for a fetch: a token that fails
+    // the checks needing no key never does (fresh keys, the hot path, skip this: verification
+    // makes the same checks).
+    if plan != Plan::Verify {
+        if let Err(rejection) = precheck() {
+            return Keys::Refused(rejection);
+        }
+    }
+    match plan {
         Plan::Verify => {}
         Plan::VerifyAndRefresh => {
             if let Some(lease) = zone.try_start(slot, &cfg, now, false) {

@@ -45,12 +45,6 @@ pub fn get(token: &[u8], sources: &[Source]) -> Option<(Rc<Verified>, Source)> {
     })
 }
 
-/// Whether `token` was verified by some key source (whichever): it passed the checks that
-/// need no key then, so they need not run again.
-pub fn contains(token: &[u8]) -> bool {
-    CACHE.with(|c| c.borrow().as_ref().is_some_and(|cache| cache.contains(token)))
-}
-
 /// Remembers a verified token (capacity from configuration; 0 disables the cache).
 pub fn put(token: &[u8], verified: Rc<Verified>, source: Source, capacity: usize) {
     let Some(cap) = NonZeroUsize::new(capacity) else {

@@ -14,12 +14,11 @@ use ngx::ffi::{
     NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
     NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
 };
-use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
+use ngx::http::HttpModuleLocationConf;
 use ngx::{ngx_conf_log_error, ngx_string};
 
 use crate::glue;
 use crate::zone;
-use crate::JwtPeerAuthModule;
 
 /// Name and size of the zone used when `jwt_peer_auth_zone` is not given.
 pub const DEFAULT_ZONE: &str = "jwt_peer_auth";
@@ -29,8 +28,6 @@ pub const DEFAULT_ZONE_SIZE: usize = 1024 * 1024;
 #[derive(Debug)]
 pub struct MainConf {
     pub shm_zone: *mut ngx_shm_zone_t,
-    /// Whether any location fetches keys (then a zone is needed).
-    pub key_requests: bool,
     /// `jwt_peer_auth_token_cache`: entries per worker (0: off); `None`: the default.
     pub token_cache: Option<usize>,
     /// Key sources (key-request URI per server), registered while merging.
@@ -51,7 +48,6 @@ impl Default for MainConf {
     fn default() -> Self {
         MainConf {
             shm_zone: std::ptr::null_mut(),
-            key_requests: false,
             token_cache: None,
             sources: Default::default(),
             member_sets: Vec::new(),
@@ -471,7 +467,7 @@ fn set_max_age(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<
     Ok(())
 }
 
-fn set_key_request(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+fn set_key_request(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
     if lc.key_request.is_some() {
         return Err(ConfError::Duplicate);
     }
@@ -480,9 +476,6 @@ fn set_key_request(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Resu
         return Err(format!("invalid URI \"{uri}\": a local path like \"/_jwks\" is expected").into());
     }
     lc.key_request = Some(Arc::new(KeyRequest { uri: uri.to_owned() }));
-    if let Some(mc) = JwtPeerAuthModule::main_conf_mut(cf) {
-        mc.key_requests = true;
-    }
     Ok(())
 }
 

@@ -493,9 +493,8 @@ impl Zone {
         let st = self.shared.state.read();
         st.slots
             .iter()
-            .enumerate()
-            .filter(|(_, s)| s.in_use != 0)
-            .map(|(_, s)| SourceView {
+            .filter(|s| s.in_use != 0)
+            .map(|s| SourceView {
                 label: s.label.as_str().into_owned(),
                 live: s.epoch == st.epoch,
                 state: s.state,

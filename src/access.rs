@@ -21,6 +21,7 @@ use ngx::ngx_log_error;
 use crate::config::{CertBinding, LocConf, MainConf, Mode};
 use crate::ctx::{self, Outcome, RequestCtx};
 use crate::keys::{self, FetchedKeys, Keys, Retry};
+use crate::revocation::list::List;
 use crate::token_cache::{self, Source};
 use crate::zone::{Counters, Zone};
 use crate::{glue, JwtPeerAuthModule};
@@ -336,9 +337,13 @@ fn token<'p>(
     })
 }
 
-/// `jwt_peer_auth_max_age` and `jwt_peer_auth_claim`, after the signature and time checks.
+/// `jwt_peer_auth_revocation_check`, `jwt_peer_auth_cert_binding`, `jwt_peer_auth_max_age`
+/// and `jwt_peer_auth_claim`, after the signature and time checks (for a cached token too).
 fn check_policy(r: &mut ngx_http_request_t, job: &Job, v: &Verified, now: i64) -> Result<(), Rejection> {
     let lc = job.lc;
+    if let Some(names) = lc.revocation_check.as_deref().filter(|n| !n.is_empty()) {
+        check_revocation(job, v, names, now)?;
+    }
     if let Some(b) = lc.cert_binding.filter(|b| b.mode != binding::Mode::Off) {
         let thumbprint = client_thumbprint(r, job.ctx, &b);
         binding::check(&v.claims, b.mode, thumbprint.as_deref())?;
@@ -356,6 +361,30 @@ fn check_policy(r: &mut ngx_http_request_t, job: &Job, v: &Verified, now: i64) -
         }
     }
     Ok(())
+}
+
+/// `jwt_peer_auth_revocation_check`: refused if a checked name has a listed value. Fails
+/// closed: a list that cannot be read refuses the token.
+fn check_revocation(job: &Job, v: &Verified, names: &[String], now: i64) -> Result<(), Rejection> {
+    let list = job
+        .mc
+        .revocation
+        .as_deref()
+        .and_then(|r| List::from_shm(r.shm_zone));
+    let Some(list) = list else {
+        return Err(Rejection::new(
+            Reason::Revoked,
+            "the revocation list is not available",
+        ));
+    };
+    match list.revoked(v, names, now) {
+        Some(name) => Err(Rejection::with_value(
+            Reason::Revoked,
+            "listed on the revocation list:",
+            name,
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The base64url SHA-256 of the client certificate (RFC 8705 §3.1), from the connection or the

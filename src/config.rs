@@ -34,6 +34,11 @@ pub struct MainConf {
     pub sources: crate::sources::Sources,
     /// `jwt_peer_auth_claim_set` / `jwt_peer_auth_header_set`, indexed by variable data.
     pub member_sets: Vec<MemberSet>,
+    /// `jwt_peer_auth_revocation` (boxed: its zone points to it).
+    pub revocation: Option<Box<crate::revocation::Revocation>>,
+    /// The first `jwt_peer_auth_revocation_check` or `_api` (directive, file:line): it needs
+    /// `jwt_peer_auth_revocation`, checked once the http block is parsed.
+    pub revocation_used_at: Option<(&'static str, String)>,
 }
 
 /// `jwt_peer_auth_claim_set $var name ...` (or `_header_set`): a path of case-sensitive member
@@ -51,6 +56,8 @@ impl Default for MainConf {
             token_cache: None,
             sources: Default::default(),
             member_sets: Vec::new(),
+            revocation: None,
+            revocation_used_at: None,
         }
     }
 }
@@ -128,6 +135,9 @@ pub struct LocConf {
     pub max_age: Option<u64>,
     /// `jwt_peer_auth_cert_binding`.
     pub cert_binding: Option<CertBinding>,
+    /// `jwt_peer_auth_revocation_check`: the names checked against the revocation list (empty:
+    /// `off`).
+    pub revocation_check: Option<Vec<String>>,
 
     // Resolved by merge.
     /// The key source (index into `MainConf::sources`) of this location, if it fetches keys.
@@ -180,6 +190,9 @@ impl LocConf {
         }
         if self.max_age.is_none() {
             self.max_age = prev.max_age;
+        }
+        if self.revocation_check.is_none() {
+            self.revocation_check = prev.revocation_check.clone();
         }
         self.policy = Policy {
             algorithms: self.algorithms.unwrap_or_default(),
@@ -574,6 +587,114 @@ fn set_header_set(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Resu
     member_set(cf, args, mc, true)
 }
 
+/// `jwt_peer_auth_revocation zone=name:size [state=path] [ttl=time]`.
+fn set_revocation(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(), ConfError> {
+    use crate::revocation::{list, state, Revocation, DEFAULT_TTL};
+    use jwt_peer_auth_core::revocation::MAX_TTL;
+    if mc.revocation.is_some() {
+        return Err(ConfError::Duplicate);
+    }
+    let mut zone = None;
+    let mut state_path = None;
+    let mut ttl = DEFAULT_TTL;
+    for (i, a) in args.iter().enumerate() {
+        match a.split_once('=') {
+            Some(("zone", v)) if zone.is_none() => {
+                let (name, size) = v
+                    .split_once(':')
+                    .filter(|(n, s)| !n.is_empty() && !s.is_empty())
+                    .ok_or_else(|| format!("invalid zone \"{v}\": \"name:size\" is expected"))?;
+                let size = glue::parse_size(size).ok_or_else(|| format!("invalid zone size \"{size}\""))?;
+                if size < 8 * 4096 {
+                    return Err(format!("zone \"{name}\" is too small (at least 32k)").into());
+                }
+                // The zone keeps a pointer to its name: the argument's own memory.
+                let raw = glue::conf_args(cf)[i + 1];
+                let name_str = ngx_str_t {
+                    len: name.len(),
+                    data: raw.data.wrapping_add("zone=".len()),
+                };
+                zone = Some((name.to_owned(), name_str, size));
+            }
+            Some(("state", v)) if state_path.is_none() && !v.is_empty() => {
+                state_path =
+                    Some(glue::conf_full_name(cf, v).ok_or_else(|| format!("invalid path \"{v}\""))?);
+            }
+            Some(("ttl", v)) => {
+                ttl = glue::parse_time_sec(v)
+                    .filter(|t| (1..=MAX_TTL).contains(t))
+                    .ok_or_else(|| format!("invalid \"ttl=\" value \"{v}\" (1s to {}d)", MAX_TTL / 86400))?;
+            }
+            _ => return Err(format!("invalid parameter \"{a}\"").into()),
+        }
+    }
+    let Some((zone_name, name_str, size)) = zone else {
+        return Err("\"zone=name:size\" is required".to_owned().into());
+    };
+    let initial = match &state_path {
+        Some(p) => state::load(p, ngx::ffi::ngx_time())?,
+        None => Vec::new(),
+    };
+    let rev = mc.revocation.insert(Box::new(Revocation {
+        shm_zone: std::ptr::null_mut(),
+        zone_name,
+        state: state_path,
+        ttl,
+        initial,
+    }));
+    let data: *mut Revocation = &mut **rev;
+    rev.shm_zone = list::add(cf, name_str, size, data)
+        .ok_or_else(|| format!("cannot add zone \"{}\"", rev.zone_name))?;
+    Ok(())
+}
+
+/// Records the first directive that needs `jwt_peer_auth_revocation`.
+fn uses_revocation(cf: &mut ngx_conf_t, directive: &'static str) -> Result<(), ConfError> {
+    let at = glue::conf_location(cf);
+    let mc = <crate::JwtPeerAuthModule as ngx::http::HttpModuleMainConf>::main_conf_mut(cf)
+        .ok_or_else(|| "no main configuration".to_owned())?;
+    mc.revocation_used_at.get_or_insert((directive, at));
+    Ok(())
+}
+
+/// `jwt_peer_auth_revocation_check name ... | off`.
+fn set_revocation_check(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    if lc.revocation_check.is_some() {
+        return Err(ConfError::Duplicate);
+    }
+    if args == ["off"] {
+        lc.revocation_check = Some(Vec::new());
+        return Ok(());
+    }
+    let mut names: Vec<String> = Vec::new();
+    for a in args {
+        if *a == "off" {
+            return Err("\"off\" cannot be combined with names".to_owned().into());
+        }
+        jwt_peer_auth_core::revocation::check_name(a)
+            .map_err(|why| format!("invalid name \"{a}\": {}", why.replace("\"name\" ", "")))?;
+        if !names.iter().any(|n| n == a) {
+            names.push((*a).to_owned());
+        }
+    }
+    if names.len() > 8 {
+        return Err("at most 8 names can be checked".to_owned().into());
+    }
+    uses_revocation(cf, "jwt_peer_auth_revocation_check")?;
+    lc.revocation_check = Some(names);
+    Ok(())
+}
+
+/// Checks, once the http block is parsed, that what needs the revocation list has one.
+pub fn check_revocation(mc: &MainConf) -> Result<(), String> {
+    match (&mc.revocation, &mc.revocation_used_at) {
+        (None, Some((directive, at))) => Err(format!(
+            "\"{directive}\" (in {at}) needs \"jwt_peer_auth_revocation zone=name:size\" in the http block"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Adds the default zone when `jwt_peer_auth_zone` was not given.
 pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
     // The zone also holds the request counters of the status page, so it always exists.
@@ -607,6 +728,28 @@ directive_fn!(cmd_zone, set_zone);
 directive_fn!(cmd_token_cache, set_token_cache);
 directive_fn!(cmd_claim_set, set_claim_set);
 directive_fn!(cmd_header_set, set_header_set);
+directive_fn!(cmd_revocation, set_revocation);
+directive_fn!(cmd_revocation_check, set_revocation_check);
+
+extern "C" fn cmd_revocation_api(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    _conf: *mut c_void,
+) -> *mut c_char {
+    let Some(cf) = glue::conf_mut(cf) else {
+        return ngx::core::NGX_CONF_ERROR;
+    };
+    if uses_revocation(cf, "jwt_peer_auth_revocation_api").is_err() {
+        return ngx::core::NGX_CONF_ERROR;
+    }
+    match ngx::http::NgxHttpCoreModule::location_conf_mut(cf) {
+        Some(clcf) => {
+            clcf.handler = Some(crate::revocation::api::api_handler);
+            ngx::core::NGX_CONF_OK
+        }
+        None => ngx::core::NGX_CONF_ERROR,
+    }
+}
 
 extern "C" fn cmd_status(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, _conf: *mut c_void) -> *mut c_char {
     let Some(cf) = glue::conf_mut(cf) else {
@@ -651,7 +794,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 16] = [
+pub static mut COMMANDS: [ngx_command_t; 19] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -706,5 +849,23 @@ pub static mut COMMANDS: [ngx_command_t; 16] = [
         NGX_CONF_2MORE,
         cmd_header_set,
     ),
+    main_command(
+        ngx_string!("jwt_peer_auth_revocation"),
+        NGX_CONF_1MORE,
+        cmd_revocation,
+    ),
+    command(
+        ngx_string!("jwt_peer_auth_revocation_check"),
+        NGX_CONF_1MORE,
+        cmd_revocation_check,
+    ),
+    ngx_command_t {
+        name: ngx_string!("jwt_peer_auth_revocation_api"),
+        type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
+        set: Some(cmd_revocation_api),
+        conf: NGX_HTTP_LOC_CONF_OFFSET,
+        offset: 0,
+        post: ptr::null_mut(),
+    },
     ngx_command_t::empty(),
 ];

@@ -97,29 +97,41 @@ pub fn authorization<'p>(r: &ngx_http_request_t) -> Option<&'p [u8]> {
 /// Adds `WWW-Authenticate: <value>` to the response, as ngx_http_auth_basic_module does.
 /// `value` must outlive the request (it points into location configuration).
 pub fn set_www_authenticate(r: &mut ngx_http_request_t, value: &'static [u8]) -> bool {
-    const KEY: &[u8] = b"WWW-Authenticate";
+    match add_header(r, b"WWW-Authenticate", value) {
+        Some(h) => {
+            r.headers_out.www_authenticate = h;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Adds a response header whose name and value outlive the request (statics or
+/// configuration memory); `None` when the header list cannot grow.
+pub fn add_header(
+    r: &mut ngx_http_request_t,
+    key: &'static [u8],
+    value: &'static [u8],
+) -> Option<*mut ngx_table_elt_t> {
     // SAFETY: `headers_out.headers` is the request's initialised output header list.
     let h = unsafe { ngx_list_push(&mut r.headers_out.headers) }.cast::<ngx_table_elt_t>();
     // SAFETY: ngx_list_push returns NULL or a pointer to an uninitialised element of the list.
-    let Some(h) = (unsafe { h.as_mut() }) else {
-        return false;
-    };
-    h.hash = 1;
+    let e = unsafe { h.as_mut() }?;
+    e.hash = 1;
     #[cfg(ngx_table_elt_next)]
     {
-        h.next = std::ptr::null_mut();
+        e.next = std::ptr::null_mut();
     }
-    h.key = ngx_str_t {
-        len: KEY.len(),
-        data: KEY.as_ptr().cast_mut(),
+    e.key = ngx_str_t {
+        len: key.len(),
+        data: key.as_ptr().cast_mut(),
     };
-    h.value = ngx_str_t {
+    e.value = ngx_str_t {
         len: value.len(),
         data: value.as_ptr().cast_mut(),
     };
-    h.lowcase_key = std::ptr::null_mut();
-    r.headers_out.www_authenticate = h;
-    true
+    e.lowcase_key = std::ptr::null_mut();
+    Some(h)
 }
 
 /// An I/O error as NGINX words it ("No such file or directory"), without Rust's "(os error N)".
@@ -196,4 +208,70 @@ pub fn set_content_type(r: &mut ngx_http_request_t, value: &'static str) {
     };
     r.headers_out.content_type_len = value.len();
     r.headers_out.content_type_lowcase = std::ptr::null_mut();
+}
+
+/// The request's query string (after `?`), empty if none.
+pub fn request_args<'p>(r: &ngx_http_request_t) -> &'p [u8] {
+    if r.args.len == 0 || r.args.data.is_null() {
+        return &[];
+    }
+    // SAFETY: `args` points into the request line, valid for the request.
+    unsafe { std::slice::from_raw_parts(r.args.data, r.args.len) }
+}
+
+/// The value of the request's `Content-Type` header, if any.
+pub fn content_type<'p>(r: &ngx_http_request_t) -> Option<&'p [u8]> {
+    // SAFETY: NULL or an element of the request's header list, which lives as long as the
+    // request.
+    let h = unsafe { r.headers_in.content_type.as_ref() }?;
+    if h.value.len == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: the value's bytes are in the request's header memory.
+    Some(unsafe { std::slice::from_raw_parts(h.value.data, h.value.len) })
+}
+
+/// Why a request body could not be taken.
+#[derive(Debug)]
+pub enum BodyError {
+    /// More than the limit.
+    TooLarge,
+    /// NGINX wrote it to a temporary file (a `client_body_buffer_size` below the limit).
+    InFile,
+    NoMemory,
+}
+
+/// The request body read by `ngx_http_read_client_request_body`, copied out of its buffers, at
+/// most `limit` bytes.
+pub fn request_body(r: &ngx_http_request_t, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::new();
+    // SAFETY: NULL, or the body NGINX read for this request, with its buffer chain.
+    let Some(rb) = (unsafe { r.request_body.as_ref() }) else {
+        return Ok(out);
+    };
+    if !rb.temp_file.is_null() {
+        return Err(BodyError::InFile);
+    }
+    let mut cl = rb.bufs;
+    // SAFETY: each link of the chain is NULL or a valid ngx_chain_t of the request's pool.
+    while let Some(link) = unsafe { cl.as_ref() } {
+        // SAFETY: a chain link points to a valid buffer.
+        let Some(b) = (unsafe { link.buf.as_ref() }) else {
+            break;
+        };
+        if b.in_file() != 0 {
+            return Err(BodyError::InFile);
+        }
+        let n = (b.last as usize).saturating_sub(b.pos as usize);
+        if n > 0 {
+            if out.len() + n > limit {
+                return Err(BodyError::TooLarge);
+            }
+            out.try_reserve(n).map_err(|_| BodyError::NoMemory)?;
+            // SAFETY: an in-memory buffer holds `last - pos` readable bytes from `pos`.
+            out.extend_from_slice(unsafe { std::slice::from_raw_parts(b.pos, n) });
+        }
+        cl = link.next;
+    }
+    Ok(out)
 }

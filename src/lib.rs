@@ -22,6 +22,7 @@ mod ctx;
 mod fetch;
 mod glue;
 mod keys;
+mod revocation;
 mod sources;
 mod status;
 mod token_cache;
@@ -66,6 +67,7 @@ impl HttpModule for JwtPeerAuthModule {
 fn postconfigure(cf: &mut ngx_conf_t) -> Result<(), String> {
     if let Some(mc) = JwtPeerAuthModule::main_conf_mut(cf) {
         sources::resolve(cf, &mut mc.sources)?;
+        config::check_revocation(mc)?;
     }
     fetch::filters::install();
     let cmcf = NgxHttpCoreModule::main_conf_mut(cf).ok_or("no http core configuration")?;

@@ -33,7 +33,7 @@ const RESULT_LEN: usize = 96;
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtpeer\0");
 /// Bumped whenever [`Shared`] changes shape.
-const LAYOUT_VERSION: u32 = 2;
+const LAYOUT_VERSION: u32 = 3;
 
 /// A key source's identity: a digest of what the configuration says it is.
 pub type Identity = [u8; 32];

@@ -103,7 +103,7 @@ fn decode_pem_base64(text: &[u8]) -> Result<Vec<u8>, BindingError> {
         .copied()
         .filter(|c| !matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
         .collect();
-    if chars.len() % 4 != 0 {
+    if !chars.len().is_multiple_of(4) {
         return Err(BindingError::BadBase64);
     }
     let pad = chars.iter().rev().take_while(|&&c| c == b'=').count();

@@ -11,6 +11,7 @@
 //! - [`conffile`]: the `include` arguments of an `nginx.conf` text.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
+//! - [`revocation`]: revocation entries, the revocation API's input and the state file.
 
 pub mod alg;
 pub mod b64;
@@ -23,6 +24,7 @@ pub mod json;
 pub mod jwk;
 pub mod policy;
 pub mod reason;
+pub mod revocation;
 pub mod roca;
 pub mod verify;
 

@@ -28,12 +28,15 @@ pub enum Reason {
     /// The token is not bound to the client certificate of the request (RFC 8705 §3,
     /// `jwt_peer_auth_cert_binding`): no certificate, no `cnf.x5t#S256`, or another thumbprint.
     Binding,
+    /// A checked claim (or the `kid`) has a value on the revocation list
+    /// (`jwt_peer_auth_revocation_check`).
+    Revoked,
 }
 
 impl Reason {
     /// Every reason, in a fixed order: status counters and per-reason tables are indexed by
     /// position here (see [`Reason::index`]). New reasons are only ever appended.
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::Expired,
@@ -45,6 +48,7 @@ impl Reason {
         Reason::NoKeys,
         Reason::InvalidRequest,
         Reason::Binding,
+        Reason::Revoked,
     ];
 
     /// How many reasons there are: the length of per-reason tables.
@@ -64,6 +68,7 @@ impl Reason {
             Reason::NoKeys => 8,
             Reason::InvalidRequest => 9,
             Reason::Binding => 10,
+            Reason::Revoked => 11,
         }
     }
 
@@ -81,6 +86,7 @@ impl Reason {
             Reason::NoKeys => "no_keys",
             Reason::InvalidRequest => "invalid_request",
             Reason::Binding => "binding",
+            Reason::Revoked => "revoked",
         }
     }
 
@@ -207,6 +213,8 @@ mod tests {
         assert_eq!(Reason::Binding.word(), "binding");
         assert_eq!(Reason::Binding.http_status(), 401);
         assert_eq!(Reason::Binding.description(), None);
+        assert_eq!(Reason::Revoked.word(), "revoked");
+        assert_eq!(Reason::Revoked.http_status(), 401);
     }
 
     #[test]
@@ -223,6 +231,7 @@ mod tests {
             Reason::Algorithm,
             Reason::Claim,
             Reason::Binding,
+            Reason::Revoked,
         ] {
             assert_eq!(r.error_code(), Some("invalid_token"), "{r}");
         }
@@ -230,7 +239,7 @@ mod tests {
 
     #[test]
     fn index_is_the_position_in_all() {
-        assert_eq!(Reason::COUNT, 11);
+        assert_eq!(Reason::COUNT, 12);
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i, "{r}");
         }
@@ -239,7 +248,7 @@ mod tests {
         assert_eq!(Reason::NoKeys.index(), 8);
         assert_eq!(Reason::InvalidRequest.index(), 9);
         assert_eq!(Reason::Binding.index(), 10);
-        assert_eq!(Reason::ALL[Reason::COUNT - 1], Reason::Binding, "appended last");
+        assert_eq!(Reason::ALL[Reason::COUNT - 1], Reason::Revoked, "appended last");
         let words: std::collections::HashSet<_> = Reason::ALL.iter().map(|r| r.word()).collect();
         assert_eq!(words.len(), Reason::COUNT, "words are distinct");
     }

@@ -671,7 +671,7 @@ fn base64url_is_canonical_in_every_part() {
     }
     // Non-zero unused bits: the same bytes as the valid token, a second spelling of it.
     let mut ph = hdr.to_string();
-    while ph.len() % 3 == 0 {
+    while ph.len().is_multiple_of(3) {
         ph.push(' ');
     }
     let mut pp = pl.clone();

@@ -7,7 +7,7 @@
 # In blocks: --- more_headers eval
 #            JwtPeerAuth::bearer('rsa', '--exp', '-60')
 # Also: use_between_hooks() (Perl hooks between a block's requests), zone_per_block() (a cold
-# shared zone per block), http_get()/free_port() (loopback), and jwthenticator_*() (the real
+# shared zone per block), http_get()/http_request()/free_port() (loopback), and jwthenticator_*() (the real
 # JWThenticator from tools/jwthenticator).
 package JwtPeerAuth;
 
@@ -207,12 +207,25 @@ sub use_between_hooks {
 # Returns ($status, $body); $status is 0 when nothing (or no HTTP answer) came back.
 sub http_get {
     my ($port, $path, $timeout) = @_;
+    my ($code, $body) = http_request($port, 'GET', $path, timeout => $timeout);
+    return ($code, $body);
+}
+
+# Any request to http://127.0.0.1:$port$path (HTTP/1.0, no proxy): options headers => [lines],
+# body => text, timeout => seconds (5). Returns ($status, $body, $head); $status is 0 when
+# nothing (or no HTTP answer) came back.
+sub http_request {
+    my ($port, $method, $path, %o) = @_;
     require IO::Socket::INET;
     require IO::Select;
-    $timeout //= 5;
+    my $timeout = $o{timeout} // 5;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
-                                  Timeout => $timeout) or return (0, "connect: $!");
-    print $s "GET $path HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+                                  Timeout => $timeout) or return (0, "connect: $!", '');
+    my $req = "$method $path HTTP/1.0\r\nHost: 127.0.0.1\r\n";
+    $req .= "$_\r\n" for @{ $o{headers} // [] };
+    $req .= "Content-Length: " . length($o{body}) . "\r\n" if defined $o{body};
+    $req .= "\r\n" . ($o{body} // '');
+    print $s $req;
     my ($resp, $sel, $deadline) = ('', IO::Select->new($s), time + $timeout);
     while (time < $deadline && $sel->can_read($deadline - time)) {
         my $got = sysread($s, my $buf, 65536);
@@ -220,9 +233,9 @@ sub http_get {
         $resp .= $buf;
     }
     close $s;
-    my ($code) = $resp =~ m{^HTTP/1\.\d (\d{3})} or return (0, $resp);
-    my ($body) = $resp =~ /\r\n\r\n(.*)\z/s;
-    return ($code, $body // '');
+    my ($code) = $resp =~ m{^HTTP/1\.\d (\d{3})} or return (0, $resp, '');
+    my ($head, $body) = $resp =~ /\A(.*?)\r\n\r\n(.*)\z/s;
+    return ($code, $body // '', $head // '');
 }
 
 # A TCP port on 127.0.0.1 that was free a moment ago.

@@ -1,0 +1,289 @@
+//! `jwt_peer_auth_revocation_api`: the content handler that reads and changes the list.
+//!
+//! - `GET` (`HEAD`): the entries that have not expired, as JSON.
+//! - `POST` with `Content-Type: application/json` and `{"name":..,"value":..,"ttl":..}`: adds
+//!   an entry (201) or extends a listed one (200).
+//! - `DELETE ?name=..&value=..`: removes an entry (200; 404 if it is not listed).
+//!
+//! Bad input answers 4xx with `{"error": "..."}` and changes nothing. A change is applied to
+//! the zone, then written to the state file (if any); if that write fails, the change is taken
+//! back and the answer is 500: the zone and the file never disagree after an answer.
+
+use jwt_peer_auth_core::jwk::printable;
+use jwt_peer_auth_core::revocation::{self, MAX_BODY};
+use ngx::core::{Buffer, Status};
+use ngx::ffi::{
+    ngx_chain_t, ngx_http_finalize_request, ngx_http_read_client_request_body, ngx_http_request_t, ngx_int_t,
+    NGX_HTTP_DELETE, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_POST,
+    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_LOG_NOTICE,
+};
+use ngx::http::{HttpModuleMainConf, Request};
+use ngx::ngx_log_error;
+
+use super::list::{Full, List};
+use super::state::Writer;
+use super::Revocation;
+use crate::{glue, JwtPeerAuthModule};
+
+const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+
+/// The content handler.
+pub extern "C" fn api_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: NGINX calls content handlers with a valid request.
+    let request = unsafe { Request::from_ngx_http_request(r) };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| respond(request))).unwrap_or(SERVER_ERROR)
+}
+
+/// The configuration and the list, resolved for a request.
+fn resolve(request: &Request) -> Option<(&'static Revocation, List)> {
+    let rev = JwtPeerAuthModule::main_conf(request)?.revocation.as_deref()?;
+    Some((rev, List::from_shm(rev.shm_zone)?))
+}
+
+fn respond(request: &mut Request) -> ngx_int_t {
+    let method = request.as_ref().method;
+    if method == NGX_HTTP_POST as usize {
+        return start_post(request);
+    }
+    let rc = request.discard_request_body();
+    if rc != Status::NGX_OK {
+        return rc.into();
+    }
+    let Some((rev, list)) = resolve(request) else {
+        return SERVER_ERROR;
+    };
+    let now = ngx::ffi::ngx_time();
+    if method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize != 0 {
+        let body = revocation::render_list(&list.entries(now), now);
+        return send(request, 200, &body);
+    }
+    if method == NGX_HTTP_DELETE as usize {
+        let args = glue::request_args(request.as_ref());
+        return match revocation::parse_delete(args) {
+            Ok((name, value)) => delete(request, rev, &list, &name, &value, now),
+            Err(why) => error(request, 400, &why),
+        };
+    }
+    if request
+        .add_header_out("Allow", "GET, HEAD, POST, DELETE")
+        .is_none()
+    {
+        return SERVER_ERROR;
+    }
+    error(
+        request,
+        405,
+        "the method is not allowed: GET, POST or DELETE is expected",
+    )
+}
+
+/// `POST`: checks what can be checked before the body is read, then reads it.
+fn start_post(request: &mut Request) -> ngx_int_t {
+    let r = request.as_ref();
+    // A JSON content type: a browser cannot send one cross-site without a CORS preflight.
+    if !glue::content_type(r).is_some_and(is_json) {
+        let rc = request.discard_request_body();
+        if rc != Status::NGX_OK {
+            return rc.into();
+        }
+        return error(request, 415, "\"Content-Type: application/json\" is expected");
+    }
+    if r.headers_in.content_length_n > MAX_BODY as i64 {
+        let rc = request.discard_request_body();
+        if rc != Status::NGX_OK {
+            return rc.into();
+        }
+        return error(request, 413, &format!("the body is larger than {MAX_BODY} bytes"));
+    }
+    // SAFETY: a main request in its content handler; NGINX calls `body_read` once the body is
+    // in, with the request reference count raised until then.
+    let rc = unsafe { ngx_http_read_client_request_body(request.as_mut(), Some(body_read)) };
+    if rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+        return rc;
+    }
+    Status::NGX_DONE.into()
+}
+
+fn is_json(value: &[u8]) -> bool {
+    let media = value.split(|&b| b == b';').next().unwrap_or_default();
+    media.trim_ascii().eq_ignore_ascii_case(b"application/json")
+}
+
+/// The body is in: answers the `POST` and finalizes the request.
+extern "C" fn body_read(r: *mut ngx_http_request_t) {
+    // SAFETY: NGINX calls the body handler with the live request.
+    let request = unsafe { Request::from_ngx_http_request(r) };
+    let rc = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| post(request))).unwrap_or(SERVER_ERROR);
+    // SAFETY: as above; finalizing once balances the count raised by reading the body.
+    unsafe { ngx_http_finalize_request(r, rc) };
+}
+
+fn post(request: &mut Request) -> ngx_int_t {
+    let Some((rev, list)) = resolve(request) else {
+        return SERVER_ERROR;
+    };
+    let body = match glue::request_body(request.as_ref(), MAX_BODY) {
+        Ok(b) => b,
+        Err(glue::BodyError::TooLarge) => {
+            return error(request, 413, &format!("the body is larger than {MAX_BODY} bytes"))
+        }
+        Err(glue::BodyError::InFile) => {
+            return error(
+                request,
+                413,
+                "the body was buffered to a file: \"client_body_buffer_size\" is below 4k here",
+            )
+        }
+        Err(glue::BodyError::NoMemory) => return SERVER_ERROR,
+    };
+    let add = match revocation::parse_add(&body, rev.ttl) {
+        Ok(a) => a,
+        Err(why) => return error(request, 400, &why),
+    };
+    let now = ngx::ffi::ngx_time();
+    let expires = now.saturating_add(add.ttl as i64);
+    let writer = match lock(request, rev) {
+        Ok(w) => w,
+        Err(rc) => return rc,
+    };
+    let added = match list.add(&add.name, &add.value, expires, now) {
+        Ok(a) => a,
+        Err(Full) => {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                request.log(),
+                "jwt_peer_auth: revocation zone \"{}\" is full ({} entries): \"{}\" \"{}\" not added",
+                rev.zone_name,
+                list.len(),
+                add.name,
+                printable(&add.value, 64)
+            );
+            return error(
+                request,
+                507,
+                &format!(
+                    "the revocation zone \"{}\" is full: nothing was added",
+                    rev.zone_name
+                ),
+            );
+        }
+    };
+    if let Err(why) = persist(request, rev, &list, writer.as_ref(), now) {
+        list.undo_add(&add.name, &add.value, &added);
+        return error(request, 500, &why);
+    }
+    ngx_log_error!(
+        NGX_LOG_NOTICE,
+        request.log(),
+        "jwt_peer_auth: revocation: {} {} \"{}\" until {}",
+        if added.created { "added" } else { "extended" },
+        add.name,
+        printable(&add.value, 64),
+        added.expires
+    );
+    let entry = revocation::Entry {
+        name: add.name,
+        value: add.value,
+        expires: added.expires,
+    };
+    let status = if added.created { 201 } else { 200 };
+    send(request, status, &revocation::render_entry(&entry, now))
+}
+
+fn delete(
+    request: &mut Request,
+    rev: &Revocation,
+    list: &List,
+    name: &str,
+    value: &str,
+    now: i64,
+) -> ngx_int_t {
+    let writer = match lock(request, rev) {
+        Ok(w) => w,
+        Err(rc) => return rc,
+    };
+    let Some(expires) = list.remove(name, value, now) else {
+        return error(request, 404, "no such entry");
+    };
+    if let Err(why) = persist(request, rev, list, writer.as_ref(), now) {
+        // Room was just freed: putting the entry back cannot run out of it.
+        let _ = list.add(name, value, expires, now);
+        return error(request, 500, &why);
+    }
+    ngx_log_error!(
+        NGX_LOG_NOTICE,
+        request.log(),
+        "jwt_peer_auth: revocation: removed {name} \"{}\"",
+        printable(value, 64)
+    );
+    let entry = revocation::Entry {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        expires,
+    };
+    send(request, 200, &revocation::render_entry(&entry, now))
+}
+
+/// The state file's lock, when there is a state file.
+fn lock(request: &mut Request, rev: &Revocation) -> Result<Option<Writer>, ngx_int_t> {
+    let Some(path) = &rev.state else {
+        return Ok(None);
+    };
+    match Writer::lock(path) {
+        Ok(w) => Ok(Some(w)),
+        Err(e) => {
+            let why = format!(
+                "cannot lock the directory of the state file \"{path}\": {}",
+                glue::io_error_text(&e)
+            );
+            ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: revocation: {why}");
+            Err(error(request, 500, &format!("{why}: nothing was changed")))
+        }
+    }
+}
+
+/// Writes the list to the state file, if there is one.
+fn persist(
+    request: &mut Request,
+    rev: &Revocation,
+    list: &List,
+    writer: Option<&Writer>,
+    now: i64,
+) -> Result<(), String> {
+    let (Some(path), Some(w)) = (&rev.state, writer) else {
+        return Ok(());
+    };
+    w.write(path, &list.entries(now)).map_err(|e| {
+        let why = format!(
+            "cannot write the state file \"{path}\": {}",
+            glue::io_error_text(&e)
+        );
+        ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: revocation: {why}");
+        format!("{why}: nothing was changed")
+    })
+}
+
+fn error(request: &mut Request, status: usize, message: &str) -> ngx_int_t {
+    send(request, status, &revocation::render_error(message))
+}
+
+/// Sends a JSON answer.
+fn send(request: &mut Request, status: usize, body: &str) -> ngx_int_t {
+    let Some(mut buf) = request.pool().create_buffer_from_str(body) else {
+        return SERVER_ERROR;
+    };
+    buf.set_last_buf(request.is_main());
+    buf.set_last_in_chain(true);
+    let mut out = ngx_chain_t {
+        buf: buf.as_ngx_buf_mut(),
+        next: std::ptr::null_mut(),
+    };
+    request.set_status(ngx::http::HTTPStatus(status));
+    request.set_content_length_n(body.len());
+    glue::set_content_type(request.as_mut(), "application/json");
+    let rc = request.send_header();
+    if rc == Status::NGX_ERROR || rc.0 > 0 || request.header_only() {
+        return rc.into();
+    }
+    request.output_filter(&mut out).into()
+}

@@ -1,0 +1,34 @@
+//! Runtime revocation (`jwt_peer_auth_revocation zone=name:size [state=path] [ttl=time]`): the
+//! list lives in its own shared zone, so every worker sees a change at its next request and
+//! the list survives `nginx -s reload`; with `state=` it is also written to a file on every
+//! change (see [`state`]) and loaded at start, so it survives a restart.
+//!
+//! - [`list`]: the typed zone layout and its operations.
+//! - [`state`]: the state file (read at configuration time, written atomically by the API).
+//! - [`api`]: the `jwt_peer_auth_revocation_api` content handler.
+
+pub mod api;
+pub mod list;
+pub mod state;
+
+use jwt_peer_auth_core::revocation::Entry;
+use ngx::ffi::ngx_shm_zone_t;
+
+/// `jwt_peer_auth_revocation` as configured (http level).
+#[derive(Debug)]
+pub struct Revocation {
+    pub shm_zone: *mut ngx_shm_zone_t,
+    /// The zone's name, for log lines.
+    pub zone_name: String,
+    /// `state=`: the state file's full path.
+    pub state: Option<String>,
+    /// `ttl=`: how long an entry added without a `ttl` lives, in seconds.
+    pub ttl: u64,
+    /// The entries read from the state file at configuration time: loaded into a new zone
+    /// (a zone kept across a reload keeps its own, newer list).
+    pub initial: Vec<Entry>,
+}
+
+/// The default `ttl=`: JWThenticator's token lifetime. Past it, no token issued before the
+/// revocation is still valid.
+pub const DEFAULT_TTL: u64 = 25 * 3600;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the core's unit tests (cargo test), then the
 # Test::Nginx files in t/ against the real NGINX binary with the module loaded; then the
-# Dockerfile check, the build for (and tests against) Debian's packaged NGINX, a valgrind run
-# and a short fuzzing run.
+# Dockerfile check, the build for (and tests against) Debian's packaged NGINX, the Debian
+# package, a valgrind run and a short fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +32,12 @@ echo "== Dockerfile: scripts/check-dockerfile.sh"
 # t/ files against /usr/sbin/nginx with that module.
 echo "== Debian's NGINX: scripts/test-debian.sh (build/debian/, /usr/sbin/nginx)"
 ./scripts/test-debian.sh
+
+# The Debian package (scripts/package-deb.sh) installed with apt into Debian's NGINX: lintian,
+# apt-get install, a protected location on /usr/sbin/nginx (module loaded through
+# /etc/nginx/modules-enabled/), apt-get remove (nginx -t still passes), apt-get purge.
+echo "== Debian package: scripts/test-deb-package.sh"
+./scripts/test-deb-package.sh
 
 # Memory safety: NGINX with the module under valgrind through every path (about 30 s).
 echo "== valgrind: scripts/valgrind.sh"

@@ -310,3 +310,120 @@ qr/\[emerg\].*"jwt_peer_auth_max_age": invalid time value "old"/
 --- must_die
 --- error_log eval
 qr/\[emerg\].*unknown "no_such_variable" variable/
+
+
+
+=== TEST 28: jwt_peer_auth_revocation_check without a revocation list
+--- config
+    jwt_peer_auth_revocation_check identifier;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*jwt_peer_auth: "jwt_peer_auth_revocation_check" \(in .*nginx\.conf:\d+\) needs "jwt_peer_auth_revocation zone=name:size" in the http block/
+
+
+
+=== TEST 29: jwt_peer_auth_revocation_api without a revocation list
+--- config
+    location = /revocations { jwt_peer_auth_revocation_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*jwt_peer_auth: "jwt_peer_auth_revocation_api" \(in .*nginx\.conf:\d+\) needs "jwt_peer_auth_revocation zone=name:size" in the http block/
+
+
+
+=== TEST 30: jwt_peer_auth_revocation needs zone=
+--- http_config
+    jwt_peer_auth_revocation ttl=1h;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation": "zone=name:size" is required/
+
+
+
+=== TEST 31: jwt_peer_auth_revocation: a zone without a size, a tiny zone
+--- http_config
+    jwt_peer_auth_revocation zone=rev;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation": invalid zone "rev": "name:size" is expected/
+
+
+
+=== TEST 32: jwt_peer_auth_revocation: a zone below 32k
+--- http_config
+    jwt_peer_auth_revocation zone=rev:8k;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation": zone "rev" is too small \(at least 32k\)/
+
+
+
+=== TEST 33: jwt_peer_auth_revocation: unknown parameter
+--- http_config
+    jwt_peer_auth_revocation zone=rev:1m persist=/tmp/x;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation": invalid parameter "persist=\/tmp\/x"/
+
+
+
+=== TEST 34: jwt_peer_auth_revocation: ttl of 0 or more than a year
+--- http_config
+    jwt_peer_auth_revocation zone=rev:1m ttl=400d;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation": invalid "ttl=" value "400d" \(1s to 366d\)/
+
+
+
+=== TEST 35: jwt_peer_auth_revocation twice
+--- http_config
+    jwt_peer_auth_revocation zone=rev:1m;
+    jwt_peer_auth_revocation zone=rev2:1m;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation" directive is duplicate/
+
+
+
+=== TEST 36: the revocation zone cannot share its name with the key zone
+--- http_config
+    jwt_peer_auth_zone shared:1m;
+    jwt_peer_auth_revocation zone=shared:1m;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*the shared memory zone "shared" is already declared for a different use/
+
+
+
+=== TEST 37: jwt_peer_auth_revocation_check: an unsupported header member, "off" with names
+--- http_config
+    jwt_peer_auth_revocation zone=rev:1m;
+--- config
+    location /a { jwt_peer_auth_revocation_check identifier header.alg; }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation_check": invalid name "header\.alg": "header\.alg" is not supported: "header\.kid" is the only header member/
+
+
+
+=== TEST 38: jwt_peer_auth_revocation_check: "off" cannot be combined with names
+--- http_config
+    jwt_peer_auth_revocation zone=rev:1m;
+--- config
+    location /a { jwt_peer_auth_revocation_check off identifier; }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation_check": "off" cannot be combined with names/
+
+
+
+=== TEST 39: a state file that is not a revocation state file
+--- http_config
+    jwt_peer_auth_revocation zone=rev:1m state=$TEST_NGINX_HTML_DIR/state.json;
+--- user_files
+>>> state.json
+{"keys": []}
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation": damaged state file ".*state\.json": no "jwt_peer_auth_revocation" version: not a revocation state file/

@@ -7,6 +7,7 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 no_shuffle();
+JwtPeerAuth::use_between_hooks();
 
 # The example with its listen port, upstream and key paths replaced.
 sub example {
@@ -19,6 +20,7 @@ sub example {
     $conf =~ s{127\.0\.0\.1:9000}{127.0.0.1:\$TEST_NGINX_RAND_PORT_1}g;
     $conf =~ s{/etc/nginx/jwt/jwks\.json}{\$TEST_NGINX_JWT_KEYS/jwks.json}g;
     $conf =~ s{/etc/nginx/jwt/revoked-peers\.map}{$JwtPeerAuth::ROOT/nginx-conf/revoked-peers.map}g;
+    $conf =~ s{/var/lib/nginx/jwt_peer_auth/}{\$TEST_NGINX_HTML_DIR/}g;
     return $conf . <<'_EOC_';
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
@@ -96,3 +98,23 @@ upstream /tunnel peer=peer-9 token_id=t-1 kid=rsa auth=
  "Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"22222222-3333-4444-5555-666666666666"}')]
 --- error_code eval
 [200, 403]
+
+
+
+=== TEST 6: revocation.conf: POST to the API revokes a peer at once; the list is in the state file
+--- http_config eval: main::example('revocation.conf')
+--- config
+--- request eval
+["GET /x", "POST /_revocations\n{\"name\":\"identifier\",\"value\":\"peer-7\"}", "GET /x", "GET /x", "GET /_revocations"]
+--- more_headers eval
+["Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"peer-7"}'),
+ "Host: peer.example\nContent-Type: application/json",
+ "Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"peer-7"}'),
+ "Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"peer-8"}'),
+ "Host: peer.example"]
+--- error_code eval
+[200, 201, 401, 200, 200]
+--- response_body_like eval
+["peer=", qr/"value":"peer-7"/, "401", "upstream", qr/^\{"entries":\[\{"name":"identifier","value":"peer-7"/]
+--- between_4
+Test::More::like(JwtPeerAuth::slurp("$html/revocations.json"), qr/"value":"peer-7"/, 'written to the state file');

@@ -19,8 +19,10 @@
 #     evicted), claim rules, max_age, require with a map (403) and with a claim (401), a cookie
 #     token, every variable via add_header and proxy_set_header, jwt_peer_auth_claim_set /
 #     header_set, claims with control characters (withheld, one [warn] each), the status page
-#     (JSON with per-source live/last_result/next_attempt_in, and Prometheus), and each kind of
-#     refusal (`Bearer a b`: 400 invalid_request); ~140 curl requests, each status (and some
+#     (JSON with per-source live/last_result/next_attempt_in, and Prometheus), runtime
+#     revocation (the API's every answer, a chunked POST body, the zone filled to 507, the state
+#     file; the check on token-cache hits), and each kind of refusal (`Bearer a b`: 400
+#     invalid_request); ~170 curl requests, each status (and some
 #     headers, bodies, log lines) checked; then SIGQUIT (bounded wait) and the leak check.
 #  2. master + 1 worker (valgrind follows the forks, one log per process), a few requests,
 #     two reloads (HUP): the master destroys the replaced configuration cycle, which is the only
@@ -79,8 +81,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- files: a snapshot of the binaries (a concurrent rebuild cannot change them mid-run) -----
-rm -rf "$work/logs" "$work/conf" "$work/jwks" "$work/out"
-mkdir -p "$work/bin" "$work/conf" "$work/logs" "$work/www" "$work/jwks" "$work/out"
+rm -rf "$work/logs" "$work/conf" "$work/jwks" "$work/out" "$work/state"
+mkdir -p "$work/bin" "$work/conf" "$work/logs" "$work/www" "$work/jwks" "$work/out" "$work/state"
+chmod 0777 "$work/state"
 for f in nginx ngx_http_jwt_peer_auth_module.so jwt-mint; do
     cp "build/$f" "$work/bin/$f.tmp" && mv -f "$work/bin/$f.tmp" "$work/bin/$f"
 done
@@ -125,6 +128,8 @@ http {
     access_log logs/access-$2.log vg;
     jwt_peer_auth_token_cache 8;          # small: the requests below evict entries
     jwt_peer_auth_zone vg_keys:256k;
+    # Runtime revocation: its own zone (small: filled to 507 below), a state file.
+    jwt_peer_auth_revocation zone=vg_rev_$2:32k state=$work/state/revocations-$2.json ttl=1h;
 
     map \$jwt_claim_identifier \$peer_ok {
         revoked-peer 0;
@@ -460,6 +465,18 @@ http {
             jwt_peer_auth off;
             jwt_peer_auth_status;
         }
+        location /revoke/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            jwt_peer_auth_revocation_check identifier token_id header.kid;
+            alias $work/www/;
+        }
+        location = /revocations {
+            allow 127.0.0.1;
+            deny all;
+            jwt_peer_auth off;
+            jwt_peer_auth_revocation_api;
+        }
     }
 
     # The key service (and an echo upstream).
@@ -759,6 +776,40 @@ for what in 'claim "ctrlnote"' 'claim "org.note"'; do
     v=ok; [ "$w" = 1 ] || v=UNEXPECTED
     printf '%-4s %-10s %s\n' "$n_req" "$v" "  one [warn] for $what (got $w)" >> "$results"
 done
+# Runtime revocation: the API (every kind of answer) and the check, cache hits included.
+rev_token=$(mint rsa --claims '{"identifier":"peer-r","token_id":"tid-r"}')
+req "revocation: not listed yet" 200 /revoke/hello.txt -H "$(auth "$rev_token")"
+req "revocation: cached, not listed" 200 /revoke/hello.txt -H "$(auth "$rev_token")"
+api() { req "$1" "$2" /revocations -H 'Content-Type: application/json' "${@:3}"; }
+api "revocation API: POST identifier" 201 -d '{"name":"identifier","value":"peer-r","ttl":"30m"}'
+api "revocation API: POST extends" 200 -d '{"name":"identifier","value":"peer-r","ttl":7200}'
+req "revocation: revoked (cache hit)" 401 /revoke/hello.txt -H "$(auth "$rev_token")"
+api "revocation API: POST header.kid" 201 -d '{"name":"header.kid","value":"ec"}'
+req "revocation: kid revoked" 401 /revoke/hello.txt -H "$(auth "$(mint ec)")"
+req "revocation API: GET" 200 /revocations
+grep -q '"value":"peer-r"' "$work/out/$n_req.body" || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  body: peer-r not listed" >> "$results"
+api "revocation API: bad JSON" 400 -d '{"name":'
+api "revocation API: unknown member" 400 -d '{"name":"jti","value":"x","why":1}'
+api "revocation API: value too long" 400 -d "{\"name\":\"jti\",\"value\":\"$(head -c 300 /dev/zero | tr '\0' v)\"}"
+api "revocation API: body too large" 413 -d "$(head -c 5000 /dev/zero | tr '\0' ' ')"
+api "revocation API: chunked body" 201 -H 'Transfer-Encoding: chunked' -d '{"name":"jti","value":"chunked"}'
+req "revocation API: form content type" 415 /revocations -d '{"name":"jti","value":"x"}'
+req "revocation API: PUT" 405 /revocations -X PUT
+req "revocation API: DELETE without value" 400 "/revocations?name=jti" -X DELETE
+req "revocation API: DELETE unknown" 404 "/revocations?name=jti&value=nobody" -X DELETE
+req "revocation API: DELETE" 200 "/revocations?name=identifier&value=peer-r" -X DELETE
+req "revocation: back in" 200 /revoke/hello.txt -H "$(auth "$rev_token")"
+# Fill the 32k zone: a 507 and nothing evicted (the kid entry still refuses).
+for i in $(seq 400); do
+    code=$(curl -s --noproxy '*' -m 10 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+        -d "{\"name\":\"jti\",\"value\":\"filler-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}" "http://127.0.0.1:$port/revocations")
+    [ "$code" = 201 ] || break
+done
+api "revocation API: zone full" 507 -d '{"name":"jti","value":"one-more"}'
+req "revocation: still revoked when full" 401 /revoke/hello.txt -H "$(auth "$(mint ec)")"
+grep -q '"value":"ec"' "$work/state/revocations-single.json" 2>/dev/null \
+    || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  state file: the kid entry is not there" >> "$results"
+
 # The slow background refresh started above ends before the status page is read.
 [ $((SECONDS - refresh_started)) -ge 4 ] || sleep $((4 - (SECONDS - refresh_started)))
 # Status page.

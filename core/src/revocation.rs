@@ -154,7 +154,9 @@ pub fn parse_add(body: &[u8], default_ttl: u64) -> Result<Add, String> {
     check_name(&name)?;
     let value = match obj.get("value") {
         Some(Value::String(s)) => s.clone(),
-        Some(n @ Value::Number(_)) => n.to_string(),
+        // Only integers: the forms a claim is matched in (a fraction never matches).
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+        Some(Value::Number(_)) => return Err("a numeric \"value\" must be a whole number".to_owned()),
         Some(_) => return Err("\"value\" must be a string or a number".to_owned()),
         None => return Err("\"value\" is missing".to_owned()),
     };
@@ -248,12 +250,14 @@ pub fn split_key(key: &[u8]) -> Option<(&str, &str)> {
     ))
 }
 
-/// Calls `f` with every value of `name` in a verified token that an entry could list: the
-/// `kid` for `header.kid`; a string or integer claim; each string or integer element of an
-/// array claim. Stops at the first `true` and returns it. Allocates nothing.
+/// Calls `f` with every value of `name` in a verified token that an entry could list: for
+/// `header.kid`, the token's `kid` and the `kid` of the key that verified it (a token that
+/// names no `kid`, or another one, cannot slip past a revoked key); a string or integer claim;
+/// each string or integer element of an array claim. Stops at the first `true` and returns it.
+/// Allocates nothing.
 pub fn any_value(v: &Verified, name: &str, mut f: impl FnMut(&str) -> bool) -> bool {
     if name == HEADER_KID {
-        return v.kid().is_some_and(f);
+        return v.kid().is_some_and(&mut f) || v.key_kid.as_deref().is_some_and(f);
     }
     match v.claims.get(name) {
         Some(Value::Array(items)) => items.iter().any(|i| scalar(i, &mut f)),
@@ -548,6 +552,7 @@ mod tests {
                 iat: None,
             },
             key: KeyRef { set: 0, key: 0 },
+            key_kid: Some("key-k".into()),
         }
     }
 
@@ -567,7 +572,10 @@ mod tests {
         for n in ["identifier", "jti", "aud", "obj", "f", "missing", "header.kid"] {
             collect(n, &mut seen);
         }
-        assert_eq!(seen, ["peer-1", "42", "a", "b", "k1"]);
+        assert_eq!(seen, ["peer-1", "42", "a", "b", "k1", "key-k"]);
+        // A token without a kid header is still matched by the verifying key's kid.
+        let no_kid = verified("{}", "{}");
+        assert!(any_value(&no_kid, "header.kid", |s| s == "key-k"));
         assert!(any_value(&v, "aud", |s| s == "b"));
         assert!(!any_value(&v, "aud", |s| s == "c"));
     }

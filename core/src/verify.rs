@@ -55,6 +55,8 @@ pub struct Verified {
     pub payload: String,
     pub times: Times,
     pub key: KeyRef,
+    /// The `kid` of the key that verified the signature (which a token need not name).
+    pub key_kid: Option<String>,
 }
 
 impl Verified {
@@ -335,6 +337,10 @@ pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Resu
     let times = parse_times(&claims)?;
     check_times(&times, policy.leeway, now)?;
 
+    let key_kid = sets
+        .get(key.set)
+        .and_then(|s| s.keys.get(key.key))
+        .and_then(|k| k.kid.clone());
     Ok(Verified {
         alg,
         header,
@@ -342,5 +348,6 @@ pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Resu
         payload,
         times,
         key,
+        key_kid,
     })
 }

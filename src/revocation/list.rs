@@ -4,19 +4,29 @@
 //! pool, under a reader-writer lock. Keys are `name NUL value` (see the core's
 //! `revocation::key`); each entry holds its expiry.
 //!
-//! Requests only read (one read lock, one tree look-up per value checked). Changes come from
-//! the revocation API and the zone's init; expired entries are dropped by the next change
-//! and are never matched in the meantime.
+//! Requests only read (the lock, one tree look-up per value checked). Changes come from the
+//! revocation API and the zone's init; expired entries are dropped by the next change and are
+//! never matched in the meantime.
+//!
+//! The lock is the slab pool's own mutex, as NGINX's limit_req and limit_conn use it: when a
+//! worker dies holding it, the master unlocks it ("shared memory zone ... was locked by"), so
+//! one crashed worker cannot hang the others. Tree nodes are allocated while it is held, with
+//! the slab's `_locked` functions ([`HeldSlab`]).
 
+use std::cell::UnsafeCell;
 use std::ffi::c_void;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jwt_peer_auth_core::revocation::{self, Entry, KEY_LEN};
 use jwt_peer_auth_core::Verified;
+use ngx::allocator::{AllocError, Allocator};
 use ngx::collections::RbTreeMap;
 use ngx::core::{NgxString, SlabPool, Status};
-use ngx::ffi::{ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t};
-use ngx::sync::RwLock;
+use ngx::ffi::{
+    ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_shmtx_lock, ngx_shmtx_unlock,
+    ngx_slab_alloc_locked, ngx_slab_free_locked, ngx_slab_pool_t, ngx_str_t,
+};
 
 use super::Revocation;
 
@@ -32,7 +42,36 @@ struct Expiry {
     expires: i64,
 }
 
-type Tree = RbTreeMap<NgxString<SlabPool>, Expiry, SlabPool>;
+type Tree = RbTreeMap<NgxString<HeldSlab>, Expiry, HeldSlab>;
+
+/// The zone's slab pool, used only while its mutex is held (by [`Locked`], or by NGINX while it
+/// runs the zone's init): allocates with `ngx_slab_alloc_locked`, frees with
+/// `ngx_slab_free_locked`.
+#[derive(Clone)]
+pub struct HeldSlab(NonNull<ngx_slab_pool_t>);
+
+// SAFETY: allocations are slab blocks of at least `max(size, align)` bytes, checked for the
+// alignment (small slab blocks are aligned to their power-of-two size, pages to the page); a
+// block is freed only with the pool it came from. Callers hold the pool's mutex (see above).
+unsafe impl Allocator for HeldSlab {
+    fn allocate(&self, layout: std::alloc::Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let size = layout.size().max(layout.align()).max(1);
+        // SAFETY: the pool is this zone's, its mutex held by the caller.
+        let p = unsafe { ngx_slab_alloc_locked(self.0.as_ptr(), size) };
+        let p = NonNull::new(p.cast::<u8>()).ok_or(AllocError)?;
+        if p.align_offset(layout.align()) != 0 {
+            // SAFETY: `p` was just allocated from this pool.
+            unsafe { ngx_slab_free_locked(self.0.as_ptr(), p.as_ptr().cast()) };
+            return Err(AllocError);
+        }
+        Ok(NonNull::slice_from_raw_parts(p, layout.size()))
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: std::alloc::Layout) {
+        // SAFETY: `ptr` came from `allocate` on this pool (the trait's contract); mutex held.
+        unsafe { ngx_slab_free_locked(self.0.as_ptr(), ptr.as_ptr().cast()) };
+    }
+}
 
 #[repr(C)]
 struct Header {
@@ -62,7 +101,34 @@ struct Shared {
     /// Entries in the tree (expired ones included until they are dropped): 0 lets a request
     /// skip the lock.
     count: AtomicU64,
-    tree: RwLock<Tree>,
+    /// Only reached through [`List::lock`].
+    tree: UnsafeCell<Tree>,
+}
+
+/// The tree with the slab pool's mutex held; unlocks when dropped.
+struct Locked<'a> {
+    pool: NonNull<ngx_slab_pool_t>,
+    tree: &'a mut Tree,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the mutex was locked by `List::lock` in this process.
+        unsafe { ngx_shmtx_unlock(&mut (*self.pool.as_ptr()).mutex) };
+    }
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Tree;
+    fn deref(&self) -> &Tree {
+        self.tree
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Tree {
+        self.tree
+    }
 }
 
 /// A handle to the list, valid in every worker.
@@ -101,6 +167,22 @@ impl List {
         Some(List { shared, pool })
     }
 
+    /// Takes the slab pool's mutex: the only way to the tree. Never called while held (NGINX's
+    /// mutex is not recursive): every method locks once.
+    fn lock(&self) -> Locked<'_> {
+        let pool = NonNull::from(self.pool.as_ref());
+        // SAFETY: the zone's slab pool, mapped in every process; its mutex set up by NGINX.
+        unsafe { ngx_shmtx_lock(&mut (*pool.as_ptr()).mutex) };
+        // SAFETY: `tree` is only reached under this mutex, which serialises every process;
+        // within this process no other `Locked` exists (no method locks twice).
+        let tree = unsafe { &mut *self.shared.tree.get() };
+        Locked { pool, tree }
+    }
+
+    fn held_slab(&self) -> HeldSlab {
+        HeldSlab(NonNull::from(self.pool.as_ref()))
+    }
+
     /// Whether the list may have entries (lock-free).
     pub fn is_empty(&self) -> bool {
         self.shared.count.load(Ordering::Acquire) == 0
@@ -111,7 +193,7 @@ impl List {
         if self.is_empty() {
             return None;
         }
-        let tree = self.shared.tree.read();
+        let tree = self.lock();
         let mut buf = [0u8; KEY_LEN];
         names
             .iter()
@@ -130,7 +212,7 @@ impl List {
     pub fn add(&self, name: &str, value: &str, expires: i64, now: i64) -> Result<Added, Full> {
         let mut buf = [0u8; KEY_LEN];
         let k = revocation::key(name, value, &mut buf).ok_or(Full)?;
-        let mut tree = self.shared.tree.write();
+        let mut tree = self.lock();
         self.purge(&mut tree, now);
         if let Some(e) = tree.get_mut(k) {
             let previous = e.expires;
@@ -141,7 +223,7 @@ impl List {
                 previous: Some(previous),
             });
         }
-        let key = NgxString::try_from_bytes_in(k, self.pool.clone()).map_err(|_| Full)?;
+        let key = NgxString::try_from_bytes_in(k, self.held_slab()).map_err(|_| Full)?;
         tree.try_insert(key, Expiry { expires }).map_err(|_| Full)?;
         self.shared.count.fetch_add(1, Ordering::AcqRel);
         Ok(Added {
@@ -155,7 +237,7 @@ impl List {
     pub fn remove(&self, name: &str, value: &str, now: i64) -> Option<i64> {
         let mut buf = [0u8; KEY_LEN];
         let k = revocation::key(name, value, &mut buf)?;
-        let mut tree = self.shared.tree.write();
+        let mut tree = self.lock();
         self.purge(&mut tree, now);
         let e = tree.remove(k)?;
         self.shared.count.fetch_sub(1, Ordering::AcqRel);
@@ -169,7 +251,7 @@ impl List {
         let Some(k) = revocation::key(name, value, &mut buf) else {
             return;
         };
-        let mut tree = self.shared.tree.write();
+        let mut tree = self.lock();
         match added.previous {
             Some(p) => {
                 if let Some(e) = tree.get_mut(k) {
@@ -187,7 +269,7 @@ impl List {
     /// The entries that have not expired, sorted by name and value.
     pub fn entries(&self, now: i64) -> Vec<Entry> {
         let mut out: Vec<Entry> = {
-            let tree = self.shared.tree.read();
+            let tree = self.lock();
             tree.iter()
                 .filter(|(_, e)| e.expires > now)
                 .filter_map(|(k, e)| {
@@ -236,13 +318,18 @@ impl List {
         // it is only read as a `Shared` once the header says it is one.
         let current = !data.is_null() && unsafe { (*data.cast::<Header>()).is_current() };
         if !current {
-            let tree = Tree::try_new_in(pool.clone()).map_err(|_| "the zone is too small")?;
+            // NGINX runs zone init in the master before any worker exists: the pool's mutex
+            // is taken for the allocations, as `HeldSlab` requires.
+            let locked = pool.lock();
+            let held = HeldSlab(NonNull::from(pool.as_ref()));
+            let tree = Tree::try_new_in(held).map_err(|_| "the zone is too small")?;
             let shared = Shared {
                 header: Header::CURRENT,
                 count: AtomicU64::new(0),
-                tree: RwLock::new(tree),
+                tree: UnsafeCell::new(tree),
             };
-            let p = ngx::allocator::allocate(shared, &pool).map_err(|_| "the zone is too small")?;
+            let p = ngx::allocator::allocate(shared, &locked).map_err(|_| "the zone is too small")?;
+            drop(locked);
             pool.as_mut().data = p.as_ptr().cast();
         }
         let list = List::from_shm(std::ptr::from_ref(shm_zone).cast_mut()).ok_or("cannot set up the zone")?;

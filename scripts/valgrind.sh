@@ -805,7 +805,7 @@ for i in $(seq 400); do
         -d "{\"name\":\"jti\",\"value\":\"filler-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}" "http://127.0.0.1:$port/revocations")
     [ "$code" = 201 ] || break
 done
-api "revocation API: zone full" 507 -d '{"name":"jti","value":"one-more"}'
+api "revocation API: zone full" 507 -d '{"name":"jti","value":"filler-0-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}'
 req "revocation: still revoked when full" 401 /revoke/hello.txt -H "$(auth "$(mint ec)")"
 grep -q '"value":"ec"' "$work/state/revocations-single.json" 2>/dev/null \
     || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  state file: the kid entry is not there" >> "$results"

@@ -247,7 +247,7 @@ Time::HiRes::sleep(3.2);
     jwt_peer_auth_revocation zone=@REV@:32k;
 --- request eval
 ["GET /p/index.html", "GET /p/index.html",
- "POST /revocations\n{\"name\":\"identifier\",\"value\":\"one-more\"}", "GET /p/index.html"]
+ "POST /revocations\n{\"name\":\"identifier\",\"value\":\"filler-x-" . ('x' x 40) . "\"}", "GET /p/index.html"]
 --- more_headers eval
 [$main::A, $main::A, $main::JSON, $main::B]
 --- between_0
@@ -270,7 +270,7 @@ Test::More::is($n, $created, 'every added entry is still listed');
 --- response_body_like eval
 ["ok", "401", qr/^\{"error":"the revocation zone \\"rev_b7\\" is full: nothing was added"\}$/, "ok"]
 --- between_3
-Test::More::ok(JwtPeerAuth::log_count(qr/\[error\].*revocation zone "rev_b7" is full \(\d+ entries\): "identifier" "one-more" not added/) == 1, 'the full zone is logged');
+Test::More::ok(JwtPeerAuth::log_count(qr/\[error\].*revocation zone "rev_b7" is full \(\d+ entries\): "identifier" "filler-x-x+" not added/) == 1, 'the full zone is logged');
 Test::More::is(JwtPeerAuth::log_count(qr/\[(crit|alert|emerg)\]/), 0, 'no slab allocator noise, no alert');
 
 

@@ -11,6 +11,7 @@
 //! - [`conffile`]: the `include` arguments of an `nginx.conf` text.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
+//! - [`status`]: the status page's numbers, key-source states and its HTML view.
 
 pub mod alg;
 pub mod b64;
@@ -24,6 +25,7 @@ pub mod jwk;
 pub mod policy;
 pub mod reason;
 pub mod roca;
+pub mod status;
 pub mod verify;
 
 pub use alg::{AlgSet, Algorithm};

@@ -97,29 +97,45 @@ pub fn authorization<'p>(r: &ngx_http_request_t) -> Option<&'p [u8]> {
 /// Adds `WWW-Authenticate: <value>` to the response, as ngx_http_auth_basic_module does.
 /// `value` must outlive the request (it points into location configuration).
 pub fn set_www_authenticate(r: &mut ngx_http_request_t, value: &'static [u8]) -> bool {
-    const KEY: &[u8] = b"WWW-Authenticate";
+    match push_header(r, b"WWW-Authenticate", value) {
+        Some(h) => {
+            r.headers_out.www_authenticate = h;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Adds a response header whose name and value outlive the request (nothing is copied).
+pub fn add_header(r: &mut ngx_http_request_t, key: &'static str, value: &'static str) -> bool {
+    push_header(r, key.as_bytes(), value.as_bytes()).is_some()
+}
+
+fn push_header(
+    r: &mut ngx_http_request_t,
+    key: &'static [u8],
+    value: &'static [u8],
+) -> Option<*mut ngx_table_elt_t> {
     // SAFETY: `headers_out.headers` is the request's initialised output header list.
     let h = unsafe { ngx_list_push(&mut r.headers_out.headers) }.cast::<ngx_table_elt_t>();
-    // SAFETY: ngx_list_push returns NULL or a pointer to an uninitialised element of the list.
-    let Some(h) = (unsafe { h.as_mut() }) else {
-        return false;
-    };
-    h.hash = 1;
+    // SAFETY: ngx_list_push returns NULL or a pointer to an uninitialised element of the list;
+    // every field NGINX reads is set below.
+    let e = unsafe { h.as_mut() }?;
+    e.hash = 1;
     #[cfg(ngx_table_elt_next)]
     {
-        h.next = std::ptr::null_mut();
+        e.next = std::ptr::null_mut();
     }
-    h.key = ngx_str_t {
-        len: KEY.len(),
-        data: KEY.as_ptr().cast_mut(),
+    e.key = ngx_str_t {
+        len: key.len(),
+        data: key.as_ptr().cast_mut(),
     };
-    h.value = ngx_str_t {
+    e.value = ngx_str_t {
         len: value.len(),
         data: value.as_ptr().cast_mut(),
     };
-    h.lowcase_key = std::ptr::null_mut();
-    r.headers_out.www_authenticate = h;
-    true
+    e.lowcase_key = std::ptr::null_mut();
+    Some(h)
 }
 
 /// An I/O error as NGINX words it ("No such file or directory"), without Rust's "(os error N)".

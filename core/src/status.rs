@@ -374,8 +374,8 @@ type Section = fn(&mut Page, &Snapshot) -> fmt::Result;
 const SECTIONS: &[Section] = &[
     summary_section,
     key_sources_section,
-    requests_section,
     token_cache_section,
+    requests_section,
 ];
 
 const STYLE: &str = "\
@@ -399,7 +399,7 @@ th{background:#f6f8fa;font-weight:600;white-space:nowrap}\
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\
 tr.zero td{color:#8c959f}\
 tr.total td{font-weight:600;border-top:2px solid #d1d9e0}\
-code{font:12px/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,\"DejaVu Sans Mono\",monospace;background:#eff2f5;padding:1px 5px;border-radius:4px;word-break:break-all}\
+code{font:12px/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,\"DejaVu Sans Mono\",monospace;background:#eff2f5;padding:1px 5px;border-radius:4px;overflow-wrap:break-word}\
 .kid{display:inline-block;margin:0 4px 3px 0}\
 .state{display:inline-block;padding:1px 9px;border-radius:10px;font-weight:600;font-size:12px;border:1px solid}\
 .s-fresh{background:#dafbe1;color:#116329;border-color:#4ac26b}\

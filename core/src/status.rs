@@ -154,6 +154,8 @@ impl Source {
             Health::Stale => Severity::Warn,
             Health::Failing => Severity::Bad,
             Health::None if self.never_fetched() => Severity::Note,
+            // Unused for longer than the stale limit: the next request fetches (and waits).
+            Health::None if self.fetch.failures == 0 => Severity::Warn,
             Health::None => Severity::Bad,
         }
     }
@@ -799,6 +801,11 @@ mod tests {
         let html = page(vec![failed(fetched("/a", 30), 1, "status 500")]);
         assert!(summary(&html)
             .contains("last fetch failed: status 500 (3s ago); keys still fresh (fetched 30s ago)"));
+
+        let html = page(vec![fetched("/a", 300 + 86_400 + 7)]);
+        assert!(summary(&html).contains("class=\"banner warn\""));
+        assert!(summary(&html)
+            .contains("no usable keys: fetched 1d00h ago, past the stale limit; last fetch: 200"));
 
         let html = page(vec![source("/a")]);
         assert!(summary(&html).contains("class=\"banner info\""));

@@ -6,6 +6,7 @@ pkgs=(
     perl libtest-base-perl libtext-diff-perl libipc-run-perl liburi-perl libwww-perl
     liblist-moreutils-perl libtest-longstring-perl curl valgrind
     dpkg-dev lintian
+    chromium fonts-dejavu-core
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,7 +2,7 @@
 # Runs every test: formatting and lints, the core's unit tests (cargo test), then the
 # Test::Nginx files in t/ against the real NGINX binary with the module loaded; then the
 # Dockerfile check, the build for (and tests against) Debian's packaged NGINX, the Debian
-# package, a valgrind run and a short fuzzing run.
+# package, a valgrind run, the HTML status page in a real browser and a short fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +42,12 @@ echo "== Debian package: scripts/test-deb-package.sh"
 # Memory safety: NGINX with the module under valgrind through every path (about 30 s).
 echo "== valgrind: scripts/valgrind.sh"
 ./scripts/valgrind.sh
+
+# The HTML status page in headless Chromium (Debian's chromium): the DOM the browser built
+# (key sources, escaped kids, warnings, counters that move) and a screenshot kept as an
+# artifact, build/status-page.png (about 10 s).
+echo "== status page in a browser: scripts/test-status-browser.sh"
+./scripts/test-status-browser.sh
 
 # Fuzzing the verification core (fuzz/, cargo-fuzz on nightly Rust): 15 s per target, about
 # 70 s with an up-to-date build; the first run also installs nightly and cargo-fuzz and

@@ -19,7 +19,7 @@
 #     evicted), claim rules, max_age, require with a map (403) and with a claim (401), a cookie
 #     token, every variable via add_header and proxy_set_header, jwt_peer_auth_claim_set /
 #     header_set, claims with control characters (withheld, one [warn] each), the status page
-#     (JSON with per-source live/last_result/next_attempt_in, and Prometheus), runtime
+#     (JSON with per-source live/last_result/next_attempt_in, Prometheus and HTML), runtime
 #     revocation (the API's every answer, a chunked POST body, the zone filled to 507, the state
 #     file; the check on token-cache hits), and each kind of refusal (`Bearer a b`: 400
 #     invalid_request); ~170 curl requests, each status (and some
@@ -840,6 +840,10 @@ for name, ok in checks:
 PYS
 req "status prometheus" 200 "/status?format=prometheus"
 grep -q 'jwt_peer_auth_requests_total' "$work/out/$n_req.body" || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  body: not the Prometheus status" >> "$results"
+req "status HTML (a browser's Accept)" 200 /status -H 'Accept: text/html,application/xhtml+xml,*/*;q=0.8'
+has_header "HTML status page" 'Content-Type: text/html'
+has_header "HTML status page policy" "Content-Security-Policy: default-src 'none'"
+grep -q 'All key sources fresh\|Something is wrong with the keys' "$work/out/$n_req.body" || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  body: not the HTML status page" >> "$results"
 
 # The key service never saw a client header (nor a method other than GET, nor a body) in a
 # key request. Its /echo/ (a proxied client request) and /jwks_range (Range set by the key

@@ -97,7 +97,7 @@ pub fn authorization<'p>(r: &ngx_http_request_t) -> Option<&'p [u8]> {
 /// Adds `WWW-Authenticate: <value>` to the response, as ngx_http_auth_basic_module does.
 /// `value` must outlive the request (it points into location configuration).
 pub fn set_www_authenticate(r: &mut ngx_http_request_t, value: &'static [u8]) -> bool {
-    match add_header(r, b"WWW-Authenticate", value) {
+    match push_header(r, b"WWW-Authenticate", value) {
         Some(h) => {
             r.headers_out.www_authenticate = h;
             true
@@ -106,16 +106,20 @@ pub fn set_www_authenticate(r: &mut ngx_http_request_t, value: &'static [u8]) ->
     }
 }
 
-/// Adds a response header whose name and value outlive the request (statics or
-/// configuration memory); `None` when the header list cannot grow.
-pub fn add_header(
+/// Adds a response header whose name and value outlive the request (nothing is copied).
+pub fn add_header(r: &mut ngx_http_request_t, key: &'static str, value: &'static str) -> bool {
+    push_header(r, key.as_bytes(), value.as_bytes()).is_some()
+}
+
+fn push_header(
     r: &mut ngx_http_request_t,
     key: &'static [u8],
     value: &'static [u8],
 ) -> Option<*mut ngx_table_elt_t> {
     // SAFETY: `headers_out.headers` is the request's initialised output header list.
     let h = unsafe { ngx_list_push(&mut r.headers_out.headers) }.cast::<ngx_table_elt_t>();
-    // SAFETY: ngx_list_push returns NULL or a pointer to an uninitialised element of the list.
+    // SAFETY: ngx_list_push returns NULL or a pointer to an uninitialised element of the list;
+    // every field NGINX reads is set below.
     let e = unsafe { h.as_mut() }?;
     e.hash = 1;
     #[cfg(ngx_table_elt_next)]

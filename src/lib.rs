@@ -139,7 +139,8 @@ extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut 
         if let (true, Some(kr)) = (conf.enabled(), conf.key_request.as_deref()) {
             let server = sources::current_server(cf);
             let mc = JwtPeerAuthModule::main_conf_mut(cf).ok_or("no main configuration")?;
-            conf.key_source = Some(mc.sources.register(server, &kr.uri, conf.declared_at()));
+            let cache = conf.key_cache.unwrap_or_default();
+            conf.key_source = Some(mc.sources.register(server, &kr.uri, conf.declared_at(), cache));
         }
         Ok::<(), String>(())
     }));

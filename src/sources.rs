@@ -8,6 +8,7 @@
 //!   example the key location now proxying elsewhere) starts the source cold, so keys of the
 //!   old configuration are never used by the new one.
 
+use jwt_peer_auth_core::freshness::CacheSettings;
 use ngx::ffi::{
     ngx_close_glob, ngx_conf_t, ngx_cycle_t, ngx_glob_t, ngx_http_core_loc_conf_t, ngx_http_core_srv_conf_t,
     ngx_open_glob, ngx_read_glob, ngx_str_t,
@@ -31,6 +32,9 @@ pub struct KeySource {
     pub identity: Identity,
     /// The zone slot, set by the zone's init (in the master, before workers start).
     pub slot: usize,
+    /// The key cache settings the status page judges this source by: the strictest of the
+    /// locations that use it (shortest `valid`, shortest `valid + stale`).
+    pub status_cache: CacheSettings,
 }
 
 /// The key sources of one configuration.
@@ -40,14 +44,18 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// The index of the source for `uri` in `server`, added on first use.
+    /// The index of the source for `uri` in `server`, added on first use; `cache`: the key
+    /// cache settings of the location using it.
     pub fn register(
         &mut self,
         server: *const ngx_http_core_srv_conf_t,
         uri: &str,
         declared_at: &str,
+        cache: CacheSettings,
     ) -> usize {
         if let Some(i) = self.list.iter().position(|s| s.server == server && s.uri == uri) {
+            let s = &mut self.list[i];
+            s.status_cache = strictest(s.status_cache, cache);
             return i;
         }
         self.list.push(KeySource {
@@ -57,12 +65,25 @@ impl Sources {
             label: String::new(),
             identity: [0; 32],
             slot: usize::MAX,
+            status_cache: cache,
         });
         self.list.len() - 1
     }
 
     pub fn get(&self, index: usize) -> Option<&KeySource> {
         self.list.get(index).filter(|s| s.slot != usize::MAX)
+    }
+}
+
+/// Fresh as long as the location wanting it shortest allows, usable as long as the one
+/// allowing least does.
+fn strictest(a: CacheSettings, b: CacheSettings) -> CacheSettings {
+    let usable = |c: &CacheSettings| c.valid.saturating_add(c.stale);
+    let valid = a.valid.min(b.valid);
+    CacheSettings {
+        valid,
+        stale: usable(&a).min(usable(&b)).saturating_sub(valid),
+        ..a
     }
 }
 

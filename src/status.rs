@@ -1,33 +1,22 @@
 //! `jwt_peer_auth_status`: counters of all workers and the state of every fetched key source,
-//! as JSON or (with `?format=prometheus`) the Prometheus text exposition format.
+//! as JSON, (with `?format=prometheus`) the Prometheus text exposition format, or (with
+//! `?format=html`, or for a browser's `Accept`) an HTML page.
+//!
+//! The zone is read once into a [`Snapshot`]; each format is a view of it. The HTML view and
+//! the format choice are in the core (`jwt_peer_auth_core::status`, unit-tested).
 
 use std::fmt::Write as _;
 
+use jwt_peer_auth_core::status::{self as page, Counts, Format, Snapshot, Source};
 use jwt_peer_auth_core::Reason;
 use ngx::core::Buffer;
 use ngx::ffi::{ngx_chain_t, ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR};
 use ngx::http::{HttpModuleMainConf, Request};
 use std::sync::atomic::Ordering;
 
+use crate::config::MainConf;
 use crate::zone::Zone;
 use crate::{glue, JwtPeerAuthModule};
-
-/// One key source as the status page shows it: read from the zone as it is (nothing is
-/// parsed, no worker state changes).
-struct SourceView {
-    uri: String,
-    live: bool,
-    generation: u64,
-    age: Option<i64>,
-    state: &'static str,
-    failures: u32,
-    fetches_ok: u64,
-    fetches_failed: u64,
-    kids: Vec<String>,
-    last_result: String,
-    last_result_age: Option<i64>,
-    next_attempt_in: i64,
-}
 
 /// A JSON string literal.
 fn json_str(s: &str) -> String {
@@ -63,49 +52,59 @@ fn prom_label(s: &str) -> String {
     out
 }
 
-fn collect(zone: &Zone, now: i64) -> Vec<SourceView> {
-    zone.sources()
+/// Reads the zone once: counters and every key source (nothing is parsed, no worker state
+/// changes). `mc` (the answering configuration) gives each of its sources' key cache settings.
+fn collect(zone: &Zone, mc: &MainConf, now: i64) -> Snapshot {
+    let c = zone.counters();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let counts = Counts {
+        verified: load(&c.verified),
+        rejected: std::array::from_fn(|i| load(&c.rejected[i])),
+        forbidden: load(&c.forbidden),
+        cache_hits: load(&c.cache_hits),
+        cache_misses: load(&c.cache_misses),
+    };
+    let sources = zone
+        .sources()
         .into_iter()
-        .map(|v| {
-            let published = v.state.generation > 0;
-            SourceView {
-                uri: v.label,
-                live: v.live,
-                generation: v.state.generation,
-                age: published.then(|| now - v.state.fetched_at),
-                state: if published { "published" } else { "no_keys" },
-                failures: v.state.failures,
-                fetches_ok: v.stats.ok,
-                fetches_failed: v.stats.failed,
-                kids: v
-                    .kids
-                    .split(' ')
-                    .filter(|k| !k.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                last_result: v.result,
-                last_result_age: (v.result_at > 0).then(|| now - v.result_at),
-                next_attempt_in: (v.state.next_attempt - now).max(0),
-            }
+        .map(|v| Source {
+            cache: mc
+                .sources
+                .list
+                .iter()
+                .find(|s| s.slot == v.slot && zone.owns(s.slot, &s.identity))
+                .map(|s| s.status_cache),
+            uri: v.label,
+            live: v.live,
+            fetch: v.state,
+            fetches_ok: v.stats.ok,
+            fetches_failed: v.stats.failed,
+            kids: v
+                .kids
+                .split(' ')
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            last_result: v.result,
+            last_result_at: v.result_at,
         })
-        .collect()
+        .collect();
+    Snapshot { now, counts, sources }
 }
 
-fn render_json(zone: &Zone, sources: &[SourceView]) -> String {
-    let c = zone.counters();
+fn render_json(snap: &Snapshot) -> String {
+    let (c, now) = (&snap.counts, snap.now);
     let mut s = String::from("{\"requests\":{\"ok\":");
-    let _ = write!(s, "{}", c.verified.load(Ordering::Relaxed));
+    let _ = write!(s, "{}", c.verified);
     for (i, r) in Reason::ALL.iter().enumerate() {
-        let _ = write!(s, ",\"{}\":{}", r.word(), c.rejected[i].load(Ordering::Relaxed));
+        let _ = write!(s, ",\"{}\":{}", r.word(), c.rejected[i]);
     }
     let _ = write!(
         s,
         ",\"forbidden\":{}}},\"token_cache\":{{\"hits\":{},\"misses\":{}}},\"key_sources\":[",
-        c.forbidden.load(Ordering::Relaxed),
-        c.cache_hits.load(Ordering::Relaxed),
-        c.cache_misses.load(Ordering::Relaxed)
+        c.forbidden, c.cache_hits, c.cache_misses
     );
-    for (i, src) in sources.iter().enumerate() {
+    for (i, src) in snap.sources.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
@@ -116,15 +115,15 @@ fn render_json(zone: &Zone, sources: &[SourceView]) -> String {
              \"fetches\":{{\"ok\":{},\"failed\":{}}},\"last_result\":{},\"last_result_age_seconds\":{},\"next_attempt_in\":{},\"kids\":[{}]}}",
             json_str(&src.uri),
             src.live,
-            src.state,
-            src.generation,
-            src.age.map_or("null".to_owned(), |a| a.to_string()),
-            src.failures,
+            if src.published() { "published" } else { "no_keys" },
+            src.fetch.generation,
+            src.age(now).map_or("null".to_owned(), |a| a.to_string()),
+            src.fetch.failures,
             src.fetches_ok,
             src.fetches_failed,
             json_str(&src.last_result),
-            src.last_result_age.map_or("null".to_owned(), |a| a.to_string()),
-            src.next_attempt_in,
+            src.last_result_age(now).map_or("null".to_owned(), |a| a.to_string()),
+            src.next_attempt_in(now),
             kids.join(",")
         );
     }
@@ -132,40 +131,36 @@ fn render_json(zone: &Zone, sources: &[SourceView]) -> String {
     s
 }
 
-fn render_prometheus(zone: &Zone, sources: &[SourceView]) -> String {
-    let c = zone.counters();
+fn render_prometheus(snap: &Snapshot) -> String {
+    let (c, now, sources) = (&snap.counts, snap.now, &snap.sources);
     let mut s = String::new();
     s.push_str("# HELP jwt_peer_auth_requests_total Requests checked by jwt_peer_auth, by result.\n");
     s.push_str("# TYPE jwt_peer_auth_requests_total counter\n");
-    let _ = writeln!(
-        s,
-        "jwt_peer_auth_requests_total{{result=\"ok\"}} {}",
-        c.verified.load(Ordering::Relaxed)
-    );
+    let _ = writeln!(s, "jwt_peer_auth_requests_total{{result=\"ok\"}} {}", c.verified);
     for (i, r) in Reason::ALL.iter().enumerate() {
         let _ = writeln!(
             s,
             "jwt_peer_auth_requests_total{{result=\"{}\"}} {}",
             r.word(),
-            c.rejected[i].load(Ordering::Relaxed)
+            c.rejected[i]
         );
     }
     let _ = writeln!(
         s,
         "jwt_peer_auth_requests_total{{result=\"forbidden\"}} {}",
-        c.forbidden.load(Ordering::Relaxed)
+        c.forbidden
     );
     s.push_str("# HELP jwt_peer_auth_token_cache_total Verified-token cache lookups, by result.\n");
     s.push_str("# TYPE jwt_peer_auth_token_cache_total counter\n");
     let _ = writeln!(
         s,
         "jwt_peer_auth_token_cache_total{{result=\"hit\"}} {}",
-        c.cache_hits.load(Ordering::Relaxed)
+        c.cache_hits
     );
     let _ = writeln!(
         s,
         "jwt_peer_auth_token_cache_total{{result=\"miss\"}} {}",
-        c.cache_misses.load(Ordering::Relaxed)
+        c.cache_misses
     );
     s.push_str("# HELP jwt_peer_auth_key_fetches_total Key requests, by key source and result.\n");
     s.push_str("# TYPE jwt_peer_auth_key_fetches_total counter\n");
@@ -189,13 +184,13 @@ fn render_prometheus(zone: &Zone, sources: &[SourceView]) -> String {
             s,
             "jwt_peer_auth_key_generation{{source=\"{}\"}} {}",
             prom_label(&src.uri),
-            src.generation
+            src.fetch.generation
         );
     }
     s.push_str("# HELP jwt_peer_auth_key_age_seconds Seconds since the published key set was fetched.\n");
     s.push_str("# TYPE jwt_peer_auth_key_age_seconds gauge\n");
     for src in sources {
-        if let Some(age) = src.age {
+        if let Some(age) = src.age(now) {
             let _ = writeln!(
                 s,
                 "jwt_peer_auth_key_age_seconds{{source=\"{}\"}} {age}",
@@ -229,15 +224,25 @@ pub extern "C" fn status_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 }
 
 fn respond(request: &mut Request) -> ngx_int_t {
-    let Some(zone) = JwtPeerAuthModule::main_conf(request).and_then(|m| Zone::from_shm(m.shm_zone)) else {
+    let Some(mc) = JwtPeerAuthModule::main_conf(request) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
-    let prometheus = glue::query_arg(request.as_ref(), b"format").is_some_and(|v| v == b"prometheus");
-    let sources = collect(&zone, ngx::ffi::ngx_time());
-    let (body, content_type) = if prometheus {
-        (render_prometheus(&zone, &sources), "text/plain; version=0.0.4")
-    } else {
-        (render_json(&zone, &sources), "application/json")
+    let Some(zone) = Zone::from_shm(mc.shm_zone) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    let accept = request
+        .headers_in_iterator()
+        .filter(|(k, _)| k.as_bytes().eq_ignore_ascii_case(b"accept"))
+        .map(|(_, v)| v.as_bytes());
+    let (format, negotiated) = page::choose_format(glue::query_arg(request.as_ref(), b"format"), accept);
+    let snapshot = collect(&zone, mc, ngx::ffi::ngx_time());
+    let (body, content_type) = match format {
+        Format::Prometheus => (render_prometheus(&snapshot), "text/plain; version=0.0.4"),
+        Format::Json => (render_json(&snapshot), "application/json"),
+        Format::Html => match page::render_html(&snapshot) {
+            Some(html) => (html, "text/html; charset=utf-8"),
+            None => return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+        },
     };
     let rc = request.discard_request_body();
     if rc != ngx::core::Status::NGX_OK {
@@ -255,6 +260,22 @@ fn respond(request: &mut Request) -> ngx_int_t {
     request.set_status(ngx::http::HTTPStatus::OK);
     request.set_content_length_n(body.len());
     glue::set_content_type(request.as_mut(), content_type);
+    // The answer depends on Accept unless ?format= chose it; the page gets a strict policy.
+    let vary: &[(&str, &str)] = if negotiated { &[("Vary", "Accept")] } else { &[] };
+    let html: &[(&str, &str)] = if format == Format::Html {
+        &[
+            ("Content-Security-Policy", page::HTML_CSP),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Cache-Control", "no-store"),
+        ]
+    } else {
+        &[]
+    };
+    for (key, value) in vary.iter().chain(html) {
+        if !glue::add_header(request.as_mut(), key, value) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        }
+    }
     let rc = request.send_header();
     if rc == ngx::core::Status::NGX_ERROR || rc.0 > 0 || request.header_only() {
         return rc.into();

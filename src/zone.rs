@@ -222,6 +222,8 @@ pub struct Zone {
 
 /// One key source as the status page shows it.
 pub struct SourceView {
+    /// Its slot (see `KeySource::slot`).
+    pub slot: usize,
     pub label: String,
     pub live: bool,
     pub state: SourceState,
@@ -493,8 +495,10 @@ impl Zone {
         let st = self.shared.state.read();
         st.slots
             .iter()
-            .filter(|s| s.in_use != 0)
-            .map(|s| SourceView {
+            .enumerate()
+            .filter(|(_, s)| s.in_use != 0)
+            .map(|(slot, s)| SourceView {
+                slot,
                 label: s.label.as_str().into_owned(),
                 live: s.epoch == st.epoch,
                 state: s.state,

@@ -12,6 +12,7 @@
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
 //! - [`revocation`]: revocation entries, the revocation API's input and the state file.
+//! - [`status`]: the status page's numbers, key-source states and its HTML view.
 
 pub mod alg;
 pub mod b64;
@@ -26,6 +27,7 @@ pub mod policy;
 pub mod reason;
 pub mod revocation;
 pub mod roca;
+pub mod status;
 pub mod verify;
 
 pub use alg::{AlgSet, Algorithm};

@@ -11,6 +11,7 @@
 //! - [`conffile`]: the `include` arguments of an `nginx.conf` text.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
+//! - [`enforcement`]: which refusals are answered (`optional`, `shadow`).
 
 pub mod alg;
 pub mod b64;
@@ -18,6 +19,7 @@ pub mod bearer;
 pub mod binding;
 pub mod conffile;
 pub mod digest;
+pub mod enforcement;
 pub mod freshness;
 pub mod json;
 pub mod jwk;

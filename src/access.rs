@@ -5,6 +5,9 @@
 //! so `satisfy any` lets an allowed client through without waiting for keys. The decision is
 //! kept in the request's context: after an internal redirect (`error_page`, `try_files`,
 //! named locations) the token is not verified or logged again.
+//!
+//! The same checks run from the preaccess phase where a location says so ([`crate::phase`]);
+//! each location is checked by the handler of its own phase only.
 
 use std::rc::Rc;
 
@@ -18,20 +21,25 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::ngx_log_error;
 
-use crate::config::{CertBinding, LocConf, MainConf, Mode};
+use crate::config::{CertBinding, LocConf, MainConf, Mode, Phase};
 use crate::ctx::{self, Outcome, RequestCtx};
 use crate::keys::{self, FetchedKeys, Keys, Retry};
 use crate::token_cache::{self, Source};
 use crate::zone::{Counters, Zone};
 use crate::{glue, JwtPeerAuthModule};
 
-/// The phase handler registered in postconfiguration. Panics never cross into NGINX: one
-/// answers 500 and is logged.
+/// The phase handler registered in postconfiguration.
 pub extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    run(r, Phase::Access)
+}
+
+/// Runs the checks for the handler of `phase`. Panics never cross into NGINX: one answers 500
+/// and is logged.
+pub fn run(r: *mut ngx_http_request_t, phase: Phase) -> ngx_int_t {
     // SAFETY: NGINX calls phase handlers with a valid request pointer.
     let request = unsafe { Request::from_ngx_http_request(r) };
     let log = request.log();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(request))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(request, phase))) {
         Ok(rc) => rc,
         Err(_) => {
             ngx_log_error!(
@@ -45,6 +53,7 @@ pub extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 }
 
 const AGAIN: ngx_int_t = Status::NGX_AGAIN.0;
+const DECLINED: ngx_int_t = Status::NGX_DECLINED.0;
 const OK: ngx_int_t = Status::NGX_OK.0;
 const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
 
@@ -64,7 +73,7 @@ impl Job<'_> {
     }
 }
 
-fn handle(request: &mut Request) -> ngx_int_t {
+fn handle(request: &mut Request, phase: Phase) -> ngx_int_t {
     let Some(lc) = JwtPeerAuthModule::location_conf(request) else {
         return Status::NGX_DECLINED.into();
     };
@@ -72,6 +81,38 @@ fn handle(request: &mut Request) -> ngx_int_t {
     let Some(Mode::On { token: source, .. }) = &lc.mode else {
         return Status::NGX_DECLINED.into();
     };
+    // Each location is checked by the handler of its phase; the access phase never sees
+    // sub-requests, and neither does the preaccess handler.
+    match (phase, lc.preaccess) {
+        (Phase::Access, true) => return preaccess_vote(request, lc),
+        (Phase::Preaccess, false) => return DECLINED,
+        (Phase::Preaccess, true) if !request.is_main() => return DECLINED,
+        _ => {}
+    }
+    let rc = check(request, lc, *source);
+    // NGX_OK ends the preaccess phase: limit_req and limit_conn would not run.
+    if rc == OK && phase == Phase::Preaccess {
+        return DECLINED;
+    }
+    rc
+}
+
+/// The access phase of a location checked in the preaccess phase: nothing is verified again,
+/// but a token allowed there is this module's "yes" under `satisfy any`, as it would have been
+/// in the access phase.
+fn preaccess_vote(request: &Request, lc: &LocConf) -> ngx_int_t {
+    match ctx::get(request.as_ref()) {
+        Some(c) if c.outcome.get() == Some(Outcome::Allowed) && std::ptr::eq(c.decided_for.get(), lc) => OK,
+        _ => DECLINED,
+    }
+}
+
+/// The checks of an enabled location: token → keys → verification → policy.
+fn check(
+    request: &mut Request,
+    lc: &'static LocConf,
+    source: Option<crate::config::ComplexValue>,
+) -> ngx_int_t {
     let (Some(mc), Some(ctx)) = (
         JwtPeerAuthModule::main_conf(request),
         ctx::get_or_create(request.as_ref()),
@@ -91,7 +132,7 @@ fn handle(request: &mut Request) -> ngx_int_t {
     }
     // Requests without a usable bearer token are refused before any key is looked at; tokens
     // that fail the checks that need no key never start or wait for a fetch (keys.rs).
-    let t = match token(request.as_mut(), *source) {
+    let t = match token(request.as_mut(), source) {
         Ok(t) => t,
         Err(rejection) => return refuse(request, &job, &rejection, None),
     };

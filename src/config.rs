@@ -34,6 +34,9 @@ pub struct MainConf {
     pub sources: crate::sources::Sources,
     /// `jwt_peer_auth_claim_set` / `jwt_peer_auth_header_set`, indexed by variable data.
     pub member_sets: Vec<MemberSet>,
+    /// Some enabled location verifies in the preaccess phase (set while merging): only then
+    /// is the preaccess handler added.
+    pub preaccess: bool,
 }
 
 /// `jwt_peer_auth_claim_set $var name ...` (or `_header_set`): a path of case-sensitive member
@@ -51,6 +54,7 @@ impl Default for MainConf {
             token_cache: None,
             sources: Default::default(),
             member_sets: Vec::new(),
+            preaccess: false,
         }
     }
 }
@@ -75,6 +79,13 @@ pub enum Mode {
         realm: String,
         token: Option<ComplexValue>,
     },
+}
+
+/// `jwt_peer_auth_phase access | preaccess`: the NGINX phase whose handler verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Access,
+    Preaccess,
 }
 
 /// A compiled NGINX complex value (text with variables), evaluated per request.
@@ -128,8 +139,12 @@ pub struct LocConf {
     pub max_age: Option<u64>,
     /// `jwt_peer_auth_cert_binding`.
     pub cert_binding: Option<CertBinding>,
+    /// `jwt_peer_auth_phase`.
+    pub phase: Option<Phase>,
 
     // Resolved by merge.
+    /// Verification runs in the preaccess phase (`jwt_peer_auth_phase preaccess`).
+    pub preaccess: bool,
     /// The key source (index into `MainConf::sources`) of this location, if it fetches keys.
     pub key_source: Option<usize>,
     pub policy: Policy,
@@ -181,6 +196,10 @@ impl LocConf {
         if self.max_age.is_none() {
             self.max_age = prev.max_age;
         }
+        if self.phase.is_none() {
+            self.phase = prev.phase;
+        }
+        self.preaccess = self.phase == Some(Phase::Preaccess);
         self.policy = Policy {
             algorithms: self.algorithms.unwrap_or_default(),
             leeway: self.leeway.unwrap_or(0),
@@ -319,6 +338,20 @@ fn set_mode(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), 
         token,
     });
     lc.declared_at = glue::conf_location(cf);
+    Ok(())
+}
+
+fn set_phase(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    if lc.phase.is_some() {
+        return Err(ConfError::Duplicate);
+    }
+    lc.phase = Some(match args[0] {
+        "access" => Phase::Access,
+        "preaccess" => Phase::Preaccess,
+        other => {
+            return Err(format!("invalid value \"{other}\": \"access\" or \"preaccess\" is expected").into())
+        }
+    });
     Ok(())
 }
 
@@ -598,6 +631,7 @@ macro_rules! directive_fn {
 }
 
 directive_fn!(cmd_mode, set_mode);
+directive_fn!(cmd_phase, set_phase);
 directive_fn!(cmd_jwks_file, set_jwks_file);
 directive_fn!(cmd_algorithms, set_algorithms);
 directive_fn!(cmd_leeway, set_leeway);
@@ -651,7 +685,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 16] = [
+pub static mut COMMANDS: [ngx_command_t; 17] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -666,6 +700,7 @@ pub static mut COMMANDS: [ngx_command_t; 16] = [
         cmd_token_cache,
     ),
     command(ngx_string!("jwt_peer_auth"), NGX_CONF_TAKE12, cmd_mode),
+    command(ngx_string!("jwt_peer_auth_phase"), NGX_CONF_TAKE1, cmd_phase),
     command(ngx_string!("jwt_peer_auth_claim"), NGX_CONF_2MORE, cmd_claim),
     command(ngx_string!("jwt_peer_auth_require"), NGX_CONF_1MORE, cmd_require),
     command(ngx_string!("jwt_peer_auth_max_age"), NGX_CONF_TAKE1, cmd_max_age),

@@ -7,6 +7,7 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::Arc;
 
+use jwt_peer_auth_core::enforcement::Enforcement;
 use jwt_peer_auth_core::freshness::CacheSettings;
 use jwt_peer_auth_core::{AlgSet, KeySet, Policy, Reason};
 use ngx::ffi::{
@@ -71,13 +72,14 @@ pub struct KeyRequest {
     pub uri: String,
 }
 
-/// `jwt_peer_auth <realm> [token=$variable] | off`.
+/// `jwt_peer_auth <realm> [token=$variable] [optional | shadow] | off`.
 #[derive(Debug, Clone)]
 pub enum Mode {
     Off,
     On {
         realm: String,
         token: Option<ComplexValue>,
+        enforcement: Enforcement,
     },
 }
 
@@ -143,7 +145,8 @@ pub struct LocConf {
     pub phase: Option<Phase>,
 
     // Resolved by merge.
-    /// Verification runs in the preaccess phase (`jwt_peer_auth_phase preaccess`).
+    /// Verification runs in the preaccess phase: `jwt_peer_auth_phase preaccess`, or `shadow`
+    /// where no level sets `jwt_peer_auth_phase`.
     pub preaccess: bool,
     /// The key source (index into `MainConf::sources`) of this location, if it fetches keys.
     pub key_source: Option<usize>,
@@ -160,6 +163,14 @@ impl LocConf {
 
     pub fn enabled(&self) -> bool {
         matches!(self.mode, Some(Mode::On { .. }))
+    }
+
+    /// Which refusals are answered here (`Enforce` where verification is off).
+    pub fn enforcement(&self) -> Enforcement {
+        match &self.mode {
+            Some(Mode::On { enforcement, .. }) => *enforcement,
+            _ => Enforcement::Enforce,
+        }
     }
 
     /// Inherits unset values from `prev` and resolves the effective policy.
@@ -199,7 +210,12 @@ impl LocConf {
         if self.phase.is_none() {
             self.phase = prev.phase;
         }
-        self.preaccess = self.phase == Some(Phase::Preaccess);
+        // A shadow check must see every request, also those another access module refuses:
+        // it runs before them unless a level says otherwise.
+        self.preaccess = match self.phase {
+            Some(phase) => phase == Phase::Preaccess,
+            None => self.enforcement() == Enforcement::Shadow,
+        };
         self.policy = Policy {
             algorithms: self.algorithms.unwrap_or_default(),
             leeway: self.leeway.unwrap_or(0),
@@ -324,18 +340,35 @@ fn set_mode(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), 
         return Err(format!("invalid character {bad:?} in realm \"{value}\"").into());
     }
     let mut token = None;
-    if let Some(param) = args.get(1) {
-        let Some(var) = param.strip_prefix("token=") else {
+    let mut enforcement = None;
+    for (i, param) in args.iter().enumerate().skip(1) {
+        if let Some(var) = param.strip_prefix("token=") {
+            if token.is_some() {
+                return Err(format!("duplicate parameter \"{param}\"").into());
+            }
+            if !var.starts_with('$') {
+                return Err(format!("\"token=\" needs a variable, not \"{var}\"").into());
+            }
+            // `args` starts after the directive's name.
+            token = Some(compile(cf, i + 1, "token=".len())?);
+        } else if let Some(e) = Enforcement::parse(param) {
+            match enforcement.replace(e) {
+                Some(prev) if prev == e => return Err(format!("duplicate parameter \"{param}\"").into()),
+                Some(_) => {
+                    return Err("\"optional\" and \"shadow\" are mutually exclusive"
+                        .to_owned()
+                        .into())
+                }
+                None => {}
+            }
+        } else {
             return Err(format!("invalid parameter \"{param}\"").into());
-        };
-        if !var.starts_with('$') {
-            return Err(format!("\"token=\" needs a variable, not \"{var}\"").into());
         }
-        token = Some(compile(cf, 2, "token=".len())?);
     }
     lc.mode = Some(Mode::On {
         realm: value.to_owned(),
         token,
+        enforcement: enforcement.unwrap_or_default(),
     });
     lc.declared_at = glue::conf_location(cf);
     Ok(())
@@ -699,7 +732,7 @@ pub static mut COMMANDS: [ngx_command_t; 17] = [
         NGX_CONF_TAKE1,
         cmd_token_cache,
     ),
-    command(ngx_string!("jwt_peer_auth"), NGX_CONF_TAKE12, cmd_mode),
+    command(ngx_string!("jwt_peer_auth"), NGX_CONF_1MORE, cmd_mode),
     command(ngx_string!("jwt_peer_auth_phase"), NGX_CONF_TAKE1, cmd_phase),
     command(ngx_string!("jwt_peer_auth_claim"), NGX_CONF_2MORE, cmd_claim),
     command(ngx_string!("jwt_peer_auth_require"), NGX_CONF_1MORE, cmd_require),

@@ -1,6 +1,7 @@
-//! Verification in NGINX's preaccess phase (`jwt_peer_auth_phase preaccess`): before
-//! `limit_req` and `limit_conn`, so that their keys can use the verified identity
-//! (`limit_req_zone $jwt_claim_identifier ...`).
+//! Verification in NGINX's preaccess phase (`jwt_peer_auth_phase preaccess`, and `shadow`
+//! where no level sets the phase): before `limit_req` and `limit_conn`, so that their keys can
+//! use the verified identity (`limit_req_zone $jwt_claim_identifier ...`), and before
+//! `auth_request`, so that a shadow check sees every request.
 //!
 //! The checks are the access handler's ([`crate::access`]); it also answers for how the
 //! preaccess phase reads a handler's result: NGX_OK would end the phase (the limiters would not

@@ -1,7 +1,10 @@
-# Where verification runs (issue 14, part 1):
+# Where verification runs and what a refusal does (issue 14, parts 1 and 2):
 # - `jwt_peer_auth_phase preaccess`: verified before limit_req/limit_conn (per-peer limits, bad
 #   tokens never reach a limiter), before auth_request, with cold key fetches, the token cache,
 #   variables and internal redirects working as in the access phase;
+# - `jwt_peer_auth realm optional`: no token passes without identity, a bad one is refused;
+# - `jwt_peer_auth realm shadow`: verified, counted and logged, never refused, no identity for
+#   a bad token; beside auth_request, with the README's log_format and awk line;
 # - every new configuration error, as in t/003-config.t.
 use FindBin;
 use lib "$FindBin::Bin/helpers";
@@ -325,6 +328,193 @@ Test::More::is(KeyService::lines($log), 1, 'auth_request asked only for the requ
 
 
 
+=== TEST 11: optional: no token passes without identity; a present token is held to every check
+--- config
+    jwt_peer_auth "peers" optional;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location /p {
+        alias html/;
+        add_header X-Id "[$jwt_claim_identifier]" always;
+        add_header X-Status "[$jwt_peer_auth_status]" always;
+    }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html", "GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+["", "Authorization: Basic cGVlcjpzM2NyZXQ=", JwtPeerAuth::bearer('rsa'), JwtPeerAuth::bearer('rsa', '--exp', '-60'),
+ JwtPeerAuth::bearer('rsa', '--corrupt'), "Authorization: Bearer a b"]
+--- error_code eval
+[200, 200, 200, 401, 401, 400]
+--- response_headers eval
+["X-Id: []\nX-Status: [missing]\n!WWW-Authenticate",
+ "X-Id: []\nX-Status: [missing]\n!WWW-Authenticate",
+ "X-Id: [11111111-2222-3333-4444-555555555555]\nX-Status: [ok]",
+ "X-Id: []\nX-Status: [expired]\nWWW-Authenticate: Bearer realm=\"peers\", error=\"invalid_token\", error_description=\"The access token expired\"",
+ "X-Id: []\nX-Status: [signature]\nWWW-Authenticate: Bearer realm=\"peers\", error=\"invalid_token\"",
+ "X-Id: []\nX-Status: [invalid_request]\nWWW-Authenticate: Bearer realm=\"peers\", error=\"invalid_request\""]
+--- between_5
+Test::More::like(main::status_json(),
+    qr/"requests":\{"ok":1,"missing":2,"malformed":0,"expired":1,"not_yet_valid":0,"signature":1,"unknown_kid":0,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":1,/,
+    'a missing token is counted as missing');
+Test::More::is(JwtPeerAuth::log_count(qr/token rejected: missing/), 0, 'a request without a token is not a refusal');
+Test::More::is(JwtPeerAuth::log_count(qr/token rejected: (expired|signature|invalid_request)/), 3, 'the others are');
+
+
+
+=== TEST 12: optional: an empty token= variable is no token; under satisfy any, no token is no vote, a valid one is
+--- config
+    jwt_peer_auth "peers" token=$cookie_access_token optional;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location /p { alias html/; add_header X-Status "[$jwt_peer_auth_status]" always; }
+    location /q { satisfy any; deny all; alias html/; }
+    location /r { jwt_peer_auth "peers" optional token=$cookie_access_token; jwt_peer_auth_phase preaccess; alias html/; add_header X-Status "[$jwt_peer_auth_status]" always; }
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /q/index.html", "GET /q/index.html", "GET /r/index.html", "GET /r/index.html"]
+--- more_headers eval
+["Cookie: access_token=", "Cookie: access_token=" . JwtPeerAuth::token('ec'), "", "Cookie: access_token=" . JwtPeerAuth::token('ec'),
+ "", "Cookie: access_token=" . JwtPeerAuth::token('ec', '--exp', '-60')]
+--- error_code eval
+[200, 200, 403, 200, 200, 401]
+--- response_headers eval
+["X-Status: [missing]", "X-Status: [ok]", "", "", "X-Status: [missing]", "X-Status: [expired]"]
+
+
+
+=== TEST 13: shadow: nothing is refused; every token is verified, counted and logged; no identity for a bad one
+--- http_config
+    map $jwt_claim_identifier $peer_ok { revoked 0; default 1; }
+--- config
+    jwt_peer_auth "peers" shadow;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_require $peer_ok error=403;
+    location /p {
+        alias html/;
+        add_header X-Id "[$jwt_claim_identifier]" always;
+        add_header X-Payload "[$jwt_payload]" always;
+        add_header X-Status "[$jwt_peer_auth_status]" always;
+    }
+    location /e { jwt_peer_auth "peers"; alias html/; }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html", "GET /p/index.html", "GET /p/index.html", "GET /p/index.html", "GET /e/index.html"]
+--- more_headers eval
+[JwtPeerAuth::bearer('rsa'), "", JwtPeerAuth::bearer('rsa', '--exp', '-60'), JwtPeerAuth::bearer('rsa', '--corrupt'),
+ "Authorization: Bearer a b", JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"revoked"}'), JwtPeerAuth::bearer('rsa', '--exp', '-60')]
+--- error_code eval
+[200, 200, 200, 200, 200, 200, 401]
+--- response_headers eval
+["X-Id: [11111111-2222-3333-4444-555555555555]\nX-Status: [ok]\n!WWW-Authenticate",
+ "X-Id: []\nX-Payload: []\nX-Status: [missing]\n!WWW-Authenticate",
+ "X-Id: []\nX-Payload: []\nX-Status: [expired]\n!WWW-Authenticate",
+ "X-Id: []\nX-Payload: []\nX-Status: [signature]\n!WWW-Authenticate",
+ "X-Id: []\nX-Payload: []\nX-Status: [invalid_request]\n!WWW-Authenticate",
+ "X-Id: []\nX-Payload: []\nX-Status: [claim]\n!WWW-Authenticate",
+ 'WWW-Authenticate: Bearer realm="peers", error="invalid_token", error_description="The access token expired"']
+--- response_body eval
+["ok\n", "ok\n", "ok\n", "ok\n", "ok\n", "ok\n", qr/401 Authorization Required/]
+--- between_5
+Test::More::like(main::status_json(),
+    qr/"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":1,"unknown_kid":0,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":1,"binding":0,"forbidden":1\}/,
+    'shadow decisions are counted');
+for my $what ('token would be rejected: missing', 'token would be rejected: expired', 'token would be rejected: signature',
+              'token would be rejected: invalid_request', 'request would be forbidden by "jwt_peer_auth_require"') {
+    Test::More::is(JwtPeerAuth::log_count(qr/\[info\].*jwt_peer_auth: shadow: \Q$what\E/), 1, "logged at info: shadow: $what");
+}
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: (token rejected|request forbidden)/), 0, 'nothing logged as refused');
+--- between_6
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: token rejected: expired/), 1, 'a location that enforces still refuses');
+
+
+
+=== TEST 14: shadow beside auth_request (the README recipe): both decisions logged, the awk line finds where they differ
+--- http_config
+    log_format migration '$remote_addr [$time_local] "$request" $status '
+                         'jwt=$jwt_peer_auth_status legacy=$legacy';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location /validate {
+            if ($http_x_legacy = "yes") { return 204; }
+            return 401;
+        }
+    }
+--- config
+    location /p {
+        auth_request /_legacy;
+        auth_request_set $legacy $upstream_status;
+        jwt_peer_auth "peers" shadow;
+        jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+        access_log logs/migration.log migration;
+        alias html/;
+    }
+    location = /_legacy {
+        internal;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/validate;
+    }
+--- request eval
+["GET /p/index.html?1", "GET /p/index.html?2", "GET /p/index.html?3", "GET /p/index.html?4"]
+--- more_headers eval
+[JwtPeerAuth::bearer('rsa') . "\nX-Legacy: yes", JwtPeerAuth::bearer('rsa'),
+ JwtPeerAuth::bearer('rsa', '--exp', '-60') . "\nX-Legacy: yes", ""]
+--- error_code eval
+[200, 401, 200, 401]
+--- between_3
+my $log = Test::Nginx::Socket::server_root() . '/logs/migration.log';
+KeyService::wait_until(5, sub { KeyService::lines($log) >= 4 });
+my $all = JwtPeerAuth::slurp($log);
+Test::More::like($all, qr{"GET /p/index.html\?1 HTTP/1.1" 200 jwt=ok legacy=204\n}, 'both allow');
+# The shadow check ran although auth_request refused: it runs before it (preaccess).
+Test::More::like($all, qr{"GET /p/index.html\?2 HTTP/1.1" 401 jwt=ok legacy=401\n}, 'only the new check allows');
+Test::More::like($all, qr{"GET /p/index.html\?3 HTTP/1.1" 200 jwt=expired legacy=204\n}, 'only the old check allows');
+Test::More::like($all, qr{"GET /p/index.html\?4 HTTP/1.1" 401 jwt=missing legacy=401\n}, 'both refuse');
+# The README's one-liner, verbatim.
+my $diff = qx{awk '(\$(NF-1) == "jwt=ok") != (\$NF ~ /^legacy=2/)' $log};
+Test::More::is(join(',', $diff =~ m{index\.html\?(\d)}g), '2,3', 'the awk line finds the two requests where they differ');
+
+
+
+=== TEST 15: shadow with the key service down and no keys: the request passes as no_keys, never 500
+--- config
+    jwt_peer_auth "peers" shadow;
+    jwt_peer_auth_key_request /_jwks;
+    location = /_jwks { internal; proxy_pass http://127.0.0.1:1/jwks; }
+    location /p { alias html/; add_header X-Status "[$jwt_peer_auth_status]" always; add_header X-Id "[$jwt_claim_identifier]" always; }
+--- request eval
+["GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+[JwtPeerAuth::bearer('rsa'), JwtPeerAuth::bearer('rsa')]
+--- error_code eval
+[200, 200]
+--- response_headers eval
+["X-Status: [no_keys]\nX-Id: []", "X-Status: [no_keys]\nX-Id: []"]
+--- between_1
+Test::More::is(JwtPeerAuth::log_count(qr/key request "\/_jwks" failed/), 1, 'the key service is down');
+Test::More::is(JwtPeerAuth::log_count(qr/\[error\].*jwt_peer_auth: shadow: token would be rejected: no_keys/), 1,
+               'no_keys: an error once');
+Test::More::is(JwtPeerAuth::log_count(qr/\[info\].*jwt_peer_auth: shadow: token would be rejected: no_keys/), 1,
+               'then at info');
+
+
+
+=== TEST 16: shadow in the access phase (set explicitly) never admits a request under satisfy any
+--- config
+    jwt_peer_auth "peers" shadow;
+    jwt_peer_auth_phase access;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location /q { satisfy any; deny all; alias html/; add_header X-Status "[$jwt_peer_auth_status]" always; }
+    location /p { alias html/; add_header X-Status "[$jwt_peer_auth_status]" always; }
+--- request eval
+["GET /q/index.html", "GET /p/index.html"]
+--- more_headers eval
+[JwtPeerAuth::bearer('rsa'), JwtPeerAuth::bearer('rsa', '--exp', '-60')]
+--- error_code eval
+[403, 200]
+--- response_headers eval
+["X-Status: [ok]", "X-Status: [expired]"]
+
+
+
 === TEST 17: config: jwt_peer_auth_phase with an unknown value
 --- config
     jwt_peer_auth_phase content;
@@ -352,3 +542,60 @@ qr/\[emerg\].*"jwt_peer_auth_phase" directive is duplicate/
 qr/\[emerg\].*invalid number of arguments in "jwt_peer_auth_phase" directive/
 
 
+
+=== TEST 20: config: optional and shadow together
+--- config
+    jwt_peer_auth "peers" optional shadow;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth": "optional" and "shadow" are mutually exclusive/
+
+
+
+=== TEST 21: config: shadow and optional together, with token= between them
+--- config
+    jwt_peer_auth "peers" shadow token=$cookie_t optional;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth": "optional" and "shadow" are mutually exclusive/
+
+
+
+=== TEST 22: config: optional twice
+--- config
+    jwt_peer_auth "peers" optional optional;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth": duplicate parameter "optional"/
+
+
+
+=== TEST 23: config: token= twice
+--- config
+    jwt_peer_auth "peers" token=$cookie_a token=$cookie_b;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth": duplicate parameter "token=\$cookie_b"/
+
+
+
+=== TEST 24: config: a mode after off
+--- config
+    jwt_peer_auth off shadow;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth": invalid parameter "shadow" after "off"/
+
+
+
+=== TEST 25: config: an unknown mode word
+--- config
+    jwt_peer_auth "peers" report-only;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth": invalid parameter "report-only"/

@@ -1,8 +1,9 @@
-//! `ngx_http_jwt_peer_auth_module`: verifies JWT bearer tokens in NGINX's access phase.
+//! `ngx_http_jwt_peer_auth_module`: verifies JWT bearer tokens in NGINX's access phase (or,
+//! where a location says so, its preaccess phase).
 //!
 //! This file only wires the module together: directives live in [`config`], the phase handler
-//! in [`access`], the `unsafe` accessors in [`glue`], and every validity decision in the
-//! NGINX-free `jwt_peer_auth_core` crate.
+//! in [`access`] (and its preaccess entry in [`phase`]), the `unsafe` accessors in [`glue`],
+//! and every validity decision in the NGINX-free `jwt_peer_auth_core` crate.
 
 use std::ffi::{c_char, c_void};
 use std::ptr;

@@ -21,8 +21,9 @@
 #     header_set, claims with control characters (withheld, one [warn] each), the status page
 #     (JSON with per-source live/last_result/next_attempt_in, Prometheus and HTML), runtime
 #     revocation (the API's every answer, a chunked POST body, the zone filled to 507, the state
-#     file; the check on token-cache hits), and each kind of refusal (`Bearer a b`: 400
-#     invalid_request); ~170 curl requests, each status (and some
+#     file; the check on token-cache hits), each kind of refusal (`Bearer a b`: 400
+#     invalid_request), the preaccess phase (a cold key fetch waited for before limit_req,
+#     per-peer limits), `optional` and `shadow`; ~190 curl requests, each status (and some
 #     headers, bodies, log lines) checked; then SIGQUIT (bounded wait) and the leak check.
 #  2. master + 1 worker (valgrind follows the forks, one log per process), a few requests,
 #     two reloads (HUP): the master destroys the replaced configuration cycle, which is the only
@@ -159,6 +160,9 @@ http {
     jwt_peer_auth_claim_set \$peer_org_missing org nope;
     jwt_peer_auth_header_set \$peer_kid kid;
     jwt_peer_auth_header_set \$peer_typ typ;
+    # Per-peer limit for the preaccess location (1 r/m: a second request is limited however
+    # slowly valgrind runs).
+    limit_req_zone \$jwt_claim_identifier zone=vg_peers:1m rate=1r/m;
 
     server {
         listen 127.0.0.1:$port;
@@ -458,6 +462,36 @@ http {
             add_header X-Note "[\$jwt_claim_ctrlnote]";
             add_header X-Note-Again "[\$jwt_claim_ctrlnote]";
             add_header X-Org-Note "[\$peer_org_note]";
+        }
+        # Preaccess phase (before limit_req, a cold key fetch waited for there), optional, shadow.
+        location /pre/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_phase preaccess;
+            jwt_peer_auth_key_request /_jwks_pre;
+            limit_req zone=vg_peers;
+            limit_req_status 429;
+            alias $work/www/;
+            add_header X-Status \$jwt_peer_auth_status always;
+            add_header X-Id "[\$jwt_claim_identifier]" always;
+        }
+        location = /_jwks_pre { internal; proxy_pass http://127.0.0.1:$jwks_port/jwks_good; }
+        location /opt/ {
+            jwt_peer_auth "vg" optional;
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            alias $work/www/;
+        }
+        location /shadow/ {
+            jwt_peer_auth "vg" shadow;
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            jwt_peer_auth_require \$peer_ok error=403;
+            alias $work/www/;
+            add_header X-Status \$jwt_peer_auth_status always;
+            add_header X-Id "[\$jwt_claim_identifier]" always;
+        }
+        location /shadow-down/ {
+            jwt_peer_auth "vg" shadow;
+            jwt_peer_auth_key_request /_jwks_down;
+            alias $work/www/;
         }
         location = /status {
             allow 127.0.0.1;
@@ -810,6 +844,24 @@ req "revocation: still revoked when full" 401 /revoke/hello.txt -H "$(auth "$(mi
 grep -q '"value":"ec"' "$work/state/revocations-single.json" 2>/dev/null \
     || printf '%-4s %-10s %s\n' "$n_req" UNEXPECTED "  state file: the kid entry is not there" >> "$results"
 
+# Preaccess phase: a cold key fetch waited for, then one limit per peer; optional; shadow.
+req "preaccess: cold key fetch" 200 /pre/hello.txt -H "$(auth "$(mint rsa --claims '{"identifier":"vg-a"}')")"
+has_header "preaccess: identity" 'X-Id: \[vg-a\]'
+req "preaccess: the same peer again: limited" 429 /pre/hello.txt -H "$(auth "$(mint ec --claims '{"identifier":"vg-a"}')")"
+req "preaccess: another peer" 200 /pre/hello.txt -H "$(auth "$(mint ed --claims '{"identifier":"vg-b"}')")"
+req "preaccess: refused before the limiter" 401 /pre/hello.txt -H "$(auth "$(mint rsa --corrupt)")"
+has_header "preaccess: refusal status" 'X-Status: signature'
+req "optional: no token passes" 200 /opt/hello.txt
+has_header "optional: status missing" 'X-Status: missing'
+req "optional: a bad token is refused" 401 /opt/hello.txt -H "$(auth "$(mint rsa --corrupt)")"
+req "shadow: an expired token passes" 200 /shadow/hello.txt -H "$(auth "$(mint rsa --exp -60)")"
+has_header "shadow: status expired" 'X-Status: expired'
+has_header "shadow: no identity" 'X-Id: \[\]'
+req "shadow: require error=403 passes" 200 /shadow/hello.txt -H "$(auth "$(mint rsa --claims '{"identifier":"revoked-peer"}')")"
+has_header "shadow: status claim" 'X-Status: claim'
+req "shadow: a valid token" 200 /shadow/hello.txt -H "$(auth "$(mint ec)")"
+has_header "shadow: identity" 'X-Id: \[11111111-2222-3333-4444-555555555555\]'
+req "shadow: no keys passes" 200 /shadow-down/hello.txt -H "$(auth "$(mint rsa)")"
 # The slow background refresh started above ends before the status page is read.
 [ $((SECONDS - refresh_started)) -ge 4 ] || sleep $((4 - (SECONDS - refresh_started)))
 # Status page.

@@ -5,10 +5,15 @@
 //! so `satisfy any` lets an allowed client through without waiting for keys. The decision is
 //! kept in the request's context: after an internal redirect (`error_page`, `try_files`,
 //! named locations) the token is not verified or logged again.
+//!
+//! The same checks run from the preaccess phase where a location says so ([`crate::phase`]);
+//! each location is checked by the handler of its own phase only. Under `optional` and
+//! `shadow` a refusal that is not enforced lets the request go on without identity.
 
 use std::rc::Rc;
 
 use jwt_peer_auth_core::bearer::{self, BearerError};
+use jwt_peer_auth_core::enforcement::Enforcement;
 use jwt_peer_auth_core::{binding, policy, KeySet, Reason, Rejection, Verified};
 use ngx::core::Status;
 use ngx::ffi::{
@@ -18,7 +23,7 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::ngx_log_error;
 
-use crate::config::{CertBinding, LocConf, MainConf, Mode};
+use crate::config::{CertBinding, LocConf, MainConf, Mode, Phase};
 use crate::ctx::{self, Outcome, RequestCtx};
 use crate::keys::{self, FetchedKeys, Keys, Retry};
 use crate::revocation::list::List;
@@ -26,13 +31,18 @@ use crate::token_cache::{self, Source};
 use crate::zone::{Counters, Zone};
 use crate::{glue, JwtPeerAuthModule};
 
-/// The phase handler registered in postconfiguration. Panics never cross into NGINX: one
-/// answers 500 and is logged.
+/// The phase handler registered in postconfiguration.
 pub extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    run(r, Phase::Access)
+}
+
+/// Runs the checks for the handler of `phase`. Panics never cross into NGINX: one answers 500
+/// and is logged.
+pub fn run(r: *mut ngx_http_request_t, phase: Phase) -> ngx_int_t {
     // SAFETY: NGINX calls phase handlers with a valid request pointer.
     let request = unsafe { Request::from_ngx_http_request(r) };
     let log = request.log();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(request))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(request, phase))) {
         Ok(rc) => rc,
         Err(_) => {
             ngx_log_error!(
@@ -46,6 +56,7 @@ pub extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 }
 
 const AGAIN: ngx_int_t = Status::NGX_AGAIN.0;
+const DECLINED: ngx_int_t = Status::NGX_DECLINED.0;
 const OK: ngx_int_t = Status::NGX_OK.0;
 const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
 
@@ -65,14 +76,55 @@ impl Job<'_> {
     }
 }
 
-fn handle(request: &mut Request) -> ngx_int_t {
+fn handle(request: &mut Request, phase: Phase) -> ngx_int_t {
     let Some(lc) = JwtPeerAuthModule::location_conf(request) else {
         return Status::NGX_DECLINED.into();
     };
     note_error_page(request, lc);
-    let Some(Mode::On { token: source, .. }) = &lc.mode else {
+    let Some(Mode::On {
+        token: source,
+        enforcement,
+        ..
+    }) = &lc.mode
+    else {
         return Status::NGX_DECLINED.into();
     };
+    // Each location is checked by the handler of its phase; the access phase never sees
+    // sub-requests, and neither does the preaccess handler.
+    match (phase, lc.preaccess) {
+        (Phase::Access, true) => return preaccess_vote(request, lc, *enforcement),
+        (Phase::Preaccess, false) => return DECLINED,
+        (Phase::Preaccess, true) if !request.is_main() => return DECLINED,
+        _ => {}
+    }
+    let rc = check(request, lc, *source);
+    // NGX_OK ends the preaccess phase (limit_req and limit_conn would not run) and, under
+    // `satisfy any`, admits the request in the access phase: a shadow check never admits.
+    if rc == OK && (phase == Phase::Preaccess || *enforcement == Enforcement::Shadow) {
+        return DECLINED;
+    }
+    rc
+}
+
+/// The access phase of a location checked in the preaccess phase: nothing is verified again,
+/// but a token allowed there is this module's "yes" under `satisfy any`, as it would have been
+/// in the access phase (a shadow check never admits anything).
+fn preaccess_vote(request: &Request, lc: &LocConf, enforcement: Enforcement) -> ngx_int_t {
+    if enforcement == Enforcement::Shadow {
+        return DECLINED;
+    }
+    match ctx::get(request.as_ref()) {
+        Some(c) if c.outcome.get() == Some(Outcome::Allowed) && std::ptr::eq(c.decided_for.get(), lc) => OK,
+        _ => DECLINED,
+    }
+}
+
+/// The checks of an enabled location: token → keys → verification → policy.
+fn check(
+    request: &mut Request,
+    lc: &'static LocConf,
+    source: Option<crate::config::ComplexValue>,
+) -> ngx_int_t {
     let (Some(mc), Some(ctx)) = (
         JwtPeerAuthModule::main_conf(request),
         ctx::get_or_create(request.as_ref()),
@@ -92,7 +144,7 @@ fn handle(request: &mut Request) -> ngx_int_t {
     }
     // Requests without a usable bearer token are refused before any key is looked at; tokens
     // that fail the checks that need no key never start or wait for a fetch (keys.rs).
-    let t = match token(request.as_mut(), *source) {
+    let t = match token(request.as_mut(), source) {
         Ok(t) => t,
         Err(rejection) => return refuse(request, &job, &rejection, None),
     };
@@ -107,7 +159,7 @@ fn handle(request: &mut Request) -> ngx_int_t {
                     request.log(),
                     "jwt_peer_auth: the shared zone is not available"
                 );
-                return SERVER_ERROR;
+                return server_error(&job);
             }
             (Some(src), Some(zone)) => match keys::for_request(request.as_mut(), lc, src, zone, ctx, || {
                 jwt_peer_auth_core::verify::precheck(t, &lc.policy)
@@ -116,7 +168,7 @@ fn handle(request: &mut Request) -> ngx_int_t {
                 Keys::Refused(rejection) => return refuse(request, &job, &rejection, None),
                 Keys::Error(msg) => {
                     ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: {msg}");
-                    return SERVER_ERROR;
+                    return server_error(&job);
                 }
                 Keys::Ready(None) => {
                     let rejection = Rejection::new(Reason::NoKeys, "no usable keys from the key request");
@@ -174,6 +226,12 @@ fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int
         Outcome::Refused(_) | Outcome::Forbidden if std::ptr::eq(ctx.error_page_for.get(), job.lc) => OK,
         Outcome::Refused(reason) => refusal_status(request, job, reason, false),
         Outcome::Forbidden => NGX_HTTP_FORBIDDEN as ngx_int_t,
+        // Passed without identity: only where that was decided; elsewhere checked afresh.
+        Outcome::Passed(_) if same_location => DECLINED,
+        Outcome::Passed(_) => {
+            ctx.outcome.set(None);
+            return None;
+        }
         Outcome::Allowed if same_location => OK,
         Outcome::Allowed => {
             // Another location: the decision carries over only for a key source this location
@@ -246,15 +304,7 @@ fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_i
             continue;
         }
         if rule.status == 403 {
-            job.ctx.verified.borrow_mut().take();
-            job.ctx.outcome.set(Some(Outcome::Forbidden));
-            ngx_log_error!(
-                NGX_LOG_INFO,
-                request.log(),
-                "jwt_peer_auth: request forbidden by \"jwt_peer_auth_require\""
-            );
-            job.count(|c| &c.forbidden);
-            return NGX_HTTP_FORBIDDEN as ngx_int_t;
+            return forbid(request, job);
         }
         let rejection = Rejection::new(
             Reason::Claim,
@@ -264,6 +314,28 @@ fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_i
     }
     job.count(|c| &c.verified);
     OK
+}
+
+/// Refuses the request by `jwt_peer_auth_require ... error=403`: no identity, counted, logged.
+fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
+    job.ctx.verified.borrow_mut().take();
+    job.count(|c| &c.forbidden);
+    if !job.lc.enforcement().enforces(Reason::Claim) {
+        job.ctx.outcome.set(Some(Outcome::Passed(Reason::Claim)));
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            request.log(),
+            "jwt_peer_auth: shadow: request would be forbidden by \"jwt_peer_auth_require\""
+        );
+        return DECLINED;
+    }
+    job.ctx.outcome.set(Some(Outcome::Forbidden));
+    ngx_log_error!(
+        NGX_LOG_INFO,
+        request.log(),
+        "jwt_peer_auth: request forbidden by \"jwt_peer_auth_require\""
+    );
+    NGX_HTTP_FORBIDDEN as ngx_int_t
 }
 
 /// Verifies `t` (or takes it from the token cache, re-checked) and applies the location's
@@ -415,8 +487,13 @@ fn client_thumbprint(r: &mut ngx_http_request_t, ctx: &RequestCtx, b: &CertBindi
 /// carries the challenge.
 fn refuse(request: &mut Request, job: &Job, rejection: &Rejection, slot: Option<usize>) -> ngx_int_t {
     let reason = rejection.reason;
+    let enforced = job.lc.enforcement().enforces(reason);
     job.ctx.verified.borrow_mut().take();
-    job.ctx.outcome.set(Some(Outcome::Refused(reason)));
+    job.ctx.outcome.set(Some(if enforced {
+        Outcome::Refused(reason)
+    } else {
+        Outcome::Passed(reason)
+    }));
     job.ctx.decided_for.set(job.lc);
     job.count(|c| c.rejected(reason));
     let level = match (reason, slot, &job.zone) {
@@ -424,8 +501,36 @@ fn refuse(request: &mut Request, job: &Job, rejection: &Rejection, slot: Option<
         (Reason::NoKeys, None, _) => NGX_LOG_ERR,
         _ => NGX_LOG_INFO,
     };
+    if !enforced {
+        return pass_unenforced(request, job, rejection, level);
+    }
     ngx_log_error!(level, request.log(), "jwt_peer_auth: token rejected: {rejection}");
     refusal_status(request, job, reason, true)
+}
+
+/// A refusal the location does not enforce: the request goes on without identity. A shadow
+/// check logs what it would have refused; an optional token's absence is not worth a line.
+fn pass_unenforced(request: &Request, job: &Job, rejection: &Rejection, level: u32) -> ngx_int_t {
+    if job.lc.enforcement() == Enforcement::Shadow {
+        ngx_log_error!(
+            level,
+            request.log(),
+            "jwt_peer_auth: shadow: token would be rejected: {rejection}"
+        );
+    }
+    DECLINED
+}
+
+/// The module cannot decide (no shared zone, a key request that cannot start): 500, except
+/// under `shadow`, which never stops a request (it passes as `no_keys`; the cause is logged).
+fn server_error(job: &Job) -> ngx_int_t {
+    if job.lc.enforcement().enforces(Reason::NoKeys) {
+        return SERVER_ERROR;
+    }
+    job.ctx.verified.borrow_mut().take();
+    job.ctx.outcome.set(Some(Outcome::Passed(Reason::NoKeys)));
+    job.ctx.decided_for.set(job.lc);
+    DECLINED
 }
 
 /// The status of a refusal, with its challenge (`challenge`: the first time).

@@ -7,6 +7,7 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::Arc;
 
+use jwt_peer_auth_core::enforcement::Enforcement;
 use jwt_peer_auth_core::freshness::CacheSettings;
 use jwt_peer_auth_core::{AlgSet, KeySet, Policy, Reason};
 use ngx::ffi::{
@@ -39,6 +40,9 @@ pub struct MainConf {
     /// The first `jwt_peer_auth_revocation_check` or `_api` (directive, file:line): it needs
     /// `jwt_peer_auth_revocation`, checked once the http block is parsed.
     pub revocation_used_at: Option<(&'static str, String)>,
+    /// Some enabled location verifies in the preaccess phase (set while merging): only then
+    /// is the preaccess handler added.
+    pub preaccess: bool,
 }
 
 /// `jwt_peer_auth_claim_set $var name ...` (or `_header_set`): a path of case-sensitive member
@@ -58,6 +62,7 @@ impl Default for MainConf {
             member_sets: Vec::new(),
             revocation: None,
             revocation_used_at: None,
+            preaccess: false,
         }
     }
 }
@@ -74,14 +79,22 @@ pub struct KeyRequest {
     pub uri: String,
 }
 
-/// `jwt_peer_auth <realm> [token=$variable] | off`.
+/// `jwt_peer_auth <realm> [token=$variable] [optional | shadow] | off`.
 #[derive(Debug, Clone)]
 pub enum Mode {
     Off,
     On {
         realm: String,
         token: Option<ComplexValue>,
+        enforcement: Enforcement,
     },
+}
+
+/// `jwt_peer_auth_phase access | preaccess`: the NGINX phase whose handler verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Access,
+    Preaccess,
 }
 
 /// A compiled NGINX complex value (text with variables), evaluated per request.
@@ -138,8 +151,13 @@ pub struct LocConf {
     /// `jwt_peer_auth_revocation_check`: the names checked against the revocation list (empty:
     /// `off`).
     pub revocation_check: Option<Vec<String>>,
+    /// `jwt_peer_auth_phase`.
+    pub phase: Option<Phase>,
 
     // Resolved by merge.
+    /// Verification runs in the preaccess phase: `jwt_peer_auth_phase preaccess`, or `shadow`
+    /// where no level sets `jwt_peer_auth_phase`.
+    pub preaccess: bool,
     /// The key source (index into `MainConf::sources`) of this location, if it fetches keys.
     pub key_source: Option<usize>,
     pub policy: Policy,
@@ -155,6 +173,14 @@ impl LocConf {
 
     pub fn enabled(&self) -> bool {
         matches!(self.mode, Some(Mode::On { .. }))
+    }
+
+    /// Which refusals are answered here (`Enforce` where verification is off).
+    pub fn enforcement(&self) -> Enforcement {
+        match &self.mode {
+            Some(Mode::On { enforcement, .. }) => *enforcement,
+            _ => Enforcement::Enforce,
+        }
     }
 
     /// Inherits unset values from `prev` and resolves the effective policy.
@@ -194,6 +220,15 @@ impl LocConf {
         if self.revocation_check.is_none() {
             self.revocation_check = prev.revocation_check.clone();
         }
+        if self.phase.is_none() {
+            self.phase = prev.phase;
+        }
+        // A shadow check must see every request, also those another access module refuses:
+        // it runs before them unless a level says otherwise.
+        self.preaccess = match self.phase {
+            Some(phase) => phase == Phase::Preaccess,
+            None => self.enforcement() == Enforcement::Shadow,
+        };
         self.policy = Policy {
             algorithms: self.algorithms.unwrap_or_default(),
             leeway: self.leeway.unwrap_or(0),
@@ -318,20 +353,51 @@ fn set_mode(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), 
         return Err(format!("invalid character {bad:?} in realm \"{value}\"").into());
     }
     let mut token = None;
-    if let Some(param) = args.get(1) {
-        let Some(var) = param.strip_prefix("token=") else {
+    let mut enforcement = None;
+    for (i, param) in args.iter().enumerate().skip(1) {
+        if let Some(var) = param.strip_prefix("token=") {
+            if token.is_some() {
+                return Err(format!("duplicate parameter \"{param}\"").into());
+            }
+            if !var.starts_with('$') {
+                return Err(format!("\"token=\" needs a variable, not \"{var}\"").into());
+            }
+            // `args` starts after the directive's name.
+            token = Some(compile(cf, i + 1, "token=".len())?);
+        } else if let Some(e) = Enforcement::parse(param) {
+            match enforcement.replace(e) {
+                Some(prev) if prev == e => return Err(format!("duplicate parameter \"{param}\"").into()),
+                Some(_) => {
+                    return Err("\"optional\" and \"shadow\" are mutually exclusive"
+                        .to_owned()
+                        .into())
+                }
+                None => {}
+            }
+        } else {
             return Err(format!("invalid parameter \"{param}\"").into());
-        };
-        if !var.starts_with('$') {
-            return Err(format!("\"token=\" needs a variable, not \"{var}\"").into());
         }
-        token = Some(compile(cf, 2, "token=".len())?);
     }
     lc.mode = Some(Mode::On {
         realm: value.to_owned(),
         token,
+        enforcement: enforcement.unwrap_or_default(),
     });
     lc.declared_at = glue::conf_location(cf);
+    Ok(())
+}
+
+fn set_phase(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    if lc.phase.is_some() {
+        return Err(ConfError::Duplicate);
+    }
+    lc.phase = Some(match args[0] {
+        "access" => Phase::Access,
+        "preaccess" => Phase::Preaccess,
+        other => {
+            return Err(format!("invalid value \"{other}\": \"access\" or \"preaccess\" is expected").into())
+        }
+    });
     Ok(())
 }
 
@@ -719,6 +785,7 @@ macro_rules! directive_fn {
 }
 
 directive_fn!(cmd_mode, set_mode);
+directive_fn!(cmd_phase, set_phase);
 directive_fn!(cmd_jwks_file, set_jwks_file);
 directive_fn!(cmd_algorithms, set_algorithms);
 directive_fn!(cmd_leeway, set_leeway);
@@ -794,7 +861,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 19] = [
+pub static mut COMMANDS: [ngx_command_t; 20] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -808,7 +875,8 @@ pub static mut COMMANDS: [ngx_command_t; 19] = [
         NGX_CONF_TAKE1,
         cmd_token_cache,
     ),
-    command(ngx_string!("jwt_peer_auth"), NGX_CONF_TAKE12, cmd_mode),
+    command(ngx_string!("jwt_peer_auth"), NGX_CONF_1MORE, cmd_mode),
+    command(ngx_string!("jwt_peer_auth_phase"), NGX_CONF_TAKE1, cmd_phase),
     command(ngx_string!("jwt_peer_auth_claim"), NGX_CONF_2MORE, cmd_claim),
     command(ngx_string!("jwt_peer_auth_require"), NGX_CONF_1MORE, cmd_require),
     command(ngx_string!("jwt_peer_auth_max_age"), NGX_CONF_TAKE1, cmd_max_age),

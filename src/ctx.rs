@@ -27,6 +27,9 @@ pub enum Outcome {
     Refused(Reason),
     /// Refused by `jwt_peer_auth_require ... error=403`.
     Forbidden,
+    /// A refusal for this reason that the location does not enforce (`optional` without a
+    /// token, `shadow`): the request goes on, without identity.
+    Passed(Reason),
 }
 
 /// Per-request state of the module (main requests only: the access phase skips sub-requests).

@@ -1,8 +1,9 @@
-//! `ngx_http_jwt_peer_auth_module`: verifies JWT bearer tokens in NGINX's access phase.
+//! `ngx_http_jwt_peer_auth_module`: verifies JWT bearer tokens in NGINX's access phase (or,
+//! where a location says so, its preaccess phase).
 //!
 //! This file only wires the module together: directives live in [`config`], the phase handler
-//! in [`access`], the `unsafe` accessors in [`glue`], and every validity decision in the
-//! NGINX-free `jwt_peer_auth_core` crate.
+//! in [`access`] (and its preaccess entry in [`phase`]), the `unsafe` accessors in [`glue`],
+//! and every validity decision in the NGINX-free `jwt_peer_auth_core` crate.
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
@@ -23,6 +24,7 @@ mod fetch;
 mod glue;
 mod keys;
 mod revocation;
+mod phase;
 mod sources;
 mod status;
 mod token_cache;
@@ -63,11 +65,14 @@ impl HttpModule for JwtPeerAuthModule {
 }
 
 /// Checks the key sources against the built location trees, links the key-request filters,
-/// and adds the access handler so that it runs after NGINX's own access handlers.
+/// and adds the access handler so that it runs after NGINX's own access handlers (and, where
+/// a location verifies in the preaccess phase, the preaccess handler before the limiters).
 fn postconfigure(cf: &mut ngx_conf_t) -> Result<(), String> {
+    let mut preaccess = false;
     if let Some(mc) = JwtPeerAuthModule::main_conf_mut(cf) {
         sources::resolve(cf, &mut mc.sources)?;
         config::check_revocation(mc)?;
+        preaccess = mc.preaccess;
     }
     fetch::filters::install();
     let cmcf = NgxHttpCoreModule::main_conf_mut(cf).ok_or("no http core configuration")?;
@@ -86,6 +91,9 @@ fn postconfigure(cf: &mut ngx_conf_t) -> Result<(), String> {
         let n = phase.nelts;
         std::ptr::copy(base, base.add(1), n - 1);
         base.write(Some(access::access_handler));
+    }
+    if preaccess {
+        phase::install(cmcf)?;
     }
     Ok(())
 }
@@ -135,6 +143,10 @@ extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut 
     };
     let merged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         conf.merge(prev)?;
+        if conf.enabled() && conf.preaccess {
+            let mc = JwtPeerAuthModule::main_conf_mut(cf).ok_or("no main configuration")?;
+            mc.preaccess = true;
+        }
         // A location that fetches keys: its key source is its URI in this server.
         if let (true, Some(kr)) = (conf.enabled(), conf.key_request.as_deref()) {
             let server = sources::current_server(cf);

@@ -243,6 +243,7 @@ unsafe extern "C" fn get_status(
             Outcome::Allowed => "ok",
             Outcome::Refused(reason) => reason.word(),
             Outcome::Forbidden => jwt_peer_auth_core::Reason::Claim.word(),
+            Outcome::Passed(reason) => reason.word(),
         };
         Some((Some(word.to_owned()), "the status".to_owned()))
     })

@@ -3,6 +3,7 @@
 use FindBin;
 use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
+use KeyService;
 use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
@@ -30,6 +31,9 @@ sub example {
     }
 _EOC_
 }
+
+# Blocks may carry --- between_N hooks (Perl code run after request N; see JwtPeerAuth.pm).
+JwtPeerAuth::use_between_hooks();
 
 run_tests();
 
@@ -101,7 +105,37 @@ upstream /tunnel peer=peer-9 token_id=t-1 kid=rsa auth=
 
 
 
-=== TEST 6: revocation.conf: POST to the API revokes a peer at once; the list is in the state file
+=== TEST 6: per-peer-rate-limit.conf: each peer has its own limit (5 r/s, burst 10), others are not slowed
+--- http_config eval: main::example('per-peer-rate-limit.conf')
+--- config
+--- request
+GET /x
+--- more_headers eval
+"Host: peer.example\n" . JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"peer-0"}')
+--- error_code: 200
+--- response_body
+upstream /x peer=peer-0 token_id= kid= auth=
+--- between_0
+my @host = ('Host: peer.example');
+my $a = JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"peer-a"}');
+my $b = JwtPeerAuth::bearer('ec', '--claims', '{"identifier":"peer-b"}');
+my $port = server_port_for_client();
+# Peer A: 20 requests at once (one keep-alive connection, a few milliseconds).
+my @a = map { $_->{status} } KeyService::session($port, [map { ['/x', @host, $a] } 1 .. 20], 20);
+Test::More::is(scalar @a, 20, 'peer A: every request answered');
+Test::More::is(join(' ', @a[0 .. 10]), join(' ', ('200') x 11), 'peer A: one request and a burst of 10 pass at once');
+Test::More::ok((grep { $_ == 429 } @a) >= 1, "peer A: then 429 ('@a')");
+# Peer B right after: its own limit, untouched by A's.
+my @b = map { $_->{status} } KeyService::session($port, [map { ['/x', @host, $b] } 1 .. 3], 20);
+Test::More::is("@b", '200 200 200', 'peer B is not limited by peer A');
+# A refused token is answered 401 by the module, not 429 by the limiter.
+my @bad = map { $_->{status} } KeyService::session($port,
+    [map { ['/x', @host, JwtPeerAuth::bearer('rsa', '--corrupt')] } 1 .. 3], 20);
+Test::More::is("@bad", '401 401 401', 'bad tokens: 401');
+
+
+
+=== TEST 7: revocation.conf: POST to the API revokes a peer at once; the list is in the state file
 --- http_config eval: main::example('revocation.conf')
 --- config
 --- request eval

@@ -13,6 +13,7 @@
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
 //! - [`revocation`]: revocation entries, the revocation API's input and the state file.
 //! - [`status`]: the status page's numbers, key-source states and its HTML view.
+//! - [`enforcement`]: which refusals are answered (`optional`, `shadow`).
 
 pub mod alg;
 pub mod b64;
@@ -20,6 +21,7 @@ pub mod bearer;
 pub mod binding;
 pub mod conffile;
 pub mod digest;
+pub mod enforcement;
 pub mod freshness;
 pub mod json;
 pub mod jwk;

@@ -67,7 +67,7 @@ pub fn start(
             NGX_HTTP_SUBREQUEST_BACKGROUND
         };
     let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();
-    // SAFETY: `r` is the main request in its access phase; `name` points into configuration
+    // SAFETY: `r` is the main request in its (pre)access phase; `name` points into configuration
     // memory that outlives the request; `post` lives in the request pool.
     let rc = unsafe { ngx_http_subrequest(r, &mut name, std::ptr::null_mut(), &mut sr, post, flags as _) };
     // SAFETY: on success `sr` is the new sub-request.

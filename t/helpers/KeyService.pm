@@ -56,7 +56,8 @@ sub read_response {
 # Sends the requests [$path, @header_lines] one after the other on ONE keep-alive connection
 # to 127.0.0.1:$port (so one worker answers them all), each answer read completely before the
 # next is sent; closes the connection as soon as the last answer is in. Returns one hash per
-# request (see read_response) with `secs`, the time that answer took.
+# request (see read_response) with `secs`, the time that answer took. A request's own `Host:`
+# line replaces the default `Host: localhost`.
 sub session {
     my ($port, $requests, $timeout) = @_;
     $timeout //= 5;
@@ -67,7 +68,8 @@ sub session {
     for my $req (@$requests) {
         my ($path, @headers) = @$req;
         my $t0 = Time::HiRes::time();
-        print $s join("\r\n", "GET $path HTTP/1.1", 'Host: localhost', @headers, '', '');
+        my @host = (grep { /^Host:/i } @headers) ? () : ('Host: localhost');
+        print $s join("\r\n", "GET $path HTTP/1.1", @host, @headers, '', '');
         my $resp = read_response($s, $deadline);
         $resp->{secs} = Time::HiRes::time() - $t0;
         push @out, $resp;

@@ -8,7 +8,6 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 no_shuffle();
-JwtPeerAuth::use_between_hooks();
 
 # The example with its listen port, upstream and key paths replaced.
 sub example {

@@ -414,7 +414,7 @@ Test::More::is(JwtPeerAuth::log_count(qr/token rejected: (expired|signature|inva
 ["ok\n", "ok\n", "ok\n", "ok\n", "ok\n", "ok\n", qr/401 Authorization Required/]
 --- between_5
 Test::More::like(main::status_json(),
-    qr/"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":1,"unknown_kid":0,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":1,"binding":0,"forbidden":1\}/,
+    qr/"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":1,"unknown_kid":0,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":1,"binding":0,"revoked":0,"forbidden":1\}/,
     'shadow decisions are counted');
 for my $what ('token would be rejected: missing', 'token would be rejected: expired', 'token would be rejected: signature',
               'token would be rejected: invalid_request', 'request would be forbidden by "jwt_peer_auth_require"') {

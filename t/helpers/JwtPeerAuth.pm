@@ -180,9 +180,12 @@ sub block_start {
     mark_log(Test::Nginx::Socket::server_root() . '/logs/error.log');
     $_->() for @on_start;
 }
+my $hooks_installed;
 sub use_between_hooks {
     my (%opts) = @_;
     push @on_start, $opts{on_start} if $opts{on_start};
+    # Installed once per file: a second set of hooks would run every between_N twice.
+    return if $hooks_installed++;
     my $start = 'JwtPeerAuth::block_start();';
     Test::Nginx::Socket::add_block_preprocessor(sub {
         my $block = shift;

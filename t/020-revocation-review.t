@@ -35,6 +35,52 @@ _EOC_
 JwtPeerAuth::zone_per_block();
 JwtPeerAuth::use_between_hooks();
 
+# A state directory outside the server root, writable by the workers.
+use File::Temp ();
+our $STATE_DIR = File::Temp::tempdir('jwt-peer-auth-rev-review-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0777, $STATE_DIR;
+$ENV{TEST_NGINX_REV_DIR} = $STATE_DIR;
+
+# Sends all requests at once (one connection each), then reads every answer; returns the codes.
+sub parallel_requests {
+    my (@reqs) = @_;
+    require IO::Socket::INET;
+    require IO::Select;
+    my @socks;
+    for my $r (@reqs) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => port(), Proto => 'tcp', Timeout => 10)
+            or die "connect: $!";
+        print $s $r;
+        push @socks, $s;
+    }
+    my @codes;
+    for my $s (@socks) {
+        my ($resp, $sel, $deadline) = ('', IO::Select->new($s), time + 10);
+        while (time < $deadline && $sel->can_read($deadline - time)) {
+            my $got = sysread($s, my $buf, 65536);
+            last unless $got;
+            $resp .= $buf;
+        }
+        close $s;
+        push @codes, $resp =~ m{^HTTP/1\.\d (\d+)} ? $1 : 'none';
+    }
+    return @codes;
+}
+
+sub post_req {
+    my ($body) = @_;
+    return "POST /revocations HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+        . length($body) . "\r\n\r\n$body";
+}
+
+# name NUL value of every entry in a JSON text (a GET answer or a state file), sorted.
+sub entry_set {
+    my ($text) = @_;
+    require JSON::PP;
+    my $j = JSON::PP->new->decode($text);
+    return join(',', sort map { "$_->{name}=$_->{value}:$_->{expires}" } @{ $j->{entries} });
+}
+
 sub port { $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984 }
 
 sub peer {
@@ -167,3 +213,97 @@ Test::More::is($code, 401, 'the h2-revoked peer is refused');
 --- error_code: 200
 --- no_error_log
 [alert]
+
+
+
+=== TEST 8: concurrent POSTs and DELETEs in two workers: the state file and the zone agree, entry for entry
+--- http_config
+    jwt_peer_auth_revocation zone=@REV@:1m state=$TEST_NGINX_REV_DIR/concurrent.json;
+--- request
+GET /revocations
+--- between_0
+my @reqs = map { main::post_req(qq({"name":"identifier","value":"c-$_"})) } 1 .. 40;
+my @codes = main::parallel_requests(@reqs);
+Test::More::is(join(',', grep { $_ ne '201' } @codes), '', '40 concurrent adds: 201 each');
+@reqs = ((map { "DELETE /revocations?name=identifier&value=c-$_ HTTP/1.0\r\nHost: localhost\r\n\r\n" } 1 .. 20),
+         (map { main::post_req(qq({"name":"identifier","value":"c-$_","ttl":"2h"})) } 21 .. 40),
+         (map { main::post_req(qq({"name":"token_id","value":"d-$_"})) } 1 .. 20));
+@codes = main::parallel_requests(@reqs);
+Test::More::is(join(',', grep { !/^20[01]$/ } @codes), '', '60 concurrent changes: 200/201 each');
+my (undef, $list) = JwtPeerAuth::http_request(main::port(), 'GET', '/revocations');
+my $file = JwtPeerAuth::slurp("$main::STATE_DIR/concurrent.json");
+Test::More::is(main::entry_set($file), main::entry_set($list), 'the state file is the zone');
+my $n = () = $list =~ /"name":/g;
+Test::More::is($n, 40, '20 + 20 entries');
+my %pids = map { $_ => 1 } (JwtPeerAuth::slurp("$ENV{TEST_NGINX_SERVROOT}/logs/error.log") =~ /(\d+)#\d+: \*\d+ jwt_peer_auth: revocation: added/g);
+Test::More::diag('workers that served changes: ' . scalar(keys %pids));
+--- error_code: 200
+
+
+
+=== TEST 9: a state file that cannot be written: an extension and a removal are taken back exactly
+--- http_config
+    jwt_peer_auth_revocation zone=@REV@:1m state=$TEST_NGINX_REV_DIR/sub9/state.json;
+--- init
+mkdir "$main::STATE_DIR/sub9";
+chmod 0777, "$main::STATE_DIR/sub9";
+--- request eval
+["POST /revocations\n{\"name\":\"identifier\",\"value\":\"peer-a\",\"ttl\":\"1h\"}",
+ "POST /revocations\n{\"name\":\"identifier\",\"value\":\"peer-a\",\"ttl\":\"5h\"}",
+ "DELETE /revocations?name=identifier&value=peer-a",
+ "GET /revocations"]
+--- more_headers eval
+[$main::JSON, $main::JSON, "", ""]
+--- between_0
+our $before = do { my (undef, $l) = JwtPeerAuth::http_request(main::port(), 'GET', '/revocations'); main::entry_set($l) };
+rename "$main::STATE_DIR/sub9", "$main::STATE_DIR/sub9-gone" or die "rename: $!";
+JwtPeerAuth::write_file("$main::STATE_DIR/sub9", "not a directory\n");
+--- between_3
+Test::More::is(main::entry_set($body), $main::before, 'the same entry, with its old expiry');
+--- error_code eval
+[201, 500, 500, 200]
+
+
+
+=== TEST 10: LOST: a revocation answered 201 by an old worker during a reload that changes the zone size is not lost
+The master reads the state file when it parses the new configuration; a POST still in flight in
+an old worker lands in the old zone and the file, not in the new zone; the next change by a new
+worker then rewrites the file without it. (USR2 binary upgrades lose changes the same way.)
+--- http_config
+    jwt_peer_auth_revocation zone=@REV@:1m state=$TEST_NGINX_REV_DIR/resize.json;
+--- request
+GET /revocations
+--- between_0
+require IO::Socket::INET;
+my $body = '{"name":"identifier","value":"in-flight"}';
+my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => main::port(), Proto => 'tcp', Timeout => 10)
+    or die "connect: $!";
+print $s "POST /revocations HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+    . length($body) . "\r\n\r\n";
+select(undef, undef, undef, 0.3);
+# The operator grows the zone and reloads while the POST's body is on its way.
+my $conf = JwtPeerAuth::slurp($Test::Nginx::Socket::ConfFile);
+$conf =~ s/(zone=rev_r\d+):1m/$1:2m/ or die "zone not found in the configuration";
+open(my $fh, '>', $Test::Nginx::Socket::ConfFile) or die $!;
+print $fh $conf;
+close $fh;
+my $before = JwtPeerAuth::log_count(qr/start worker process/);
+my $pid = JwtPeerAuth::slurp($pidfile);
+chomp $pid;
+kill('HUP', $pid) or die "HUP $pid: $!";
+for (1 .. 250) {
+    last if JwtPeerAuth::log_count(qr/start worker process/) >= $before + 2;
+    select(undef, undef, undef, 0.02);
+}
+select(undef, undef, undef, 0.3);
+print $s $body;
+my $resp = '';
+while (sysread($s, my $buf, 65536)) { $resp .= $buf }
+my ($code) = $resp =~ m{^HTTP/1\.\d (\d+)};
+Test::More::is($code, 201, 'the in-flight POST is answered 201');
+my ($c2) = main::api_post('{"name":"identifier","value":"after-reload"}');
+Test::More::is($c2, 201, 'a change by a new worker');
+my (undef, $list) = JwtPeerAuth::http_request(main::port(), 'GET', '/revocations');
+Test::More::like($list, qr/"in-flight"/, 'the revocation answered 201 is on the list');
+Test::More::like(JwtPeerAuth::slurp("$main::STATE_DIR/resize.json"), qr/"in-flight"/, 'and in the state file');
+--- error_code: 200

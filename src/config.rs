@@ -40,6 +40,9 @@ pub struct MainConf {
     /// The first `jwt_peer_auth_revocation_check` or `_api` (directive, file:line): it needs
     /// `jwt_peer_auth_revocation`, checked once the http block is parsed.
     pub revocation_used_at: Option<(&'static str, String)>,
+    /// Every name some `jwt_peer_auth_revocation_check` checks: the API refuses entries no
+    /// location would ever match (a typo).
+    pub revocation_names: Vec<String>,
     /// Some enabled location verifies in the preaccess phase (set while merging): only then
     /// is the preaccess handler added.
     pub preaccess: bool,
@@ -62,6 +65,7 @@ impl Default for MainConf {
             member_sets: Vec::new(),
             revocation: None,
             revocation_used_at: None,
+            revocation_names: Vec::new(),
             preaccess: false,
         }
     }
@@ -662,7 +666,7 @@ fn set_revocation(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Resu
     }
     let mut zone = None;
     let mut state_path = None;
-    let mut ttl = DEFAULT_TTL;
+    let mut ttl = None;
     for (i, a) in args.iter().enumerate() {
         match a.split_once('=') {
             Some(("zone", v)) if zone.is_none() => {
@@ -686,9 +690,10 @@ fn set_revocation(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Resu
                 state_path =
                     Some(glue::conf_full_name(cf, v).ok_or_else(|| format!("invalid path \"{v}\""))?);
             }
-            Some(("ttl", v)) => {
+            Some(("ttl", v)) if ttl.is_none() => {
                 ttl = glue::parse_time_sec(v)
                     .filter(|t| (1..=MAX_TTL).contains(t))
+                    .map(Some)
                     .ok_or_else(|| format!("invalid \"ttl=\" value \"{v}\" (1s to {}d)", MAX_TTL / 86400))?;
             }
             _ => return Err(format!("invalid parameter \"{a}\"").into()),
@@ -698,14 +703,17 @@ fn set_revocation(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Resu
         return Err("\"zone=name:size\" is required".to_owned().into());
     };
     let initial = match &state_path {
-        Some(p) => state::load(p, ngx::ffi::ngx_time())?,
+        Some(p) => {
+            state::check_dir(p)?;
+            state::load(p, ngx::ffi::ngx_time())?
+        }
         None => Vec::new(),
     };
     let rev = mc.revocation.insert(Box::new(Revocation {
         shm_zone: std::ptr::null_mut(),
         zone_name,
         state: state_path,
-        ttl,
+        ttl: ttl.unwrap_or(DEFAULT_TTL),
         initial,
     }));
     let data: *mut Revocation = &mut **rev;
@@ -747,6 +755,13 @@ fn set_revocation_check(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) ->
         return Err("at most 8 names can be checked".to_owned().into());
     }
     uses_revocation(cf, "jwt_peer_auth_revocation_check")?;
+    if let Some(mc) = <crate::JwtPeerAuthModule as ngx::http::HttpModuleMainConf>::main_conf_mut(cf) {
+        for n in &names {
+            if !mc.revocation_names.contains(n) {
+                mc.revocation_names.push(n.clone());
+            }
+        }
+    }
     lc.revocation_check = Some(names);
     Ok(())
 }

@@ -6,6 +6,12 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 no_shuffle();
+
+# A revocation state file that is a symbolic link (TEST 41), outside the server root.
+use File::Temp ();
+our $LINK_DIR = File::Temp::tempdir('jwt-peer-auth-link-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+symlink('/etc/passwd', "$LINK_DIR/link.json") or die "symlink: $!";
+$ENV{TEST_NGINX_STATE_LINK} = "$LINK_DIR/link.json";
 run_tests();
 
 __DATA__
@@ -427,3 +433,30 @@ qr/\[emerg\].*"jwt_peer_auth_revocation_check": "off" cannot be combined with na
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": damaged state file ".*state\.json": no "jwt_peer_auth_revocation" version: not a revocation state file/
+
+
+
+=== TEST 40: the state file's directory must exist
+--- http_config
+    jwt_peer_auth_revocation zone=rev:1m state=$TEST_NGINX_HTML_DIR/no-such-dir/state.json;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation": the state file's directory ".*no-such-dir": No such file or directory/
+
+
+
+=== TEST 41: a state file that is a symbolic link is refused (the master reads it as root)
+--- http_config
+    jwt_peer_auth_revocation zone=rev:1m state=$TEST_NGINX_STATE_LINK;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation": state file ".*link\.json" is a symbolic link/
+
+
+
+=== TEST 42: jwt_peer_auth_revocation: ttl= given twice
+--- http_config
+    jwt_peer_auth_revocation zone=rev:1m ttl=1h ttl=2h;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_revocation": invalid parameter "ttl=2h"/

@@ -17,12 +17,11 @@ log_level('info');
 no_shuffle();
 
 # State files live outside the server root (which a restart between blocks may wipe); the
-# workers (possibly "nobody") must be able to write there. A second, read-only directory
-# makes the state file unwritable.
+# workers (possibly "nobody") must be able to write there. TEST 11 turns sub/ into a file.
 our $STATE_DIR = File::Temp::tempdir('jwt-peer-auth-rev-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0777, $STATE_DIR;
-mkdir "$STATE_DIR/ro" or die "mkdir: $!";
-chmod 0555, "$STATE_DIR/ro";
+mkdir "$STATE_DIR/sub" or die "mkdir: $!";
+chmod 0777, "$STATE_DIR/sub";
 $ENV{TEST_NGINX_REV_DIR} = $STATE_DIR;
 
 # A revocation zone per block (@REV@), so that a list never leaks into the next block when the
@@ -193,11 +192,12 @@ Test::More::is(JwtPeerAuth::log_count(qr/revocation: extended identifier "peer-a
  "DELETE /revocations?name=identifier",
  "DELETE /revocations?name=identifier&value=nobody",
  "DELETE /revocations?name=identifier&value=%zz",
+ "POST /revocations\n{\"name\":\"identifer\",\"value\":\"x\"}",
  "GET /revocations"]
 --- more_headers eval
-[($main::JSON) x 10, "Content-Type: application/x-www-form-urlencoded", $main::JSON, "", "", "", "", ""]
+[($main::JSON) x 10, "Content-Type: application/x-www-form-urlencoded", $main::JSON, "", "", "", "", $main::JSON, ""]
 --- error_code eval
-[400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 415, 413, 405, 400, 404, 400, 200]
+[400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 415, 413, 405, 400, 404, 400, 400, 200]
 --- response_body_like eval
 [qr/^\{"error":"the body is not valid JSON/,
  qr/^\{"error":"\\"value\\" is missing"\}$/,
@@ -215,9 +215,10 @@ Test::More::is(JwtPeerAuth::log_count(qr/revocation: extended identifier "peer-a
  qr/^\{"error":"argument \\"value\\" is missing"\}$/,
  qr/^\{"error":"no such entry"\}$/,
  qr/%-escape/,
+ qr/^\{"error":"no location checks \\"identifer\\" \(\\"jwt_peer_auth_revocation_check\\" names: identifier, token_id\)"\}$/,
  qr/^\{"entries":\[\]\}$/]
 --- response_headers eval
-[("Content-Type: application/json") x 12, "Allow: GET, HEAD, POST, DELETE", ("Content-Type: application/json") x 4]
+[("Content-Type: application/json") x 12, "Allow: GET, HEAD, POST, DELETE", ("Content-Type: application/json") x 5]
 --- no_error_log
 [alert]
 [crit]
@@ -340,9 +341,6 @@ Test::More::is(JwtPeerAuth::log_count(qr/token rejected: revoked \(listed on the
 === TEST 11: a state file that cannot be written: 500 with the reason, and the change is taken back
 --- http_config
     jwt_peer_auth_revocation zone=@REV@:1m state=$TEST_NGINX_REV_DIR/sub/state.json;
---- init
-mkdir "$main::STATE_DIR/sub";
-chmod 0777, "$main::STATE_DIR/sub";
 --- request eval
 ["GET /revocations", "POST /revocations\n{\"name\":\"identifier\",\"value\":\"peer-a\"}", "GET /p/index.html",
  "GET /revocations"]

@@ -40,6 +40,9 @@ use File::Temp ();
 our $STATE_DIR = File::Temp::tempdir('jwt-peer-auth-rev-review-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 0777, $STATE_DIR;
 $ENV{TEST_NGINX_REV_DIR} = $STATE_DIR;
+# TEST 9's state directory, which the test turns into a file (it must exist at start).
+mkdir "$STATE_DIR/sub9" or die "mkdir: $!";
+chmod 0777, "$STATE_DIR/sub9";
 
 # Sends all requests at once (one connection each), then reads every answer; returns the codes.
 sub parallel_requests {
@@ -224,18 +227,18 @@ GET /revocations
 --- between_0
 my @reqs = map { main::post_req(qq({"name":"identifier","value":"c-$_"})) } 1 .. 40;
 my @codes = main::parallel_requests(@reqs);
-Test::More::is(join(',', grep { $_ ne '201' } @codes), '', '40 concurrent adds: 201 each');
+Test::More::is(CORE::join(',', grep { $_ ne '201' } @codes), '', '40 concurrent adds: 201 each');
 @reqs = ((map { "DELETE /revocations?name=identifier&value=c-$_ HTTP/1.0\r\nHost: localhost\r\n\r\n" } 1 .. 20),
          (map { main::post_req(qq({"name":"identifier","value":"c-$_","ttl":"2h"})) } 21 .. 40),
          (map { main::post_req(qq({"name":"token_id","value":"d-$_"})) } 1 .. 20));
 @codes = main::parallel_requests(@reqs);
-Test::More::is(join(',', grep { !/^20[01]$/ } @codes), '', '60 concurrent changes: 200/201 each');
+Test::More::is(CORE::join(',', grep { !/^20[01]$/ } @codes), '', '60 concurrent changes: 200/201 each');
 my (undef, $list) = JwtPeerAuth::http_request(main::port(), 'GET', '/revocations');
 my $file = JwtPeerAuth::slurp("$main::STATE_DIR/concurrent.json");
 Test::More::is(main::entry_set($file), main::entry_set($list), 'the state file is the zone');
 my $n = () = $list =~ /"name":/g;
 Test::More::is($n, 40, '20 + 20 entries');
-my %pids = map { $_ => 1 } (JwtPeerAuth::slurp("$ENV{TEST_NGINX_SERVROOT}/logs/error.log") =~ /(\d+)#\d+: \*\d+ jwt_peer_auth: revocation: added/g);
+my %pids = map { $_ => 1 } (JwtPeerAuth::slurp(Test::Nginx::Socket::server_root() . "/logs/error.log") =~ /(\d+)#\d+: \*\d+ jwt_peer_auth: revocation: added/g);
 Test::More::diag('workers that served changes: ' . scalar(keys %pids));
 --- error_code: 200
 
@@ -244,9 +247,6 @@ Test::More::diag('workers that served changes: ' . scalar(keys %pids));
 === TEST 9: a state file that cannot be written: an extension and a removal are taken back exactly
 --- http_config
     jwt_peer_auth_revocation zone=@REV@:1m state=$TEST_NGINX_REV_DIR/sub9/state.json;
---- init
-mkdir "$main::STATE_DIR/sub9";
-chmod 0777, "$main::STATE_DIR/sub9";
 --- request eval
 ["POST /revocations\n{\"name\":\"identifier\",\"value\":\"peer-a\",\"ttl\":\"1h\"}",
  "POST /revocations\n{\"name\":\"identifier\",\"value\":\"peer-a\",\"ttl\":\"5h\"}",

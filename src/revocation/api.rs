@@ -40,6 +40,11 @@ fn resolve(request: &Request) -> Option<(&'static Revocation, List)> {
     Some((rev, List::from_shm(rev.shm_zone)?))
 }
 
+/// The names some location checks.
+fn checked_names(request: &Request) -> &'static [String] {
+    JwtPeerAuthModule::main_conf(request).map_or(&[], |mc| mc.revocation_names.as_slice())
+}
+
 fn respond(request: &mut Request) -> ngx_int_t {
     let method = request.as_ref().method;
     if method == NGX_HTTP_POST as usize {
@@ -131,7 +136,7 @@ fn post(request: &mut Request) -> ngx_int_t {
             return error(
                 request,
                 413,
-                "the body was buffered to a file: \"client_body_buffer_size\" is below 4k here",
+                "the body was buffered to a file (\"client_body_buffer_size\" below 4k, or \"client_body_in_file_only\")",
             )
         }
         Err(glue::BodyError::NoMemory) => return SERVER_ERROR,
@@ -140,9 +145,19 @@ fn post(request: &mut Request) -> ngx_int_t {
         Ok(a) => a,
         Err(why) => return error(request, 400, &why),
     };
+    // An entry no location checks would never refuse anything: most likely a typo.
+    let names = checked_names(request);
+    if !names.contains(&add.name) {
+        let why = format!(
+            "no location checks \"{}\" (\"jwt_peer_auth_revocation_check\" names: {})",
+            add.name,
+            names.join(", ")
+        );
+        return error(request, 400, &why);
+    }
     let now = ngx::ffi::ngx_time();
     let expires = now.saturating_add(add.ttl as i64);
-    let writer = match lock(request, rev) {
+    let writer = match lock(request, rev, &list, now) {
         Ok(w) => w,
         Err(rc) => return rc,
     };
@@ -198,7 +213,7 @@ fn delete(
     value: &str,
     now: i64,
 ) -> ngx_int_t {
-    let writer = match lock(request, rev) {
+    let writer = match lock(request, rev, list, now) {
         Ok(w) => w,
         Err(rc) => return rc,
     };
@@ -224,13 +239,38 @@ fn delete(
     send(request, 200, &revocation::render_entry(&entry, now))
 }
 
-/// The state file's lock, when there is a state file.
-fn lock(request: &mut Request, rev: &Revocation) -> Result<Option<Writer>, ngx_int_t> {
+/// The state file's lock, when there is a state file; under it, what the file has that the
+/// zone lacks is merged in first: a change an older generation of workers wrote during a
+/// reload that replaced the zone (or a binary upgrade) is kept, never overwritten. Merging
+/// only adds or extends: a revocation is never lost, at worst a removal made in that window
+/// must be repeated.
+fn lock(request: &mut Request, rev: &Revocation, list: &List, now: i64) -> Result<Option<Writer>, ngx_int_t> {
     let Some(path) = &rev.state else {
         return Ok(None);
     };
     match Writer::lock(path) {
-        Ok(w) => Ok(Some(w)),
+        Ok(w) => {
+            match super::state::load(path, now) {
+                Ok(entries) => {
+                    for e in entries {
+                        if list.add(&e.name, &e.value, e.expires, now).is_err() {
+                            ngx_log_error!(
+                                NGX_LOG_ERR,
+                                request.log(),
+                                "jwt_peer_auth: revocation zone \"{}\" is full: an entry of the state file was not merged",
+                                rev.zone_name
+                            );
+                            break;
+                        }
+                    }
+                }
+                // Rewritten from the zone by this change.
+                Err(why) => {
+                    ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: revocation: {why}");
+                }
+            }
+            Ok(Some(w))
+        }
         Err(e) => {
             let why = format!(
                 "cannot lock the directory of the state file \"{path}\": {}",

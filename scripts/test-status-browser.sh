@@ -87,13 +87,21 @@ http {
     default_type text/plain;
     access_log $work/logs/access.log;
     jwt_peer_auth_zone status_browser:256k;
+    jwt_peer_auth_revocation zone=status_browser_rev:64k;
     server {
         listen 127.0.0.1:$port;
         # A fresh key source: three test keys and one with markup in its kid.
         location /api/ {
             jwt_peer_auth "browser";
             jwt_peer_auth_key_request /_jwks;
+            jwt_peer_auth_revocation_check identifier;
             alias $work/www/;
+        }
+        location = /revocations {
+            allow 127.0.0.1;
+            deny all;
+            jwt_peer_auth off;
+            jwt_peer_auth_revocation_api;
         }
         location = /_jwks { internal; proxy_pass http://127.0.0.1:$jwks_port/main; }
         # Keys fresh for 1 s; the key service loses the file after the first fetch: failing.
@@ -184,6 +192,10 @@ sleep 2.1
 get 200 /flaky/hello.txt -H "$(bearer "$ec")"   # stale keys serve; their refresh fails (404)
 wait_json '[k for k in s["key_sources"] if k["uri"] == "/_jwks_flaky" and k["fetches"]["failed"] >= 1]' \
     "a failed refresh of /_jwks_flaky"
+# A revocation entry whose value is markup: the page must show it as text.
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: application/json' \
+    -d '{"name":"identifier","value":"<img src=x onerror=alert(1)>"}' "http://127.0.0.1:$port/revocations")
+[ "$code" = 201 ] || die "revocation POST answered $code"
 # Also the headers a browser gets (curl, not Chromium: --dump-dom shows no headers).
 curl -s -D "$work/headers.txt" -o /dev/null --max-time 10 "http://127.0.0.1:$port/status?format=html"
 
@@ -289,6 +301,10 @@ check("/_jwks: kids rsa, ec, ed and the marked one as text",
 check("no element made from key-service text (no b, i, script, img)",
       not ({"b", "i", "script", "img"} & one.tags), sorted(one.tags))
 flaky = src.get("/_jwks_flaky", {"state": None, "cells": [""] * 5})
+check("revocation list: one entry, its markup value shown as text",
+      one.ids.get("revocation-count", "").strip() == "1 entry."
+      and "&lt;img src=x onerror=alert(1)&gt;" in open(sys.argv[1], encoding="utf-8").read(),
+      one.ids.get("revocation-count"))
 check("/_jwks_flaky: failing, last fetch status 404", flaky["state"] == "failing" and "status 404" in flaky["cells"][4], flaky)
 down = src.get("/_jwks_down", {"state": None, "cells": [""] * 5})
 check("/_jwks_down: none, no response from the key service", down["state"] == "none"

@@ -89,7 +89,19 @@ fn collect(zone: &Zone, mc: &MainConf, now: i64) -> Snapshot {
             last_result_at: v.result_at,
         })
         .collect();
-    Snapshot { now, counts, sources }
+    let revocation = mc.revocation.as_deref().and_then(|r| {
+        let list = crate::revocation::list::List::from_shm(r.shm_zone)?;
+        Some(page::Revocations {
+            zone: r.zone_name.clone(),
+            entries: list.entries(now),
+        })
+    });
+    Snapshot {
+        now,
+        counts,
+        sources,
+        revocation,
+    }
 }
 
 fn render_json(snap: &Snapshot) -> String {
@@ -127,7 +139,16 @@ fn render_json(snap: &Snapshot) -> String {
             kids.join(",")
         );
     }
-    s.push_str("]}\n");
+    s.push(']');
+    if let Some(rev) = &snap.revocation {
+        let _ = write!(
+            s,
+            ",\"revocation\":{{\"zone\":{},\"entries\":{}}}",
+            json_str(&rev.zone),
+            rev.entries.len()
+        );
+    }
+    s.push_str("}\n");
     s
 }
 
@@ -209,6 +230,16 @@ fn render_prometheus(snap: &Snapshot) -> String {
                 prom_label(kid)
             );
         }
+    }
+    if let Some(rev) = &snap.revocation {
+        s.push_str("# HELP jwt_peer_auth_revocation_entries Entries on the revocation list.\n");
+        s.push_str("# TYPE jwt_peer_auth_revocation_entries gauge\n");
+        let _ = writeln!(
+            s,
+            "jwt_peer_auth_revocation_entries{{zone=\"{}\"}} {}",
+            prom_label(&rev.zone),
+            rev.entries.len()
+        );
     }
     s
 }

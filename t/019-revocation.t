@@ -105,9 +105,9 @@ Test::More::is(JwtPeerAuth::log_count(qr/\[(error|alert|crit|emerg)\]/), 0, 'no 
 
 === TEST 2: every worker refuses at the next request, token-cache hits included; counted in JSON and Prometheus
 --- request eval
-["GET /p/index.html", "GET /status", "GET /status?format=prometheus"]
+["GET /p/index.html", "GET /status", "GET /status?format=prometheus", "GET /status?format=html"]
 --- more_headers eval
-[$main::A, "", ""]
+[$main::A, "", "", ""]
 --- between_0
 # Both workers verify and cache peer-a's token.
 my @codes = JwtPeerAuth::parallel_get(main::port(), '/p/index.html', 32, $main::A);
@@ -118,10 +118,11 @@ Test::More::is($code, 201, 'revoked');
 Test::More::is(join(',', grep { $_ ne '401' } @codes), '', 'refused by every worker at once');
 Test::More::ok(JwtPeerAuth::log_count(qr/token rejected: revoked/) == 32, '32 refusals logged');
 --- error_code eval
-[200, 200, 200]
+[200, 200, 200, 200]
 --- response_body_like eval
-["ok", qr/"revoked":32\b.*"token_cache":\{"hits":(\d+)/s,
- qr/^jwt_peer_auth_requests_total\{result="revoked"\} 32$/m]
+["ok", qr/"revoked":32\b.*"token_cache":\{"hits":(\d+).*"revocation":\{"zone":"rev_b2","entries":1\}\}$/s,
+ qr/^jwt_peer_auth_requests_total\{result="revoked"\} 32\n.*^jwt_peer_auth_revocation_entries\{zone="rev_b2"\} 1$/ms,
+ qr{<section id="revocation">.*zone rev_b2.*1 entry\..*<td><code>identifier</code></td><td><code>peer-a</code></td>}s]
 
 
 

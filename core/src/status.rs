@@ -57,6 +57,17 @@ pub struct Snapshot {
     pub now: i64,
     pub counts: Counts,
     pub sources: Vec<Source>,
+    /// The runtime revocation list, where `jwt_peer_auth_revocation` is configured.
+    pub revocation: Option<Revocations>,
+}
+
+/// The revocation list as the status page shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revocations {
+    /// The zone's name.
+    pub zone: String,
+    /// The entries that have not expired, sorted by name and value.
+    pub entries: Vec<crate::revocation::Entry>,
 }
 
 /// A key source's state in plain words.
@@ -378,7 +389,53 @@ const SECTIONS: &[Section] = &[
     key_sources_section,
     token_cache_section,
     requests_section,
+    revocation_section,
 ];
+
+/// The page lists at most this many revocation entries (the API lists all).
+const PAGE_REVOCATIONS: usize = 200;
+
+/// The revocation list (where configured): name, value, time left.
+fn revocation_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
+    let Some(rev) = &s.revocation else {
+        return Ok(());
+    };
+    let n = rev.entries.len();
+    writeln!(
+        p,
+        "<section id=\"revocation\">\n<h2>Revocation list <span class=\"tag\">zone {}</span></h2>",
+        Esc(&rev.zone)
+    )?;
+    if n == 0 {
+        return p.write_str(
+            "<p class=\"dim\" id=\"revocation-count\">No entries: nothing is revoked.</p>\n</section>\n",
+        );
+    }
+    writeln!(
+        p,
+        "<p class=\"dim\" id=\"revocation-count\">{n} {}.</p>\n<table class=\"wide\">\n<thead><tr><th>Name</th><th>Value</th>\
+         <th class=\"num\">Expires in</th></tr></thead>\n<tbody>",
+        if n == 1 { "entry" } else { "entries" }
+    )?;
+    for e in rev.entries.iter().take(PAGE_REVOCATIONS) {
+        writeln!(
+            p,
+            "<tr class=\"revoked\"><td><code>{}</code></td><td><code>{}</code></td><td class=\"num\">{}</td></tr>",
+            Esc(&e.name),
+            Esc(&e.value),
+            Dur(e.expires - s.now)
+        )?;
+    }
+    p.write_str("</tbody>\n</table>\n")?;
+    if n > PAGE_REVOCATIONS {
+        writeln!(
+            p,
+            "<p class=\"dim\">and {} more (the revocation API lists all).</p>",
+            n - PAGE_REVOCATIONS
+        )?;
+    }
+    p.write_str("</section>\n")
+}
 
 const STYLE: &str = "\
 body{font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,\"DejaVu Sans\",sans-serif;margin:24px 32px;color:#1f2328;background:#fff}\
@@ -730,6 +787,7 @@ mod tests {
             now: NOW,
             counts: Counts::default(),
             sources,
+            revocation: None,
         })
         .unwrap()
     }
@@ -856,6 +914,7 @@ mod tests {
             now: NOW,
             counts,
             sources: vec![],
+            revocation: None,
         })
         .unwrap();
         assert!(html.contains(
@@ -945,5 +1004,40 @@ mod tests {
         assert_eq!(parse_q(b"1.000"), Some(1000));
         assert_eq!(parse_q(b"1.5"), None);
         assert_eq!(parse_q(b"0.1234"), None);
+    }
+
+    #[test]
+    fn revocation_section_lists_entries_escaped() {
+        let entry = |value: &str, left: i64| crate::revocation::Entry {
+            name: "identifier".into(),
+            value: value.into(),
+            expires: NOW + left,
+        };
+        let snap = |entries| Snapshot {
+            now: NOW,
+            revocation: Some(Revocations {
+                zone: "rev<1>".into(),
+                entries,
+            }),
+            ..Snapshot::default()
+        };
+        let html = render_html(&snap(vec![
+            entry("peer-a", 3600),
+            entry("<script>x</script>", 90),
+        ]))
+        .unwrap();
+        assert!(html.contains("zone rev&lt;1&gt;"), "{html}");
+        assert!(html.contains("<p class=\"dim\" id=\"revocation-count\">2 entries.</p>"));
+        assert!(html.contains("<code>peer-a</code>"));
+        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;") && !html.contains("<script>"));
+        let empty = render_html(&snap(vec![])).unwrap();
+        assert!(empty.contains("No entries: nothing is revoked."));
+        let many: Vec<_> = (0..PAGE_REVOCATIONS + 5)
+            .map(|i| entry(&format!("p{i}"), 60))
+            .collect();
+        assert!(render_html(&snap(many)).unwrap().contains("and 5 more"));
+        assert!(!render_html(&Snapshot::default())
+            .unwrap()
+            .contains("id=\"revocation\""));
     }
 }

@@ -146,7 +146,7 @@ for my $case (['42.0', 42], ['1e2', 100], ['4.2e1', 42]) {
 --- raw_request eval
 my @chunks = ('{"name":"identi', 'fier","value":"peer-chunk"}');
 "POST /revocations HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-  . join('', map { sprintf("%x\r\n%s\r\n", length $_, $_) } @chunks) . "0\r\n\r\n"
+  . CORE::join('', map { sprintf("%x\r\n%s\r\n", length $_, $_) } @chunks) . "0\r\n\r\n"
 --- error_code: 201
 --- response_body_like: "value":"peer-chunk"
 

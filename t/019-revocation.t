@@ -194,11 +194,13 @@ Test::More::is(JwtPeerAuth::log_count(qr/revocation: extended identifier "peer-a
  "DELETE /revocations?name=identifier&value=nobody",
  "DELETE /revocations?name=identifier&value=%zz",
  "POST /revocations\n{\"name\":\"identifer\",\"value\":\"x\"}",
+ "POST /revocations\n" . ("[" x 2000) . ("]" x 2000),
+ "POST /revocations\n{\"name\":\"identifier\",\"value\":\"\xff\xfe\"}",
  "GET /revocations"]
 --- more_headers eval
-[($main::JSON) x 10, "Content-Type: application/x-www-form-urlencoded", $main::JSON, "", "", "", "", $main::JSON, ""]
+[($main::JSON) x 10, "Content-Type: application/x-www-form-urlencoded", $main::JSON, "", "", "", "", ($main::JSON) x 3, ""]
 --- error_code eval
-[400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 415, 413, 405, 400, 404, 400, 400, 200]
+[400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 415, 413, 405, 400, 404, 400, 400, 400, 400, 200]
 --- response_body_like eval
 [qr/^\{"error":"the body is not valid JSON/,
  qr/^\{"error":"\\"value\\" is missing"\}$/,
@@ -217,9 +219,11 @@ Test::More::is(JwtPeerAuth::log_count(qr/revocation: extended identifier "peer-a
  qr/^\{"error":"no such entry"\}$/,
  qr/%-escape/,
  qr/^\{"error":"no location checks \\"identifer\\" \(\\"jwt_peer_auth_revocation_check\\" names: identifier, token_id\)"\}$/,
+ qr/^\{"error":"the body is not valid JSON/,
+ qr/^\{"error":"the body is not valid JSON/,
  qr/^\{"entries":\[\]\}$/]
 --- response_headers eval
-[("Content-Type: application/json") x 12, "Allow: GET, HEAD, POST, DELETE", ("Content-Type: application/json") x 5]
+[("Content-Type: application/json") x 12, "Allow: GET, HEAD, POST, DELETE", ("Content-Type: application/json") x 7]
 --- no_error_log
 [alert]
 [crit]

@@ -126,6 +126,39 @@ fn a_token_without_kid_tries_only_its_issuer_keys() {
 }
 
 #[test]
+fn a_token_no_source_is_for_is_refused_also_without_keys() {
+    let k = keys();
+    let empty = KeySet {
+        keys: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let a = set_as(&k.rsa, "k1");
+    // B's source has no keys: a token of A is still A's to verify, one of C nobody's.
+    let issuers = [Some("A"), Some("B")];
+    assert_eq!(
+        run(&token(&k.rsa, "k1", Some(json!("A"))), &[&a, &empty], &issuers),
+        Ok(0)
+    );
+    assert_eq!(
+        run(
+            &token(&k.rsa, "k1", Some(json!("C"))),
+            &[&empty, &empty],
+            &issuers
+        ),
+        Err(Reason::Claim)
+    );
+    assert_eq!(
+        run(&token(&k.rsa, "k1", None), &[&empty], &issuers[..1]),
+        Err(Reason::Claim)
+    );
+    // Its own source without keys: no keys (a server-side fault).
+    assert_eq!(
+        run(&token(&k.rsa, "k1", Some(json!("B"))), &[&a, &empty], &issuers),
+        Err(Reason::NoKeys)
+    );
+}
+
+#[test]
 fn the_verified_payload_decides() {
     assert!(issuer_allows(None, None));
     assert!(issuer_allows(None, Some("X")));

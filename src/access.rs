@@ -23,7 +23,7 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::ngx_log_error;
 
-use crate::config::{CertBinding, LocConf, MainConf, Mode, Phase};
+use crate::config::{CertBinding, LocConf, MainConf, Mode, Phase, MAX_LEVEL_SOURCES};
 use crate::ctx::{self, Outcome, RequestCtx};
 use crate::keys::{self, FetchedKeys, Keys, Retry};
 use crate::revocation::list::List;
@@ -148,20 +148,39 @@ fn check(
         Ok(t) => t,
         Err(rejection) => return refuse(request, &job, &rejection, None),
     };
-    let key_source = lc.key_source.and_then(|i| mc.sources.get(i));
-    // At most twice: once more after another worker published newer keys.
-    for _ in 0..2 {
-        let fetched = match (key_source, &job.zone) {
-            (None, _) => None,
-            (Some(_), None) => {
+    // The token's issuer as it claims it, NOT verified: only to skip fetched key sources bound
+    // to another issuer (no fetch, no wait, no refetch for them). The core checks `iss` again
+    // on the verified payload.
+    let claimed = match lc.issuer_bound {
+        true => jwt_peer_auth_core::verify::unverified_issuer(t),
+        false => None,
+    };
+    let wanted = |i: usize| {
+        mc.sources
+            .get(i)
+            .filter(|s| jwt_peer_auth_core::verify::issuer_allows(s.issuer.as_deref(), claimed.as_deref()))
+    };
+    let sources = &lc.key_sources[..lc.key_sources.len().min(MAX_LEVEL_SOURCES)];
+    // At most once more per fetched source: after another worker published newer keys.
+    for _ in 0..=sources.len() {
+        let mut fetched: [Option<FetchedKeys>; MAX_LEVEL_SOURCES] = Default::default();
+        // A source that may hold the token's key but has none usable: fail closed, unless
+        // another source's key verifies the token.
+        let mut unavailable = None;
+        for (n, src) in sources
+            .iter()
+            .enumerate()
+            .filter_map(|(n, &i)| Some((n, wanted(i)?)))
+        {
+            let Some(zone) = &job.zone else {
                 ngx_log_error!(
                     NGX_LOG_ERR,
                     request.log(),
                     "jwt_peer_auth: the shared zone is not available"
                 );
                 return server_error(&job);
-            }
-            (Some(src), Some(zone)) => match keys::for_request(request.as_mut(), lc, src, zone, ctx, || {
+            };
+            match keys::for_request(request.as_mut(), lc, src, zone, ctx, || {
                 jwt_peer_auth_core::verify::precheck(t, &lc.policy)
             }) {
                 Keys::Wait => return AGAIN,
@@ -171,26 +190,40 @@ fn check(
                     return server_error(&job);
                 }
                 Keys::Ready(None) => {
-                    let rejection = Rejection::new(Reason::NoKeys, "no usable keys from the key request");
-                    return refuse(request, &job, &rejection, Some(src.slot));
+                    unavailable.get_or_insert(src.slot);
                 }
-                Keys::Ready(Some(k)) => Some(k),
-            },
-        };
+                Keys::Ready(Some(k)) => fetched[n] = Some(k),
+            }
+        }
         let now = ngx::ffi::ngx_time();
-        match verify_token(request, &job, t, fetched.as_ref(), now) {
+        match verify_token(request, &job, t, &fetched, now) {
             Ok((v, by)) => {
                 ctx.token.set((t.as_ptr(), t.len()));
                 return allow(request, &job, v, by);
             }
+            Err(_) if unavailable.is_some() => {
+                let rejection = Rejection::new(Reason::NoKeys, "no usable keys from the key request");
+                return refuse(request, &job, &rejection, unavailable);
+            }
             Err(r) if r.reason == Reason::UnknownKid => {
-                let (Some(src), Some(zone)) = (key_source, &job.zone) else {
+                let Some(zone) = &job.zone else {
                     return refuse(request, &job, &r, None);
                 };
-                match keys::after_unknown_kid(request.as_mut(), lc, src, zone, ctx, fetched.as_ref()) {
-                    Retry::VerifyAgain => continue,
-                    Retry::Wait => return AGAIN,
-                    Retry::No => return refuse(request, &job, &r, None),
+                let mut again = false;
+                for (n, src) in sources
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(n, &i)| Some((n, wanted(i)?)))
+                {
+                    match keys::after_unknown_kid(request.as_mut(), lc, src, zone, ctx, fetched[n].as_ref()) {
+                        Retry::VerifyAgain => again = true,
+                        Retry::Wait => return AGAIN,
+                        Retry::No => continue,
+                    }
+                    break;
+                }
+                if !again {
+                    return refuse(request, &job, &r, None);
                 }
             }
             Err(rejection) => return refuse(request, &job, &rejection, None),
@@ -263,16 +296,13 @@ fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int
 fn trusts_decision(request: &mut Request, job: &Job) -> bool {
     let ctx = job.ctx;
     let trusted = match ctx.verified_by.get() {
-        Some(Source::File(p)) => job
-            .lc
-            .jwks_file
-            .as_ref()
-            .is_some_and(|f| std::ptr::eq(&f.keys, p)),
+        Some(Source::File(p)) => job.lc.jwks_files.iter().any(|f| std::ptr::eq(&f.keys, p)),
         Some(Source::Fetched { slot, .. }) => job
             .lc
-            .key_source
-            .and_then(|i| job.mc.sources.get(i))
-            .is_some_and(|s| s.slot == slot),
+            .key_sources
+            .iter()
+            .filter_map(|&i| job.mc.sources.get(i))
+            .any(|s| s.slot == slot),
         None => false,
     };
     let Some(Mode::On { token: source, .. }) = &job.lc.mode else {
@@ -338,32 +368,54 @@ fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
     NGX_HTTP_FORBIDDEN as ngx_int_t
 }
 
+/// Key sets one request may verify with: a level's files and its fetched sets.
+const MAX_SETS: usize = 2 * MAX_LEVEL_SOURCES;
+
+/// Fills the unused places of the fixed key-set arrays.
+static NO_KEYS: KeySet = KeySet {
+    keys: Vec::new(),
+    skipped: Vec::new(),
+};
+
 /// Verifies `t` (or takes it from the token cache, re-checked) and applies the location's
 /// claim rules.
 fn verify_token(
     request: &mut Request,
     job: &Job,
     t: &[u8],
-    fetched: Option<&FetchedKeys>,
+    fetched: &[Option<FetchedKeys>],
     now: i64,
 ) -> Result<(Rc<Verified>, Source), Rejection> {
     let lc = job.lc;
-    let mut sets: [Option<&KeySet>; 2] = [None, None];
-    let mut sources: [Option<Source>; 2] = [None, None];
-    if let Some(f) = &lc.jwks_file {
-        sets[0] = Some(&f.keys);
-        sources[0] = Some(Source::File(&f.keys));
+    // The location's files, then its fetched sets, in fixed arrays (no allocation).
+    let mut sets: [&KeySet; MAX_SETS] = [&NO_KEYS; MAX_SETS];
+    let mut issuers: [Option<&str>; MAX_SETS] = [None; MAX_SETS];
+    let mut sources: [Source; MAX_SETS] = [Source::File(&NO_KEYS); MAX_SETS];
+    let mut n = 0;
+    for f in lc.jwks_files.iter().take(MAX_LEVEL_SOURCES) {
+        (sets[n], issuers[n], sources[n]) = (&f.keys, f.issuer.as_deref(), Source::File(&f.keys));
+        n += 1;
     }
-    if let Some(k) = fetched {
-        sets[1] = Some(&k.keys);
-        sources[1] = Some(Source::Fetched {
-            slot: k.slot,
-            generation: k.generation,
-        });
+    for (k, &i) in fetched.iter().zip(&lc.key_sources).take(MAX_LEVEL_SOURCES) {
+        (sets[n], issuers[n], sources[n]) = match k {
+            Some(k) => {
+                let source = Source::Fetched {
+                    slot: k.slot,
+                    generation: k.generation,
+                };
+                (&*k.keys, k.issuer, source)
+            }
+            // Skipped or without keys: no keys, but the core still learns whose they would be
+            // (a token no source is for is refused as such, not for want of keys).
+            None => {
+                let issuer = job.mc.sources.get(i).and_then(|s| s.issuer.as_deref());
+                (&NO_KEYS, issuer, Source::File(&NO_KEYS))
+            }
+        };
+        n += 1;
     }
-    let sets: Vec<&KeySet> = sets.into_iter().flatten().collect();
-    let sources: Vec<Source> = sources.into_iter().flatten().collect();
-    let cached = token_cache::get(t, &sources);
+    let (sets, issuers, sources) = (&sets[..n], &issuers[..n], &sources[..n]);
+    let cached = token_cache::get(t, sources);
     job.count(|c| {
         if cached.is_some() {
             &c.cache_hits
@@ -375,7 +427,7 @@ fn verify_token(
         Some((v, by)) => jwt_peer_auth_core::recheck(&v, &lc.policy, now)
             .map(|()| (v, by))
             .inspect_err(|_| token_cache::forget(t)),
-        None => jwt_peer_auth_core::verify(t, &sets, &lc.policy, now).map(|v| {
+        None => jwt_peer_auth_core::verify_bound(t, sets, issuers, &lc.policy, now).map(|v| {
             let source = sources[v.key.set];
             let v = Rc::new(v);
             token_cache::put(t, v.clone(), source, job.mc.token_cache_entries());

@@ -77,10 +77,16 @@ impl MainConf {
     }
 }
 
-/// `jwt_peer_auth_key_request`: keys come from a sub-request to this URI.
+/// Most key sources (`jwt_peer_auth_jwks_file` and `jwt_peer_auth_key_request` together) at
+/// one level: a request looks at each, so they are few and kept in fixed-size arrays.
+pub const MAX_LEVEL_SOURCES: usize = 8;
+
+/// `jwt_peer_auth_key_request uri [issuer=string]`: keys come from a sub-request to this URI.
 #[derive(Debug)]
 pub struct KeyRequest {
     pub uri: String,
+    /// `issuer=`: its keys only verify tokens with this `iss`.
+    pub issuer: Option<String>,
 }
 
 /// `jwt_peer_auth <realm> [token=$variable] [optional | shadow] | off`.
@@ -129,11 +135,13 @@ pub struct CertBinding {
     pub escaped: bool,
 }
 
-/// A JWKS file read at configuration time.
+/// A JWKS file read at configuration time (`jwt_peer_auth_jwks_file path [issuer=string]`).
 #[derive(Debug)]
 pub struct FileKeys {
     pub path: String,
     pub keys: KeySet,
+    /// `issuer=`: its keys only verify tokens with this `iss`.
+    pub issuer: Option<String>,
 }
 
 /// Per-location settings. `None` means "not set here": inherited from the enclosing level.
@@ -142,8 +150,10 @@ pub struct LocConf {
     pub mode: Option<Mode>,
     /// Where `jwt_peer_auth` was set (file:line), for error messages about its settings.
     declared_at: String,
-    pub jwks_file: Option<Arc<FileKeys>>,
-    pub key_request: Option<Arc<KeyRequest>>,
+    /// `jwt_peer_auth_jwks_file` and `jwt_peer_auth_key_request` (repeatable): the key sources
+    /// of a level, inherited together (a level that sets either replaces both lists).
+    pub jwks_files: Vec<Arc<FileKeys>>,
+    pub key_requests: Vec<Arc<KeyRequest>>,
     pub key_cache: Option<CacheSettings>,
     pub algorithms: Option<AlgSet>,
     pub leeway: Option<u64>,
@@ -162,8 +172,11 @@ pub struct LocConf {
     /// Verification runs in the preaccess phase: `jwt_peer_auth_phase preaccess`, or `shadow`
     /// where no level sets `jwt_peer_auth_phase`.
     pub preaccess: bool,
-    /// The key source (index into `MainConf::sources`) of this location, if it fetches keys.
-    pub key_source: Option<usize>,
+    /// The fetched key sources (indexes into `MainConf::sources`) of this location, in the
+    /// order of its `jwt_peer_auth_key_request` directives.
+    pub key_sources: Vec<usize>,
+    /// Some key source of this location is bound to an issuer (`issuer=`).
+    pub issuer_bound: bool,
     pub policy: Policy,
     /// The `WWW-Authenticate` value for each refusal reason (RFC 6750 §3).
     pub challenges: Vec<Vec<u8>>,
@@ -193,12 +206,14 @@ impl LocConf {
             self.mode = prev.mode.clone();
             self.declared_at = prev.declared_at.clone();
         }
-        if self.jwks_file.is_none() {
-            self.jwks_file = prev.jwks_file.clone();
+        // The key sources are one list: a level that sets any `jwt_peer_auth_jwks_file` or
+        // `jwt_peer_auth_key_request` trusts exactly the sources it names.
+        if self.jwks_files.is_empty() && self.key_requests.is_empty() {
+            self.jwks_files = prev.jwks_files.clone();
+            self.key_requests = prev.key_requests.clone();
         }
-        if self.key_request.is_none() {
-            self.key_request = prev.key_request.clone();
-        }
+        self.issuer_bound = self.jwks_files.iter().any(|f| f.issuer.is_some())
+            || self.key_requests.iter().any(|k| k.issuer.is_some());
         if self.key_cache.is_none() {
             self.key_cache = prev.key_cache;
         }
@@ -241,7 +256,7 @@ impl LocConf {
         let Some(Mode::On { realm, .. }) = &self.mode else {
             return Ok(());
         };
-        if self.jwks_file.is_none() && self.key_request.is_none() {
+        if self.jwks_files.is_empty() && self.key_requests.is_empty() {
             return Err(format!(
                 "\"jwt_peer_auth\" is enabled (in {}) but no key source is configured: add \
                  \"jwt_peer_auth_jwks_file\" or \"jwt_peer_auth_key_request\" at the same or \
@@ -250,16 +265,15 @@ impl LocConf {
             ));
         }
         // Keys from a file must be able to verify something, unless keys are also fetched.
-        if let (Some(file), None) = (&self.jwks_file, &self.key_request) {
-            let fits = |k: &jwt_peer_auth_core::jwk::Jwk| self.policy.algorithms.iter().any(|a| k.fits(a));
-            if !file.keys.keys.iter().any(fits) {
-                let algs: Vec<&str> = self.policy.algorithms.iter().map(|a| a.name()).collect();
-                return Err(format!(
-                    "no key in \"{}\" can verify any of the allowed algorithms ({})",
-                    file.path,
-                    algs.join(" ")
-                ));
-            }
+        let fits = |k: &jwt_peer_auth_core::jwk::Jwk| self.policy.algorithms.iter().any(|a| k.fits(a));
+        let useless = self.jwks_files.iter().find(|f| !f.keys.keys.iter().any(fits));
+        if let (Some(file), true) = (useless, self.key_requests.is_empty()) {
+            let algs: Vec<&str> = self.policy.algorithms.iter().map(|a| a.name()).collect();
+            return Err(format!(
+                "no key in \"{}\" can verify any of the allowed algorithms ({})",
+                file.path,
+                algs.join(" ")
+            ));
         }
         self.challenges = Reason::ALL.iter().map(|r| challenge(realm, *r)).collect();
         Ok(())
@@ -405,11 +419,39 @@ fn set_phase(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<()
     Ok(())
 }
 
-fn set_jwks_file(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
-    if lc.jwks_file.is_some() {
-        return Err(ConfError::Duplicate);
+/// The `issuer=string` parameter of a key-source directive, if given.
+fn issuer_param(args: &[&str]) -> Result<Option<String>, String> {
+    let Some(param) = args.get(1) else {
+        return Ok(None);
+    };
+    let Some(issuer) = param.strip_prefix("issuer=") else {
+        return Err(format!(
+            "invalid parameter \"{param}\": \"issuer=string\" is expected"
+        ));
+    };
+    jwt_peer_auth_core::verify::check_issuer(issuer)
+        .map_err(|why| format!("invalid \"issuer=\" value \"{}\": {why}", issuer.escape_debug()))?;
+    Ok(Some(issuer.to_owned()))
+}
+
+/// Room for one more key source at this level.
+fn room_for_source(lc: &LocConf) -> Result<(), String> {
+    if lc.jwks_files.len() + lc.key_requests.len() >= MAX_LEVEL_SOURCES {
+        return Err(format!(
+            "too many key sources at one level (at most {MAX_LEVEL_SOURCES} \"jwt_peer_auth_jwks_file\" and \
+             \"jwt_peer_auth_key_request\" together)"
+        ));
     }
+    Ok(())
+}
+
+fn set_jwks_file(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    room_for_source(lc)?;
+    let issuer = issuer_param(args)?;
     let path = glue::conf_full_name(cf, args[0]).ok_or_else(|| format!("invalid path \"{}\"", args[0]))?;
+    if lc.jwks_files.iter().any(|f| f.path == path && f.issuer == issuer) {
+        return Err(format!("duplicate key source \"{}\"", args[0]).into());
+    }
     let bytes =
         std::fs::read(&path).map_err(|e| format!("cannot read \"{path}\": {}", glue::io_error_text(&e)))?;
     let keys = KeySet::parse(&bytes).map_err(|e| format!("invalid JWKS in \"{path}\": {e}"))?;
@@ -420,7 +462,7 @@ fn set_jwks_file(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result
             "\"jwt_peer_auth_jwks_file\": \"{path}\": skipped {skipped}"
         );
     }
-    lc.jwks_file = Some(Arc::new(FileKeys { path, keys }));
+    lc.jwks_files.push(Arc::new(FileKeys { path, keys, issuer }));
     Ok(())
 }
 
@@ -551,14 +593,19 @@ fn set_max_age(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<
 }
 
 fn set_key_request(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
-    if lc.key_request.is_some() {
-        return Err(ConfError::Duplicate);
-    }
+    room_for_source(lc)?;
+    let issuer = issuer_param(args)?;
     let uri = args[0];
     if !uri.starts_with('/') || uri.len() > 255 || uri.bytes().any(|b| b <= b' ' || b == b'?') {
         return Err(format!("invalid URI \"{uri}\": a local path like \"/_jwks\" is expected").into());
     }
-    lc.key_request = Some(Arc::new(KeyRequest { uri: uri.to_owned() }));
+    if lc.key_requests.iter().any(|k| k.uri == uri && k.issuer == issuer) {
+        return Err(format!("duplicate key source \"{uri}\"").into());
+    }
+    lc.key_requests.push(Arc::new(KeyRequest {
+        uri: uri.to_owned(),
+        issuer,
+    }));
     Ok(())
 }
 
@@ -902,12 +949,12 @@ pub static mut COMMANDS: [ngx_command_t; 20] = [
     ),
     command(
         ngx_string!("jwt_peer_auth_jwks_file"),
-        NGX_CONF_TAKE1,
+        NGX_CONF_TAKE12,
         cmd_jwks_file,
     ),
     command(
         ngx_string!("jwt_peer_auth_key_request"),
-        NGX_CONF_TAKE1,
+        NGX_CONF_TAKE12,
         cmd_key_request,
     ),
     command(

@@ -36,10 +36,12 @@ pub enum Outcome {
 pub struct RequestCtx {
     /// A waited key request is in flight.
     pub waiting: Cell<bool>,
-    /// An unknown-kid refetch was already done for this request.
-    pub forced: Cell<bool>,
-    /// The zone was already re-read for newer keys after an unknown kid.
-    pub rechecked: Cell<bool>,
+    /// The key sources (one bit per zone slot) for which an unknown-kid refetch was already
+    /// done for this request.
+    pub forced: Cell<u32>,
+    /// The key sources (one bit per zone slot) whose zone state was already re-read for newer
+    /// keys after an unknown kid.
+    pub rechecked: Cell<u32>,
     /// Timer polls so far while waiting for another request's fetch.
     pub polls: Cell<u32>,
     /// The verified token, for the variables (never set for a refused request).

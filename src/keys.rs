@@ -17,6 +17,9 @@ use crate::fetch::{self, wait::POLL_MS};
 use crate::sources::KeySource;
 use crate::zone::{Zone, MAX_SOURCES};
 
+// The per-request unknown-kid flags hold one bit per slot (ctx.rs).
+const _: () = assert!(MAX_SOURCES <= 32);
+
 /// A parsed key set and the generation it was parsed from.
 type Parsed = Option<(u64, Rc<KeySet>)>;
 
@@ -32,6 +35,8 @@ pub struct FetchedKeys {
     pub keys: Rc<KeySet>,
     pub slot: usize,
     pub generation: u64,
+    /// The source's `issuer=`: its keys only verify tokens with this `iss`.
+    pub issuer: Option<&'static str>,
 }
 
 /// What the request does next.
@@ -114,6 +119,7 @@ pub fn for_request(
             keys,
             slot,
             generation,
+            issuer: source.issuer.as_deref(),
         }),
     )
 }
@@ -128,7 +134,7 @@ pub enum Retry {
 }
 
 /// Another worker may have published newer keys since this one looked; else refetch at once
-/// (rate-limited by `min_refresh`), once per request.
+/// (rate-limited by `min_refresh`), once per request and source.
 pub fn after_unknown_kid(
     r: &mut ngx_http_request_t,
     lc: &LocConf,
@@ -138,15 +144,19 @@ pub fn after_unknown_kid(
     used: Option<&FetchedKeys>,
 ) -> Retry {
     let slot = source.slot;
-    if !ctx.rechecked.replace(true) {
+    // One bit per zone slot (MAX_SOURCES is 32).
+    let bit = 1u32 << slot;
+    if ctx.rechecked.get() & bit == 0 {
+        ctx.rechecked.set(ctx.rechecked.get() | bit);
         let (_, st) = zone.state(slot);
         if used.is_none_or(|u| st.generation != u.generation) && st.generation != 0 {
             return Retry::VerifyAgain;
         }
     }
-    if ctx.forced.replace(true) {
+    if ctx.forced.get() & bit != 0 {
         return Retry::No;
     }
+    ctx.forced.set(ctx.forced.get() | bit);
     let cfg = lc.key_cache.unwrap_or_default();
     match zone.try_start(slot, &cfg, ngx::ffi::ngx_time(), true) {
         Some(lease) => match start_waited(r, source, zone, ctx, lease) {

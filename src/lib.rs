@@ -147,12 +147,20 @@ extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut 
             let mc = JwtPeerAuthModule::main_conf_mut(cf).ok_or("no main configuration")?;
             mc.preaccess = true;
         }
-        // A location that fetches keys: its key source is its URI in this server.
-        if let (true, Some(kr)) = (conf.enabled(), conf.key_request.as_deref()) {
+        // A location that fetches keys: each key source is a URI (and issuer) in this server.
+        if conf.enabled() && !conf.key_requests.is_empty() {
             let server = sources::current_server(cf);
             let mc = JwtPeerAuthModule::main_conf_mut(cf).ok_or("no main configuration")?;
             let cache = conf.key_cache.unwrap_or_default();
-            conf.key_source = Some(mc.sources.register(server, &kr.uri, conf.declared_at(), cache));
+            conf.key_sources = conf
+                .key_requests
+                .iter()
+                .map(|kr| {
+                    let issuer = kr.issuer.as_deref();
+                    mc.sources
+                        .register(server, &kr.uri, issuer, conf.declared_at(), cache)
+                })
+                .collect();
         }
         Ok::<(), String>(())
     }));

@@ -1,9 +1,12 @@
 //! Key sources as the configuration defines them. A key source is not just a URI: it is the
-//! `jwt_peer_auth_key_request` URI *in one server*, resolved to that server's exact-match
-//! `internal` location, under one configuration. Its identity (a digest of the configuration
-//! files, the server's position and the URI) names its slot in the shared zone:
+//! `jwt_peer_auth_key_request` URI *in one server*, bound to its `issuer=` (if any), resolved to
+//! that server's exact-match `internal` location, under one configuration. Its identity (a
+//! digest of the configuration files, the server's position, the URI and the issuer) names its
+//! slot in the shared zone:
 //!
 //! - two servers that proxy the same URI to different key services never share keys;
+//! - the same URI with another `issuer=` (or none) is another source, with its own keys,
+//!   refresh, `kid`-miss refetch and status-page entry;
 //! - a reload keeps a source's keys only when no configuration file changed; any change (for
 //!   example the key location now proxying elsewhere) starts the source cold, so keys of the
 //!   old configuration are never used by the new one.
@@ -24,6 +27,8 @@ const MAX_FILES: usize = 1000;
 #[derive(Debug)]
 pub struct KeySource {
     pub uri: String,
+    /// `issuer=`: the keys only verify tokens with this `iss`.
+    pub issuer: Option<String>,
     server: *const ngx_http_core_srv_conf_t,
     /// Where `jwt_peer_auth` was enabled with it, for error messages.
     declared_at: String,
@@ -44,22 +49,28 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// The index of the source for `uri` in `server`, added on first use; `cache`: the key
-    /// cache settings of the location using it.
+    /// The index of the source for `uri` bound to `issuer` in `server`, added on first use;
+    /// `cache`: the key cache settings of the location using it.
     pub fn register(
         &mut self,
         server: *const ngx_http_core_srv_conf_t,
         uri: &str,
+        issuer: Option<&str>,
         declared_at: &str,
         cache: CacheSettings,
     ) -> usize {
-        if let Some(i) = self.list.iter().position(|s| s.server == server && s.uri == uri) {
+        if let Some(i) = self
+            .list
+            .iter()
+            .position(|s| s.server == server && s.uri == uri && s.issuer.as_deref() == issuer)
+        {
             let s = &mut self.list[i];
             s.status_cache = strictest(s.status_cache, cache);
             return i;
         }
         self.list.push(KeySource {
             uri: uri.to_owned(),
+            issuer: issuer.map(str::to_owned),
             server,
             declared_at: declared_at.to_owned(),
             label: String::new(),
@@ -122,17 +133,30 @@ pub fn resolve(cf: &mut ngx_conf_t, sources: &mut Sources) -> Result<(), String>
                 at = s.declared_at
             ));
         }
-        let shared_uri = sources.list.iter().filter(|o| o.uri == s.uri).count() > 1;
-        let label = if shared_uri {
+        let shared_uri = sources
+            .list
+            .iter()
+            .filter(|o| o.uri == s.uri && o.issuer == s.issuer)
+            .count()
+            > 1;
+        let mut label = if shared_uri {
             format!("{} (server {})", s.uri, server_place(server))
         } else {
             s.uri.clone()
         };
-        let identity = jwt_peer_auth_core::digest::sha256(&[
-            &fingerprint,
-            &(index as u64).to_le_bytes(),
-            s.uri.as_bytes(),
-        ]);
+        if let Some(issuer) = &s.issuer {
+            label.push_str(&format!(" (issuer {issuer})"));
+        }
+        let index = (index as u64).to_le_bytes();
+        let mut parts: [&[u8]; 4] = [&fingerprint, &index, s.uri.as_bytes(), &[]];
+        let n = match &s.issuer {
+            Some(issuer) => {
+                parts[3] = issuer.as_bytes();
+                4
+            }
+            None => 3,
+        };
+        let identity = jwt_peer_auth_core::digest::sha256(&parts[..n]);
         let s = &mut sources.list[i];
         s.label = label;
         s.identity = identity;

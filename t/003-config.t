@@ -460,3 +460,103 @@ qr/\[emerg\].*"jwt_peer_auth_revocation": state file ".*link\.json" is a symboli
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": invalid parameter "ttl=2h"/
+
+
+
+=== TEST 43: jwt_peer_auth_jwks_file: an empty "issuer=" value
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json issuer=;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_jwks_file": invalid "issuer=" value "": is empty/
+
+
+
+=== TEST 44: jwt_peer_auth_key_request: a second parameter that is not "issuer="
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks iss=A;
+    location = /_jwks { internal; return 200 "{}"; }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_key_request": invalid parameter "iss=A": "issuer=string" is expected/
+
+
+
+=== TEST 45: jwt_peer_auth_key_request: an "issuer=" value with a control character
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks "issuer=A\tB";
+    location = /_jwks { internal; return 200 "{}"; }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_key_request": invalid "issuer=" value "A\\tB": contains a control character/
+
+
+
+=== TEST 46: the same JWKS file twice at one level
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json issuer=A;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json issuer=A;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_jwks_file": duplicate key source ".*jwks\.json"/
+
+
+
+=== TEST 47: the same key request twice at one level
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks;
+    jwt_peer_auth_key_request /_jwks;
+    location = /_jwks { internal; return 200 "{}"; }
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_key_request": duplicate key source "\/_jwks"/
+
+
+
+=== TEST 48: more than 8 key sources at one level
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /k1;
+    jwt_peer_auth_key_request /k2;
+    jwt_peer_auth_key_request /k3;
+    jwt_peer_auth_key_request /k4;
+    jwt_peer_auth_key_request /k5;
+    jwt_peer_auth_key_request /k6;
+    jwt_peer_auth_key_request /k7;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json issuer=A;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*"jwt_peer_auth_jwks_file": too many key sources at one level \(at most 8/
+
+
+
+=== TEST 49: jwt_peer_auth_jwks_file with three parameters
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json issuer=A issuer=B;
+--- must_die
+--- error_log eval
+qr/\[emerg\].*invalid number of arguments in "jwt_peer_auth_jwks_file" directive/
+
+
+
+=== TEST 50: the same key request with and without "issuer=", and under two issuers, is allowed
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks;
+    jwt_peer_auth_key_request /_jwks issuer=A;
+    jwt_peer_auth_key_request /_jwks issuer=B;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json issuer=A;
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location = /_jwks { internal; return 200 "{}"; }
+    location = /t { jwt_peer_auth off; return 200 "started\n"; }
+--- request
+GET /t
+--- response_body
+started

@@ -21,6 +21,10 @@ sub example {
     $conf =~ s{/etc/nginx/jwt/jwks\.json}{\$TEST_NGINX_JWT_KEYS/jwks.json}g;
     $conf =~ s{/etc/nginx/jwt/revoked-peers\.map}{$JwtPeerAuth::ROOT/nginx-conf/revoked-peers.map}g;
     $conf =~ s{/var/lib/nginx/jwt_peer_auth/}{\$TEST_NGINX_HTML_DIR/}g;
+    # two-issuers.conf: both identity providers' key services on loopback, without TLS.
+    $conf =~ s{https://login\.corp\.example/\.well-known/jwks\.json}{http://127.0.0.1:\$TEST_NGINX_RAND_PORT_2/corp}g;
+    $conf =~ s{https://idp\.partner\.example/jwks}{http://127.0.0.1:\$TEST_NGINX_RAND_PORT_2/partner}g;
+    $conf =~ s{^\s*proxy_ssl_\w+ [^;]*;\n}{}mg;
     return $conf . <<'_EOC_';
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
@@ -151,3 +155,39 @@ Test::More::is("@bad", '401 401 401', 'bad tokens: 401');
 ["peer=", qr/"value":"peer-7"/, "401", "upstream", qr/^\{"entries":\[\{"name":"identifier","value":"peer-7"/]
 --- between_4
 Test::More::like(JwtPeerAuth::slurp("$html/revocations.json"), qr/"value":"peer-7"/, 'written to the state file');
+
+
+
+=== TEST 8: two-issuers.conf: each provider's tokens verify with its own keys only, even with the same kid
+--- http_config eval
+main::example('two-issuers.conf') . <<'_EOC_';
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        default_type application/json;
+        location = /corp { alias $TEST_NGINX_HTML_DIR/corp.json; }
+        location = /partner { alias $TEST_NGINX_HTML_DIR/partner.json; }
+    }
+_EOC_
+--- config
+--- user_files eval
+# Both publish the kid "k1", for different keys.
+require JSON::PP;
+my $as = sub {
+    my $doc = JSON::PP::decode_json(JwtPeerAuth::jwks($_[0]));
+    $_->{kid} = 'k1' for @{ $doc->{keys} };
+    JSON::PP->new->canonical->encode($doc);
+};
+[["corp.json" => $as->('rsa')], ["partner.json" => $as->('rsa2')]]
+--- request eval
+["GET /x", "GET /y", "GET /z", "GET /w"]
+--- more_headers eval
+my $corp = '{"iss":"https://login.corp.example/","sub":"alice"}';
+my $partner = '{"iss":"https://idp.partner.example/","sub":"bob"}';
+["Host: api.example\n" . JwtPeerAuth::bearer('rsa', '--kid', 'k1', '--claims', $corp),
+ "Host: api.example\n" . JwtPeerAuth::bearer('rsa2', '--kid', 'k1', '--claims', $partner),
+ "Host: api.example\n" . JwtPeerAuth::bearer('rsa2', '--kid', 'k1', '--claims', $corp),
+ "Host: api.example\n" . JwtPeerAuth::bearer('rsa', '--kid', 'k1')]
+--- error_code eval
+[200, 200, 401, 401]
+--- response_body_like eval
+["^upstream /x peer=alice token_id= kid= auth=\n\$", "^upstream /y peer=bob token_id= kid= auth=\n\$", "401", "401"]

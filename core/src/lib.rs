@@ -35,4 +35,4 @@ pub mod verify;
 pub use alg::{AlgSet, Algorithm};
 pub use jwk::{JwksError, KeySet};
 pub use reason::{Reason, Rejection};
-pub use verify::{precheck, recheck, verify, Policy, Verified};
+pub use verify::{precheck, recheck, verify, verify_bound, Policy, Verified};

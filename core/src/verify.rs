@@ -134,16 +134,17 @@ fn check_header(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorith
     Ok(alg)
 }
 
-/// Picks the keys a token may be verified with: those that fit its algorithm and, when the
-/// token names a `kid`, carry that `kid`.
+/// Picks the keys a token may be verified with: those of the sets `keep` lets through that fit
+/// its algorithm and, when the token names a `kid`, carry that `kid`.
 fn candidates<'k>(
     sets: &'k [&'k KeySet],
     alg: Algorithm,
     kid: Option<&str>,
+    keep: impl Fn(usize) -> bool,
 ) -> Result<Vec<(KeyRef, &'k Jwk)>, Rejection> {
     let mut found = Vec::new();
     let mut kid_seen = false;
-    for (si, set) in sets.iter().enumerate() {
+    for (si, set) in sets.iter().enumerate().filter(|(si, _)| keep(*si)) {
         for (ki, key) in set.keys.iter().enumerate() {
             if let Some(kid) = kid {
                 if key.kid.as_deref() != Some(kid) {
@@ -307,17 +308,96 @@ pub fn precheck(token: &[u8], policy: &Policy) -> Result<(), Rejection> {
 /// Verifies a compact JWS token against the given key sets and policy at time `now` (Unix
 /// seconds).
 pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Result<Verified, Rejection> {
+    verify_bound(token, sets, &[], policy, now)
+}
+
+/// The longest `issuer=` value a key source may be bound to.
+pub const MAX_ISSUER_LEN: usize = 1024;
+
+/// Checks an `issuer=` value: the exact `iss` string (RFC 7519 §4.1.1, StringOrURI) a key
+/// source's keys verify tokens of. Not empty, at most [`MAX_ISSUER_LEN`] bytes, no control
+/// characters.
+pub fn check_issuer(issuer: &str) -> Result<(), &'static str> {
+    if issuer.is_empty() {
+        return Err("is empty");
+    }
+    if issuer.len() > MAX_ISSUER_LEN {
+        return Err("is longer than 1024 bytes");
+    }
+    if issuer.chars().any(char::is_control) {
+        return Err("contains a control character");
+    }
+    Ok(())
+}
+
+/// The `iss` of a token's payload, read WITHOUT verifying anything: only to choose which key
+/// sources are worth looking at (a source bound to another issuer cannot verify the token).
+/// Never a basis for accepting a token: [`verify_bound`] checks `iss` again on the verified
+/// payload. `None`: no string `iss`, or a payload that cannot be read.
+pub fn unverified_issuer(token: &[u8]) -> Option<String> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let payload = token.split(|&b| b == b'.').nth(1)?;
+    let bytes = b64::decode(payload).ok()?;
+    match json::parse_object(&bytes).ok()?.remove("iss")? {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Whether a key set bound to `bound` (`None`: to no issuer) may verify a token whose `iss`
+/// is `iss` (`None`: no string `iss`).
+pub fn issuer_allows(bound: Option<&str>, iss: Option<&str>) -> bool {
+    match bound {
+        None => true,
+        Some(want) => iss == Some(want),
+    }
+}
+
+/// [`verify`], with key sets bound to issuers: `issuers[i]` (when given and not `None`) is the
+/// only `iss` the keys of `sets[i]` verify tokens of. Sets bound to another issuer than the
+/// token's (unverified) `iss` are not even tried; the verified payload's `iss` is checked
+/// against the set whose key verified the signature before the token is accepted.
+pub fn verify_bound(
+    token: &[u8],
+    sets: &[&KeySet],
+    issuers: &[Option<&str>],
+    policy: &Policy,
+    now: i64,
+) -> Result<Verified, Rejection> {
     let Parsed {
         parts: [h, p, s],
         header,
         alg,
     } = parse_header(token, policy.algorithms)?;
 
-    if sets.iter().all(|s| s.is_empty()) {
+    let bound = |si: usize| issuers.get(si).copied().flatten();
+    // Only to skip sets that cannot verify this token: `iss` is checked again once verified.
+    let claimed = if issuers.iter().any(Option::is_some) {
+        unverified_issuer(token)
+    } else {
+        None
+    };
+    let keep = |si: usize| issuer_allows(bound(si), claimed.as_deref());
+    if !(0..sets.len()).any(keep) {
+        return Err(match &claimed {
+            Some(iss) => Rejection::with_value(Reason::Claim, "no key source for the issuer", iss),
+            None => Rejection::new(
+                Reason::Claim,
+                "no \"iss\" claim, and every key source is bound to an issuer",
+            ),
+        });
+    }
+    // A token no source is for is refused above, whether keys are available or not.
+    if (0..sets.len())
+        .filter(|&si| keep(si))
+        .all(|si| sets[si].is_empty())
+    {
         return Err(Rejection::new(Reason::NoKeys, "no keys to verify with"));
     }
     let kid = header.get("kid").and_then(Value::as_str);
-    let keys = candidates(sets, alg, kid)?;
+    let keys = candidates(sets, alg, kid, keep)?;
 
     if s.is_empty() {
         return Err(Rejection::new(Reason::Signature, "empty signature"));
@@ -334,6 +414,14 @@ pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Resu
     let payload_bytes = b64::decode(p).map_err(|_| malformed("payload is not base64url"))?;
     let claims = json::parse_object(&payload_bytes).map_err(|_| malformed("payload is not a JSON object"))?;
     let payload = String::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
+    // The issuer binding, on the verified payload: the set whose key verified the signature.
+    let iss = claims.get("iss").and_then(Value::as_str);
+    if !issuer_allows(bound(key.set), iss) {
+        return Err(Rejection::new(
+            Reason::Claim,
+            "\"iss\" is not the issuer of the key source that verified the signature",
+        ));
+    }
     let times = parse_times(&claims)?;
     check_times(&times, policy.leeway, now)?;
 

@@ -340,6 +340,8 @@ qr/\[emerg\].*jwt_peer_auth: "jwt_peer_auth_revocation_api" \(in .*nginx\.conf:\
 === TEST 30: jwt_peer_auth_revocation needs zone=
 --- http_config
     jwt_peer_auth_revocation ttl=1h;
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": "zone=name:size" is required/
@@ -349,6 +351,8 @@ qr/\[emerg\].*"jwt_peer_auth_revocation": "zone=name:size" is required/
 === TEST 31: jwt_peer_auth_revocation: a zone without a size, a tiny zone
 --- http_config
     jwt_peer_auth_revocation zone=rev;
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": invalid zone "rev": "name:size" is expected/
@@ -358,6 +362,8 @@ qr/\[emerg\].*"jwt_peer_auth_revocation": invalid zone "rev": "name:size" is exp
 === TEST 32: jwt_peer_auth_revocation: a zone below 32k
 --- http_config
     jwt_peer_auth_revocation zone=rev:8k;
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": zone "rev" is too small \(at least 32k\)/
@@ -367,6 +373,8 @@ qr/\[emerg\].*"jwt_peer_auth_revocation": zone "rev" is too small \(at least 32k
 === TEST 33: jwt_peer_auth_revocation: unknown parameter
 --- http_config
     jwt_peer_auth_revocation zone=rev:1m persist=/tmp/x;
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": invalid parameter "persist=\/tmp\/x"/
@@ -376,6 +384,8 @@ qr/\[emerg\].*"jwt_peer_auth_revocation": invalid parameter "persist=\/tmp\/x"/
 === TEST 34: jwt_peer_auth_revocation: ttl of 0 or more than a year
 --- http_config
     jwt_peer_auth_revocation zone=rev:1m ttl=400d;
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": invalid "ttl=" value "400d" \(1s to 366d\)/
@@ -386,6 +396,8 @@ qr/\[emerg\].*"jwt_peer_auth_revocation": invalid "ttl=" value "400d" \(1s to 36
 --- http_config
     jwt_peer_auth_revocation zone=rev:1m;
     jwt_peer_auth_revocation zone=rev2:1m;
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation" directive is duplicate/
@@ -396,6 +408,8 @@ qr/\[emerg\].*"jwt_peer_auth_revocation" directive is duplicate/
 --- http_config
     jwt_peer_auth_zone shared:1m;
     jwt_peer_auth_revocation zone=shared:1m;
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*the shared memory zone "shared" is already declared for a different use/
@@ -430,6 +444,8 @@ qr/\[emerg\].*"jwt_peer_auth_revocation_check": "off" cannot be combined with na
 --- user_files
 >>> state.json
 {"keys": []}
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": damaged state file ".*state\.json": no "jwt_peer_auth_revocation" version: not a revocation state file/
@@ -439,6 +455,8 @@ qr/\[emerg\].*"jwt_peer_auth_revocation": damaged state file ".*state\.json": no
 === TEST 40: the state file's directory must exist
 --- http_config
     jwt_peer_auth_revocation zone=rev:1m state=$TEST_NGINX_HTML_DIR/no-such-dir/state.json;
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": the state file's directory ".*no-such-dir": No such file or directory/
@@ -448,6 +466,8 @@ qr/\[emerg\].*"jwt_peer_auth_revocation": the state file's directory ".*no-such-
 === TEST 41: a state file that is a symbolic link is refused (the master reads it as root)
 --- http_config
     jwt_peer_auth_revocation zone=rev:1m state=$TEST_NGINX_STATE_LINK;
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": state file ".*link\.json" is a symbolic link/
@@ -457,6 +477,8 @@ qr/\[emerg\].*"jwt_peer_auth_revocation": state file ".*link\.json" is a symboli
 === TEST 42: jwt_peer_auth_revocation: ttl= given twice
 --- http_config
     jwt_peer_auth_revocation zone=rev:1m ttl=1h ttl=2h;
+--- config
+    jwt_peer_auth off;
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_revocation": invalid parameter "ttl=2h"/

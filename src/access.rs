@@ -266,8 +266,14 @@ fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_i
     OK
 }
 
-/// Verifies `t` (or takes it from the token cache, re-checked) and applies the location's
-/// claim rules.
+/// No keys: fills the unused places of a request's key-set array (never verified with).
+static NO_KEYS: KeySet = KeySet {
+    keys: Vec::new(),
+    skipped: Vec::new(),
+};
+
+/// Verifies `t` (or takes it from the token cache, re-checked; or answers a refusal the token
+/// cannot outgrow from the refusal cache) and applies the location's claim rules.
 fn verify_token(
     request: &mut Request,
     job: &Job,
@@ -276,22 +282,26 @@ fn verify_token(
     now: i64,
 ) -> Result<(Rc<Verified>, Source), Rejection> {
     let lc = job.lc;
-    let mut sets: [Option<&KeySet>; 2] = [None, None];
-    let mut sources: [Option<Source>; 2] = [None, None];
-    if let Some(f) = &lc.jwks_file {
-        sets[0] = Some(&f.keys);
-        sources[0] = Some(Source::File(&f.keys));
-    }
-    if let Some(k) = fetched {
-        sets[1] = Some(&k.keys);
-        sources[1] = Some(Source::Fetched {
+    let file = lc.jwks_file.as_ref().map(|f| (&f.keys, Source::File(&f.keys)));
+    let fetched = fetched.map(|k| {
+        let source = Source::Fetched {
             slot: k.slot,
             generation: k.generation,
-        });
+        };
+        (&*k.keys, source)
+    });
+    // What verified or refused a token is remembered with these (no allocation per request).
+    let used: token_cache::Sources = [file.map(|f| f.1), fetched.map(|f| f.1)];
+    let mut set_buf: [&KeySet; 2] = [&NO_KEYS; 2];
+    let mut source_buf = [Source::File(&NO_KEYS); 2];
+    let mut n = 0;
+    for (keys, source) in [file, fetched].into_iter().flatten() {
+        set_buf[n] = keys;
+        source_buf[n] = source;
+        n += 1;
     }
-    let sets: Vec<&KeySet> = sets.into_iter().flatten().collect();
-    let sources: Vec<Source> = sources.into_iter().flatten().collect();
-    let cached = token_cache::get(t, &sources);
+    let (sets, sources) = (&set_buf[..n], &source_buf[..n]);
+    let cached = token_cache::get(t, sources);
     job.count(|c| {
         if cached.is_some() {
             &c.cache_hits
@@ -300,16 +310,48 @@ fn verify_token(
         }
     });
     let (verified, by) = match cached {
-        Some((v, by)) => jwt_peer_auth_core::recheck(&v, &lc.policy, now)
-            .map(|()| (v, by))
-            .inspect_err(|_| token_cache::forget(t)),
-        None => jwt_peer_auth_core::verify(t, &sets, &lc.policy, now).map(|v| {
-            let source = sources[v.key.set];
-            let v = Rc::new(v);
-            token_cache::put(t, v.clone(), source, job.mc.token_cache_entries());
-            (v, source)
-        }),
-    }?;
+        Some((v, by)) => match jwt_peer_auth_core::recheck(&v, &lc.policy, now) {
+            Ok(()) => (v, by),
+            Err(rejection) => {
+                token_cache::forget(t);
+                // Expired under a source this location uses: it stays expired.
+                let d = jwt_peer_auth_core::digest::token(t);
+                token_cache::remember_refusal(
+                    &d,
+                    &used,
+                    &lc.policy,
+                    &rejection,
+                    job.mc.token_cache_entries(),
+                );
+                return Err(rejection);
+            }
+        },
+        None => {
+            let d = jwt_peer_auth_core::digest::token(t);
+            if let Some(rejection) = token_cache::refused(&d, &used, &lc.policy, now) {
+                job.count(|c| &c.refusal_cache_hits);
+                return Err(rejection);
+            }
+            match jwt_peer_auth_core::verify(t, sets, &lc.policy, now) {
+                Ok(v) => {
+                    let source = sources[v.key.set];
+                    let v = Rc::new(v);
+                    token_cache::put(t, v.clone(), source, job.mc.token_cache_entries());
+                    (v, source)
+                }
+                Err(rejection) => {
+                    token_cache::remember_refusal(
+                        &d,
+                        &used,
+                        &lc.policy,
+                        &rejection,
+                        job.mc.token_cache_entries(),
+                    );
+                    return Err(rejection);
+                }
+            }
+        }
+    };
     check_policy(request.as_mut(), job, &verified, now)?;
     Ok((verified, by))
 }

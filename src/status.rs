@@ -100,10 +100,11 @@ fn render_json(zone: &Zone, sources: &[SourceView]) -> String {
     }
     let _ = write!(
         s,
-        ",\"forbidden\":{}}},\"token_cache\":{{\"hits\":{},\"misses\":{}}},\"key_sources\":[",
+        ",\"forbidden\":{}}},\"token_cache\":{{\"hits\":{},\"misses\":{}}},\"refusal_cache\":{{\"hits\":{}}},\"key_sources\":[",
         c.forbidden.load(Ordering::Relaxed),
         c.cache_hits.load(Ordering::Relaxed),
-        c.cache_misses.load(Ordering::Relaxed)
+        c.cache_misses.load(Ordering::Relaxed),
+        c.refusal_cache_hits.load(Ordering::Relaxed)
     );
     for (i, src) in sources.iter().enumerate() {
         if i > 0 {
@@ -166,6 +167,15 @@ fn render_prometheus(zone: &Zone, sources: &[SourceView]) -> String {
         s,
         "jwt_peer_auth_token_cache_total{{result=\"miss\"}} {}",
         c.cache_misses.load(Ordering::Relaxed)
+    );
+    s.push_str(
+        "# HELP jwt_peer_auth_refusal_cache_hits_total Refusals answered from the refusal cache (also counted by reason).\n",
+    );
+    s.push_str("# TYPE jwt_peer_auth_refusal_cache_hits_total counter\n");
+    let _ = writeln!(
+        s,
+        "jwt_peer_auth_refusal_cache_hits_total {}",
+        c.refusal_cache_hits.load(Ordering::Relaxed)
     );
     s.push_str("# HELP jwt_peer_auth_key_fetches_total Key requests, by key source and result.\n");
     s.push_str("# TYPE jwt_peer_auth_key_fetches_total counter\n");

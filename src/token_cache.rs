@@ -3,12 +3,22 @@
 //! checks (allowed algorithms, time, claim rules, require, max_age), and it only counts when
 //! the token was verified by a key source this location uses, at that source's current
 //! generation. The whole cache is dropped when a worker installs a new fetched key set.
+//!
+//! Beside it, the per-worker refusal cache: what a token cannot outgrow under the keys and
+//! policy it was refused with (malformed, bad signature, expired: core's
+//! [`Rejection::lasting`]), keyed by the token's SHA-256 and answered only to a location with
+//! the same key sources (at the same generations) and the same algorithm allow-list and
+//! leeway. It is dropped with the token cache when keys change, and a reload starts new
+//! workers with empty caches. Bounded: at most [`MAX_REFUSALS`] entries (fewer when the token
+//! cache is smaller; none when it is off), in one array reserved once, fallibly.
 
 use std::cell::RefCell;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
 
-use jwt_peer_auth_core::Verified;
+use jwt_peer_auth_core::cache::DigestCache;
+use jwt_peer_auth_core::digest::Digest;
+use jwt_peer_auth_core::{Lasting, Policy, Rejection, Verified};
 use lru::LruCache;
 
 /// Entries per worker when `jwt_peer_auth_token_cache` is not set.
@@ -75,11 +85,91 @@ pub fn forget(token: &[u8]) {
     });
 }
 
-/// Drops every entry: a key set changed.
+/// Drops every entry, verified tokens and refusals: a key set changed.
 pub fn clear() {
     CACHE.with(|c| {
         if let Some(cache) = c.borrow_mut().as_mut() {
             cache.clear();
+        }
+    });
+    REFUSALS.with(|c| {
+        if let Refusals::Ready(cache) = &mut *c.borrow_mut() {
+            cache.clear();
+        }
+    });
+}
+
+/// Most refusals one worker remembers (about 130 bytes each).
+pub const MAX_REFUSALS: usize = 16384;
+
+/// The key sources a location verifies with, as a request has them: a JWKS file and a fetched
+/// key set at its current generation, in that order.
+pub type Sources = [Option<Source>; 2];
+
+/// A remembered refusal and what it was made under.
+struct Refused {
+    sources: Sources,
+    policy: Policy,
+    refusal: Lasting,
+}
+
+enum Refusals {
+    /// Not made yet.
+    Unmade,
+    Ready(DigestCache<Refused>),
+    /// Off (`jwt_peer_auth_token_cache off`) or its memory could not be reserved.
+    Off,
+}
+
+thread_local! {
+    static REFUSALS: RefCell<Refusals> = const { RefCell::new(Refusals::Unmade) };
+}
+
+/// The refusal remembered for the token with digest `d`, as it answers now, if it was made
+/// with exactly these key sources (and generations) and this policy.
+pub fn refused(d: &Digest, sources: &Sources, policy: &Policy, now: i64) -> Option<Rejection> {
+    REFUSALS.with(|c| {
+        let mut c = c.borrow_mut();
+        let Refusals::Ready(cache) = &mut *c else {
+            return None;
+        };
+        let entry = cache.get(d)?;
+        if entry.sources != *sources || entry.policy != *policy {
+            return None;
+        }
+        entry.refusal.at(now)
+    })
+}
+
+/// Remembers `rejection` for the token with digest `d` if the token cannot outgrow it under
+/// these key sources and this policy (`capacity`: the token cache's, 0 is off).
+pub fn remember_refusal(
+    d: &Digest,
+    sources: &Sources,
+    policy: &Policy,
+    rejection: &Rejection,
+    capacity: usize,
+) {
+    let Some(refusal) = rejection.lasting() else {
+        return;
+    };
+    REFUSALS.with(|c| {
+        let mut c = c.borrow_mut();
+        if matches!(*c, Refusals::Unmade) {
+            *c = match DigestCache::try_new(capacity.min(MAX_REFUSALS)) {
+                Some(cache) => Refusals::Ready(cache),
+                None => Refusals::Off,
+            };
+        }
+        if let Refusals::Ready(cache) = &mut *c {
+            cache.insert(
+                *d,
+                Refused {
+                    sources: *sources,
+                    policy: *policy,
+                    refusal,
+                },
+            );
         }
     });
 }

@@ -12,11 +12,13 @@
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
 //! - [`revocation`]: revocation entries, the revocation API's input and the state file.
+//! - [`cache`]: the bounded per-worker cache keyed by a token's SHA-256 ([`digest::token`]).
 
 pub mod alg;
 pub mod b64;
 pub mod bearer;
 pub mod binding;
+pub mod cache;
 pub mod conffile;
 pub mod digest;
 pub mod freshness;
@@ -30,5 +32,5 @@ pub mod verify;
 
 pub use alg::{AlgSet, Algorithm};
 pub use jwk::{JwksError, KeySet};
-pub use reason::{Reason, Rejection};
+pub use reason::{Lasting, Reason, Rejection};
 pub use verify::{precheck, recheck, verify, Policy, Verified};

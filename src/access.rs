@@ -301,7 +301,9 @@ fn verify_token(
         n += 1;
     }
     let (sets, sources) = (&set_buf[..n], &source_buf[..n]);
-    let cached = token_cache::get(t, sources);
+    // Both caches are keyed by the token's SHA-256 (see token_cache.rs).
+    let d = jwt_peer_auth_core::digest::token(t);
+    let cached = token_cache::get(&d, sources);
     job.count(|c| {
         if cached.is_some() {
             &c.cache_hits
@@ -309,25 +311,21 @@ fn verify_token(
             &c.cache_misses
         }
     });
+    let capacity = job.mc.token_cache_entries();
     let (verified, by) = match cached {
-        Some((v, by)) => match jwt_peer_auth_core::recheck(&v, &lc.policy, now) {
-            Ok(()) => (v, by),
-            Err(rejection) => {
-                token_cache::forget(t);
-                // Expired under a source this location uses: it stays expired.
-                let d = jwt_peer_auth_core::digest::token(t);
-                token_cache::remember_refusal(
-                    &d,
-                    &used,
-                    &lc.policy,
-                    &rejection,
-                    job.mc.token_cache_entries(),
-                );
-                return Err(rejection);
+        Some((checked, by)) => {
+            let v = Verified::from_checked(checked);
+            match jwt_peer_auth_core::recheck(&v, &lc.policy, now) {
+                Ok(()) => (Rc::new(v), by),
+                Err(rejection) => {
+                    token_cache::forget(&d);
+                    // Expired under a source this location uses: it stays expired.
+                    token_cache::remember_refusal(&d, &used, &lc.policy, &rejection, capacity);
+                    return Err(rejection);
+                }
             }
-        },
+        }
         None => {
-            let d = jwt_peer_auth_core::digest::token(t);
             if let Some(rejection) = token_cache::refused(&d, &used, &lc.policy, now) {
                 job.count(|c| &c.refusal_cache_hits);
                 return Err(rejection);
@@ -335,18 +333,11 @@ fn verify_token(
             match jwt_peer_auth_core::verify(t, sets, &lc.policy, now) {
                 Ok(v) => {
                     let source = sources[v.key.set];
-                    let v = Rc::new(v);
-                    token_cache::put(t, v.clone(), source, job.mc.token_cache_entries());
-                    (v, source)
+                    token_cache::put(&d, v.checked().clone(), source, capacity);
+                    (Rc::new(v), source)
                 }
                 Err(rejection) => {
-                    token_cache::remember_refusal(
-                        &d,
-                        &used,
-                        &lc.policy,
-                        &rejection,
-                        job.mc.token_cache_entries(),
-                    );
+                    token_cache::remember_refusal(&d, &used, &lc.policy, &rejection, capacity);
                     return Err(rejection);
                 }
             }
@@ -388,7 +379,7 @@ fn check_policy(r: &mut ngx_http_request_t, job: &Job, v: &Verified, now: i64) -
     }
     if let Some(b) = lc.cert_binding.filter(|b| b.mode != binding::Mode::Off) {
         let thumbprint = client_thumbprint(r, job.ctx, &b);
-        binding::check(&v.claims, b.mode, thumbprint.as_deref())?;
+        binding::check(v.claims(), b.mode, thumbprint.as_deref())?;
     }
     if let Some(max_age) = lc.max_age {
         policy::check_max_age(&v.times, max_age, lc.policy.leeway, now)?;
@@ -398,7 +389,7 @@ fn check_policy(r: &mut ngx_http_request_t, job: &Job, v: &Verified, now: i64) -
         for cv in &rule.values {
             allowed.push(glue::complex_value(r, cv.0).unwrap_or_default());
         }
-        if !policy::claim_matches(&v.claims, &rule.name, &allowed) {
+        if !policy::claim_matches(v.claims(), &rule.name, &allowed) {
             return Err(policy::claim_rejection(&rule.name));
         }
     }

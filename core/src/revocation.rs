@@ -255,7 +255,7 @@ pub fn any_value(v: &Verified, name: &str, mut f: impl FnMut(&str) -> bool) -> b
     if name == HEADER_KID {
         return v.kid().is_some_and(f);
     }
-    match v.claims.get(name) {
+    match v.claims().get(name) {
         Some(Value::Array(items)) => items.iter().any(|i| scalar(i, &mut f)),
         Some(other) => scalar(other, &mut f),
         None => false,
@@ -537,18 +537,19 @@ mod tests {
 
     fn verified(header: &str, claims: &str) -> Verified {
         use crate::verify::{KeyRef, Times};
-        Verified {
-            alg: crate::Algorithm::RS256,
-            header: json::parse_object(header.as_bytes()).unwrap(),
-            claims: json::parse_object(claims.as_bytes()).unwrap(),
-            payload: claims.to_owned(),
-            times: Times {
-                exp: 0,
-                nbf: None,
-                iat: None,
-            },
-            key: KeyRef { set: 0, key: 0 },
-        }
+        let times = Times {
+            exp: 0,
+            nbf: None,
+            iat: None,
+        };
+        Verified::from_texts(
+            header,
+            claims,
+            crate::Algorithm::RS256,
+            times,
+            KeyRef { set: 0, key: 0 },
+        )
+        .unwrap()
     }
 
     #[test]

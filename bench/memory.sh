@@ -13,10 +13,14 @@
 #   MEM_MODULE   the module to load (default build/ngx_http_jwt_peer_auth_module.so), to compare
 #                builds; MEM_LABEL names it in the table
 #   MEM_PORT     port on 127.0.0.1 (default 18560)
+#   MEM_KEY      jwt-mint key to sign with (default rsa; "ed" mints a million tokens in seconds
+#                instead of a quarter of an hour: an entry holds no signature, so its size
+#                does not depend on the algorithm beyond the few bytes of its header)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 ntokens=${MEM_TOKENS:-100000}
+key=${MEM_KEY:-rsa}
 sizes=${MEM_CACHE_SIZES:-off 4096 100000}
 port=${MEM_PORT:-18560}
 module=${MEM_MODULE:-$root/build/ngx_http_jwt_peer_auth_module.so}
@@ -27,14 +31,15 @@ mkdir -p "$work/conf" "$work/logs" "$work/html" bench/results
 command -v wrk >/dev/null || { echo "memory: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 [ -x build/nginx ] || ./scripts/build.sh
 [ -f "$work/keys/jwks.json" ] || build/jwt-mint keygen "$work/keys"
-tokens=$work/tokens-$ntokens.txt
+tokens=$work/tokens-$key-$ntokens.txt
 if [ ! -s "$tokens" ] || [ "$(wc -l < "$tokens")" -ne "$ntokens" ] || [ -n "$(find "$tokens" -mmin +720)" ]; then
-    echo "== minting $ntokens RS256 tokens" >&2
-    build/jwt-mint sign "$work/keys" rsa --exp 86400 --count "$ntokens" \
+    echo "== minting $ntokens tokens with key $key" >&2
+    build/jwt-mint sign "$work/keys" "$key" --exp 86400 --count "$ntokens" \
         --claims '{"token_id":"d68827c9-13bd-4b91-b47e-ad17f6959c63"}' > "$tokens.tmp"
     mv "$tokens.tmp" "$tokens"
 fi
 token_len=$(awk '{ n += length($0) } END { printf "%d", n / NR }' "$tokens")
+alg=$(head -n1 "$tokens" | cut -d. -f1 | tr '_-' '/+' | base64 -d 2>/dev/null | sed -n 's/.*"alg":"\([^"]*\)".*/\1/p' || true)
 echo ok > "$work/html/index.html"
 chmod -R a+rX "$work"
 
@@ -73,10 +78,10 @@ if [ ! -f "$out" ] || [ -z "${MEM_APPEND:-}" ]; then
     {
         echo "# jwt_peer_auth token cache memory"
         echo
-        echo "\`bench/memory.sh\`: $(nproc) CPUs, one worker, distinct RS256 tokens of $token_len bytes on average, each sent once per pass. Per entry: the worker's RSS growth over the first pass divided by the entries the cache then holds (min(tokens, cache size))."
+        echo "\`bench/memory.sh\`: $(nproc) CPUs, one worker, distinct tokens shaped like JWThenticator's (claims identifier, token_id, iat, exp, sub, jti), each sent once per pass. Per entry: the worker's RSS growth over the first pass divided by the entries the cache then holds (min(tokens, cache size))."
         echo
-        echo "| build | date (UTC) | tokens | jwt_peer_auth_token_cache | worker RSS before (KiB) | after 1st pass | after 2nd pass | growth per entry (bytes) |"
-        echo "|---|---|--:|---|--:|--:|--:|--:|"
+        echo "| build | date (UTC) | tokens | alg, bytes | jwt_peer_auth_token_cache | worker RSS before (KiB) | after 1st pass | after 2nd pass | growth per entry (bytes) |"
+        echo "|---|---|--:|---|---|--:|--:|--:|--:|"
     } > "$out"
 fi
 
@@ -115,7 +120,7 @@ CONF
         entries=$(( size < ntokens ? size : ntokens ))
         per_entry=$(( (after1 - before) * 1024 / entries ))
     fi
-    echo "| $label | $(date -u '+%Y-%m-%d %H:%M') | $ntokens | $size | $before | $after1 | $after2 | $per_entry |" >> "$out"
+    echo "| $label | $(date -u '+%Y-%m-%d %H:%M') | $ntokens | ${alg:-?}, $token_len | $size | $before | $after1 | $after2 | $per_entry |" >> "$out"
     kill -QUIT "$pid"
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     pid=""

@@ -33,7 +33,7 @@
 #   BENCH_THREADS      wrk threads                           default 1
 #   BENCH_CONNECTIONS  wrk connections                       default 32
 #   BENCH_TOKENS       size of each token pool (c, c-*, h)   default 10000
-#   BENCH_VERIFY_N     verifications per round of `jwt-mint time`   default 1000
+#   BENCH_VERIFY_N     least verifications per round of `jwt-mint time`   default 200
 #   BENCH_PORT         NGINX port on 127.0.0.1; JWThenticator uses BENCH_PORT+1   default 18480
 #   BENCH_SKIP_BUILD=1 use build/ as it is
 # The defaults suit a 2-core machine: one wrk thread keeps wrk on one core so that NGINX
@@ -47,7 +47,7 @@ duration=${BENCH_DURATION:-10s}
 threads=${BENCH_THREADS:-1}
 conns=${BENCH_CONNECTIONS:-32}
 ntokens=${BENCH_TOKENS:-10000}
-verify_n=${BENCH_VERIFY_N:-1000}
+verify_n=${BENCH_VERIFY_N:-200}
 port=${BENCH_PORT:-18480}
 jwth_port=$((port + 1))
 work=$root/build/bench
@@ -442,8 +442,8 @@ workers=$(pgrep -c -P "$nginx_pid" || true)
     done
     echo
     echo "Per algorithm, distinct tokens (no cache hits): worker CPU per request next to the raw cost"
-    echo "of one verification measured in this run (\`jwt-mint time\`, CPU time, best of 3 rounds of"
-    echo "$verify_n): ring's signature check alone, and the core's whole \`verify()\` (base64, JSON, key"
+    echo "of one verification measured in this run (\`jwt-mint time\`, thread CPU time, best of 5 rounds of"
+    echo "at least $verify_n calls and 50 ms): ring's signature check alone, and the core's whole \`verify()\` (base64, JSON, key"
     echo "choice, signature, time claims). \"beyond ring\": worker CPU minus ring; \"beyond (a)\": minus"
     echo "ring and minus (a)'s worker CPU per request (NGINX serving the file without auth)."
     echo

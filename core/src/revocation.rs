@@ -250,12 +250,13 @@ pub fn split_key(key: &[u8]) -> Option<(&str, &str)> {
 
 /// Calls `f` with every value of `name` in a verified token that an entry could list: the
 /// `kid` for `header.kid`; a string or integer claim; each string or integer element of an
-/// array claim. Stops at the first `true` and returns it. Allocates nothing.
+/// array claim. Stops at the first `true` and returns it. Allocates at most the value of
+/// `name` (for a token from the cache, whose claims are read one at a time from the text).
 pub fn any_value(v: &Verified, name: &str, mut f: impl FnMut(&str) -> bool) -> bool {
     if name == HEADER_KID {
         return v.kid().is_some_and(f);
     }
-    match v.claims().get(name) {
+    match v.claim(name).as_deref() {
         Some(Value::Array(items)) => items.iter().any(|i| scalar(i, &mut f)),
         Some(other) => scalar(other, &mut f),
         None => false,
@@ -554,23 +555,36 @@ mod tests {
 
     #[test]
     fn token_values() {
-        let v = verified(
+        let fresh = verified(
             r#"{"kid":"k1"}"#,
-            r#"{"identifier":"peer-1","jti":42,"aud":["a","b"],"obj":{"x":"y"},"f":1.5}"#,
+            r#"{"identifier":"peer-1","jti":42,"aud":["a","b"],"obj":{"x":"y"},"f":1.5,"\u0065sc":"e"}"#,
         );
-        let mut seen = Vec::new();
-        let collect = |name: &str, seen: &mut Vec<String>| {
-            any_value(&v, name, |s| {
-                seen.push(s.to_owned());
-                false
-            })
-        };
-        for n in ["identifier", "jti", "aud", "obj", "f", "missing", "header.kid"] {
-            collect(n, &mut seen);
+        // As verified (claims parsed), and as a token-cache hit (each claim read from the text).
+        let cached = Verified::from_checked(fresh.checked().clone());
+        for v in [&fresh, &cached] {
+            let mut seen = Vec::new();
+            let collect = |name: &str, seen: &mut Vec<String>| {
+                any_value(v, name, |s| {
+                    seen.push(s.to_owned());
+                    false
+                })
+            };
+            for n in [
+                "identifier",
+                "jti",
+                "aud",
+                "obj",
+                "f",
+                "missing",
+                "esc",
+                "header.kid",
+            ] {
+                collect(n, &mut seen);
+            }
+            assert_eq!(seen, ["peer-1", "42", "a", "b", "e", "k1"]);
+            assert!(any_value(v, "aud", |s| s == "b"));
+            assert!(!any_value(v, "aud", |s| s == "c"));
         }
-        assert_eq!(seen, ["peer-1", "42", "a", "b", "k1"]);
-        assert!(any_value(&v, "aud", |s| s == "b"));
-        assert!(!any_value(&v, "aud", |s| s == "c"));
     }
 
     #[test]

@@ -24,9 +24,9 @@
 # socket error is FAILED, never reported as a speed. Beside req/s, each scenario reports the
 # NGINX workers' CPU time (user + system, /proc/PID/stat) per answered request: steadier than
 # req/s when connections spread unevenly over the workers or other processes share the CPUs.
-# After the scenarios, `jwt-mint time` measures the raw cost of one ring verification (and of
-# the core's whole verify()) per algorithm with the same keys, so that the cost of the module
-# and NGINX around the signature is visible per algorithm.
+# After each distinct-token scenario, `jwt-mint time` measures the raw cost of one ring
+# verification (and of the core's whole verify()) of its algorithm with the same keys, so that
+# the cost of the module and NGINX around the signature is visible per algorithm.
 #
 # Settings (environment):
 #   BENCH_DURATION     per scenario, wrk syntax              default 10s
@@ -293,7 +293,7 @@ scenario() {
     rps[$id]=-; p50[$id]=-; p99[$id]=-; statuses[$id]=-; cpu_us[$id]=-
     # One request with curl first: a clear message if the setup is wrong (and a warm-up).
     # ... with the scenario's other request headers (its wrk `-H` arguments).
-    local code extra=() prev=
+    local code extra=() prev= a
     for a in "$@"; do
         [ "$prev" = -H ] && [ "${a%%:*}" != Authorization ] && extra+=(-H "$a")
         prev=$a
@@ -356,19 +356,36 @@ if n != 1000:
 PY
 scenario r "as (b), revocation check (identifier, token_id), 1,000 listed entries" /r 2xx "$rev_token" \
     "${status_lua[@]}" -H "Authorization: Bearer $rev_token" "http://127.0.0.1:$port/r"
+# The raw cost of one verification of TOKEN (ring's signature check, and the core's verify()),
+# with the same keys, right after the scenario ID that used it (NGINX idle meanwhile): the
+# machine's speed of that moment on both sides of the comparison.
+declare -A ring_us core_us
+time_verify() { # ID TOKEN
+    local alg kid r v result
+    build/jwt-mint time "$keys/jwks-algs.json" "$verify_n" "$2" > "$work/verify-time-$1.txt" \
+        || die "jwt-mint time failed"
+    read -r alg kid r v result < <(sed -n 2p "$work/verify-time-$1.txt")
+    ring_us[$1]=$r
+    core_us[$1]=$v
+    say "($1) ring verify $r µs, core verify() $v µs ($alg, $result)"
+}
 scenario c "jwt_peer_auth, JWKS file, $ntokens distinct tokens" /b 2xx "$(head -n1 "$pool")" \
     -s bench/tokens.lua "http://127.0.0.1:$port/b" -- "$pool" "$threads"
-declare -A alg_of=([c]=RS256 [c-ps256]=PS256 [c-es256]=ES256 [c-es384]=ES384 [c-eddsa]=EdDSA)
+time_verify c "$(head -n1 "$pool")"
+declare -A alg_of=([c]=RS256 [c-ps256]=PS256 [c-es256]=ES256 [c-es384]=ES384 [c-eddsa]=EdDSA
+    [h]="RS256, bad signature")
 for a in ps256 es256 es384 eddsa; do
     scenario "c-$a" "as (c), ${alg_of[c-$a]}, $ntokens distinct tokens" /alg 2xx \
         "$(head -n1 "$work/tokens-$a.txt")" \
         -s bench/tokens.lua "http://127.0.0.1:$port/alg" -- "$work/tokens-$a.txt" "$threads"
+    time_verify "c-$a" "$(head -n1 "$work/tokens-$a.txt")"
 done
 scenario d "jwt_peer_auth, one bad-signature token again and again (expect 401)" /b 401 "$bad_token" \
     "${status_lua[@]}" -H "Authorization: Bearer $bad_token" "http://127.0.0.1:$port/b"
 scenario h "jwt_peer_auth, $ntokens distinct bad-signature tokens (expect 401)" /b 401 \
     "$(head -n1 "$work/tokens-bad.txt")" \
     -s bench/tokens.lua "http://127.0.0.1:$port/b" -- "$work/tokens-bad.txt" "$threads"
+time_verify h "$(head -n1 "$work/tokens-bad.txt")"
 jwth_before=$(curl -s --noproxy '*' "http://127.0.0.1:$jwth_port/_stats")
 scenario e "auth_request -> JWThenticator /validate_request" /e 2xx "$jwth_token" \
     "${status_lua[@]}" -H "Authorization: Bearer $jwth_token" "http://127.0.0.1:$port/e"
@@ -385,20 +402,6 @@ fi
 scenario g "jwt_peer_auth, JWKS file, one reused certificate-bound token" /g 2xx "$bound_token" \
     "${status_lua[@]}" -H "Authorization: Bearer $bound_token" -H "X-Client-Cert: $client_cert_header" \
     "http://127.0.0.1:$port/g"
-# The raw cost of verification per algorithm, with the same keys, NGINX idle meanwhile.
-say "jwt-mint time: $verify_n verifications per round and algorithm"
-verify_tokens=("$(head -n1 "$pool")")
-for a in ps256 es256 es384 eddsa; do verify_tokens+=("$(head -n1 "$work/tokens-$a.txt")"); done
-verify_tokens+=("$(head -n1 "$work/tokens-bad.txt")")
-build/jwt-mint time "$keys/jwks-algs.json" "$verify_n" "${verify_tokens[@]}" > "$work/verify-time.txt" \
-    || die "jwt-mint time failed"
-declare -A ring_us core_us
-while read -r alg _ r v result; do
-    [ "$alg" = alg ] && continue
-    [ "$result" = ok ] || alg="$alg-$result"
-    ring_us[$alg]=$r
-    core_us[$alg]=$v
-done < "$work/verify-time.txt"
 validate_calls() { sed -n 's/.*"\/validate_request": *\([0-9]*\).*/\1/p' <<<"$1"; }
 jwth_calls=$(( $(validate_calls "$jwth_after") - $(validate_calls "$jwth_before") ))
 
@@ -442,16 +445,16 @@ workers=$(pgrep -c -P "$nginx_pid" || true)
     done
     echo
     echo "Per algorithm, distinct tokens (no cache hits): worker CPU per request next to the raw cost"
-    echo "of one verification measured in this run (\`jwt-mint time\`, thread CPU time, best of 5 rounds of"
-    echo "at least $verify_n calls and 50 ms): ring's signature check alone, and the core's whole \`verify()\` (base64, JSON, key"
-    echo "choice, signature, time claims). \"beyond ring\": worker CPU minus ring; \"beyond (a)\": minus"
-    echo "ring and minus (a)'s worker CPU per request (NGINX serving the file without auth)."
+    echo "of one verification measured right after the scenario (\`jwt-mint time\`, thread CPU time, best"
+    echo "of 5 rounds of at least $verify_n calls and 50 ms): ring's signature check alone, and the core's"
+    echo "whole \`verify()\` (base64, JSON, key choice, signature, time claims). \"beyond ring\": worker"
+    echo "CPU minus ring; \"beyond (a)\": minus ring and minus (a)'s worker CPU per request (NGINX"
+    echo "serving the file without auth): what the module costs around the signature."
     echo
     echo "| | algorithm | req/s | worker CPU µs/req | ring verify µs | core verify() µs | beyond ring µs | beyond (a) µs |"
     echo "|---|---|--:|--:|--:|--:|--:|--:|"
     for id in c c-ps256 c-es256 c-es384 c-eddsa h; do
-        local_alg=${alg_of[$id]:-RS256-signature}
-        echo "| $id | $local_alg | ${rps[$id]} | ${cpu_us[$id]} | ${ring_us[$local_alg]:--} | ${core_us[$local_alg]:--} | $(minus "${cpu_us[$id]}" "${ring_us[$local_alg]:--}") | $(minus "${cpu_us[$id]}" "${ring_us[$local_alg]:--}" "${cpu_us[a]}") |"
+        echo "| $id | ${alg_of[$id]} | ${rps[$id]} | ${cpu_us[$id]} | ${ring_us[$id]:--} | ${core_us[$id]:--} | $(minus "${cpu_us[$id]}" "${ring_us[$id]:--}") | $(minus "${cpu_us[$id]}" "${ring_us[$id]:--}" "${cpu_us[a]}") |"
     done
     echo
     echo "JWThenticator answered $jwth_calls \`/validate_request\` calls during (e)."

@@ -1,18 +1,37 @@
 -- wrk script: a different bearer token in every request, cycling through a pool of pre-minted
 -- tokens (one per line), and the status counting of status.lua.
 --
---   wrk ... -s bench/tokens.lua URL -- TOKEN_FILE THREADS
+--   wrk ... -s bench/tokens.lua URL -- TOKEN_FILE THREADS [ONCE_MARKER]
 --
 -- Each wrk thread starts at its own share of the pool, so threads do not send the same token at
 -- the same time. The requests are formatted once in init(), not per request.
+--
+-- With ONCE_MARKER (one thread only): after as many answers as the pool has tokens (so every
+-- token was sent), the thread stops and creates the file ONCE_MARKER; wrk itself still waits
+-- for its -d, so the caller stops it (SIGINT) once the file exists (bench/memory.sh).
 
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(dir .. "status.lua")
 
 local requests, n, i = {}, 0, 0
+local marker, answered = nil, 0
+
+local count_status = response
+function response(status, headers, body)
+   count_status(status, headers, body)
+   if marker then
+      answered = answered + 1
+      if answered == n then
+         local f = io.open(marker, "w")
+         if f then f:close() end
+         wrk.thread:stop()
+      end
+   end
+end
 
 function init(args)
    local file, threads = args[1], tonumber(args[2] or "1")
+   marker = args[3]
    for token in io.lines(file) do
       if token ~= "" then
          n = n + 1

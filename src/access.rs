@@ -377,8 +377,8 @@ static NO_KEYS: KeySet = KeySet {
     skipped: Vec::new(),
 };
 
-/// Verifies `t` (or takes it from the token cache, re-checked) and applies the location's
-/// claim rules.
+/// Verifies `t` (or takes it from the token cache, re-checked; or answers a refusal the token
+/// cannot outgrow from the refusal cache) and applies the location's claim rules.
 fn verify_token(
     request: &mut Request,
     job: &Job,
@@ -415,7 +415,13 @@ fn verify_token(
         n += 1;
     }
     let (sets, issuers, sources) = (&sets[..n], &issuers[..n], &sources[..n]);
-    let cached = token_cache::get(t, sources);
+    // Both caches are keyed by the token's SHA-256 (see token_cache.rs). Refusals are
+    // remembered for locations with at most two key sources (the common case; with more, a
+    // refusal is simply verified again).
+    let d = jwt_peer_auth_core::digest::token(t);
+    let used: Option<token_cache::Sources> =
+        (n <= 2).then(|| [sources.first().copied(), sources.get(1).copied()]);
+    let cached = token_cache::get(&d, sources);
     job.count(|c| {
         if cached.is_some() {
             &c.cache_hits
@@ -423,17 +429,45 @@ fn verify_token(
             &c.cache_misses
         }
     });
+    let capacity = job.mc.token_cache_entries();
     let (verified, by) = match cached {
-        Some((v, by)) => jwt_peer_auth_core::recheck(&v, &lc.policy, now)
-            .map(|()| (v, by))
-            .inspect_err(|_| token_cache::forget(t)),
-        None => jwt_peer_auth_core::verify_bound(t, sets, issuers, &lc.policy, now).map(|v| {
-            let source = sources[v.key.set];
-            let v = Rc::new(v);
-            token_cache::put(t, v.clone(), source, job.mc.token_cache_entries());
-            (v, source)
-        }),
-    }?;
+        Some((checked, by)) => {
+            let v = Verified::from_checked(checked);
+            match jwt_peer_auth_core::recheck(&v, &lc.policy, now) {
+                Ok(()) => (Rc::new(v), by),
+                Err(rejection) => {
+                    token_cache::forget(&d);
+                    // Expired under the sources this location uses: it stays expired.
+                    if let Some(used) = &used {
+                        token_cache::remember_refusal(&d, used, &lc.policy, &rejection, capacity);
+                    }
+                    return Err(rejection);
+                }
+            }
+        }
+        None => {
+            if let Some(rejection) = used
+                .as_ref()
+                .and_then(|u| token_cache::refused(&d, u, &lc.policy, now))
+            {
+                job.count(|c| &c.refusal_cache_hits);
+                return Err(rejection);
+            }
+            match jwt_peer_auth_core::verify_bound(t, sets, issuers, &lc.policy, now) {
+                Ok(v) => {
+                    let source = sources[v.key.set];
+                    token_cache::put(&d, v.checked().clone(), source, capacity);
+                    (Rc::new(v), source)
+                }
+                Err(rejection) => {
+                    if let Some(used) = &used {
+                        token_cache::remember_refusal(&d, used, &lc.policy, &rejection, capacity);
+                    }
+                    return Err(rejection);
+                }
+            }
+        }
+    };
     check_policy(request.as_mut(), job, &verified, now)?;
     Ok((verified, by))
 }
@@ -470,7 +504,7 @@ fn check_policy(r: &mut ngx_http_request_t, job: &Job, v: &Verified, now: i64) -
     }
     if let Some(b) = lc.cert_binding.filter(|b| b.mode != binding::Mode::Off) {
         let thumbprint = client_thumbprint(r, job.ctx, &b);
-        binding::check(&v.claims, b.mode, thumbprint.as_deref())?;
+        binding::check(v.claims(), b.mode, thumbprint.as_deref())?;
     }
     if let Some(max_age) = lc.max_age {
         policy::check_max_age(&v.times, max_age, lc.policy.leeway, now)?;
@@ -480,7 +514,7 @@ fn check_policy(r: &mut ngx_http_request_t, job: &Job, v: &Verified, now: i64) -
         for cv in &rule.values {
             allowed.push(glue::complex_value(r, cv.0).unwrap_or_default());
         }
-        if !policy::claim_matches(&v.claims, &rule.name, &allowed) {
+        if !policy::claim_matches(v.claims(), &rule.name, &allowed) {
             return Err(policy::claim_rejection(&rule.name));
         }
     }

@@ -63,6 +63,7 @@ fn collect(zone: &Zone, mc: &MainConf, now: i64) -> Snapshot {
         forbidden: load(&c.forbidden),
         cache_hits: load(&c.cache_hits),
         cache_misses: load(&c.cache_misses),
+        refusal_cache_hits: load(&c.refusal_cache_hits),
     };
     let sources = zone
         .sources()
@@ -113,8 +114,8 @@ fn render_json(snap: &Snapshot) -> String {
     }
     let _ = write!(
         s,
-        ",\"forbidden\":{}}},\"token_cache\":{{\"hits\":{},\"misses\":{}}},\"key_sources\":[",
-        c.forbidden, c.cache_hits, c.cache_misses
+        ",\"forbidden\":{}}},\"token_cache\":{{\"hits\":{},\"misses\":{}}},\"refusal_cache\":{{\"hits\":{}}},\"key_sources\":[",
+        c.forbidden, c.cache_hits, c.cache_misses, c.refusal_cache_hits
     );
     for (i, src) in snap.sources.iter().enumerate() {
         if i > 0 {
@@ -182,6 +183,15 @@ fn render_prometheus(snap: &Snapshot) -> String {
         s,
         "jwt_peer_auth_token_cache_total{{result=\"miss\"}} {}",
         c.cache_misses
+    );
+    s.push_str(
+        "# HELP jwt_peer_auth_refusal_cache_hits_total Refusals answered from the refusal cache (also counted by reason).\n",
+    );
+    s.push_str("# TYPE jwt_peer_auth_refusal_cache_hits_total counter\n");
+    let _ = writeln!(
+        s,
+        "jwt_peer_auth_refusal_cache_hits_total {}",
+        c.refusal_cache_hits
     );
     s.push_str("# HELP jwt_peer_auth_key_fetches_total Key requests, by key source and result.\n");
     s.push_str("# TYPE jwt_peer_auth_key_fetches_total counter\n");

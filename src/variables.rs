@@ -178,7 +178,7 @@ fn verified(c: &RequestCtx) -> Option<std::rc::Rc<Verified>> {
 
 /// A value rendered for a variable, and the log name of what it is.
 fn member(t: &Verified, header: bool, path: &[String]) -> (Option<String>, String) {
-    let root: &Map<String, Value> = if header { &t.header } else { &t.claims };
+    let root: &Map<String, Value> = if header { t.header() } else { t.claims() };
     let value = policy::lookup(root, path).map(|v| policy::render(v).into_owned());
     let kind = if header { "header member" } else { "claim" };
     (value, format!("{kind} \"{}\"", path.join(".")))
@@ -229,7 +229,7 @@ unsafe extern "C" fn get_payload(
     _: usize,
 ) -> ngx_int_t {
     getter(r, v, |_, c| {
-        Some((Some(verified(c)?.payload.clone()), "the payload".to_owned()))
+        Some((Some(verified(c)?.payload().to_owned()), "the payload".to_owned()))
     })
 }
 

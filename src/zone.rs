@@ -33,7 +33,7 @@ const RESULT_LEN: usize = 96;
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtpeer\0");
 /// Bumped whenever [`Shared`] changes shape.
-const LAYOUT_VERSION: u32 = 3;
+const LAYOUT_VERSION: u32 = 4;
 
 /// A key source's identity: a digest of what the configuration says it is.
 pub type Identity = [u8; 32];
@@ -142,6 +142,8 @@ pub struct Counters {
     pub forbidden: AtomicU64,
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
+    /// Refusals answered from the per-worker refusal cache (counted in `rejected` too).
+    pub refusal_cache_hits: AtomicU64,
 }
 
 impl Counters {
@@ -197,6 +199,7 @@ impl Shared {
                 forbidden: AtomicU64::new(0),
                 cache_hits: AtomicU64::new(0),
                 cache_misses: AtomicU64::new(0),
+                refusal_cache_hits: AtomicU64::new(0),
             },
             meta: std::array::from_fn(|_| SlotMeta {
                 owner: AtomicU64::new(0),

@@ -38,7 +38,7 @@ __DATA__
 ["", "", "", "", "Content-Type: application/json"]
 --- response_body_like eval
 ["ok", "", "", "",
- qr/^\{"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":0,"unknown_kid":1,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":0,"binding":0,"revoked":0,"forbidden":0\},"token_cache":\{"hits":0,"misses":3\},"key_sources":\[\]\}$/]
+ qr/^\{"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":0,"unknown_kid":1,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":0,"binding":0,"revoked":0,"forbidden":0\},"token_cache":\{"hits":0,"misses":3\},"refusal_cache":\{"hits":0\},"key_sources":\[\]\}$/]
 
 
 
@@ -52,7 +52,7 @@ __DATA__
 --- response_headers eval
 ["", "Content-Type: text/plain; version=0.0.4"]
 --- response_body_like eval
-["", qr/# TYPE jwt_peer_auth_requests_total counter\njwt_peer_auth_requests_total\{result="ok"\} 0\n.*jwt_peer_auth_requests_total\{result="expired"\} 1\n.*jwt_peer_auth_token_cache_total\{result="miss"\} 1\n/s]
+["", qr/# TYPE jwt_peer_auth_requests_total counter\njwt_peer_auth_requests_total\{result="ok"\} 0\n.*jwt_peer_auth_requests_total\{result="expired"\} 1\n.*jwt_peer_auth_token_cache_total\{result="miss"\} 1\n.*# TYPE jwt_peer_auth_refusal_cache_hits_total counter\njwt_peer_auth_refusal_cache_hits_total 0\n/s]
 
 
 

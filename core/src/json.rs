@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 struct StrictValue(Value);
@@ -83,6 +83,72 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
     }
 }
 
+/// The value of the top-level member `name` of a JSON object text that [`parse_object`]
+/// accepted (its member names are unique), parsed as [`parse_object`] parses it, without
+/// building the other members (they are skipped, nothing is allocated for them). `None`: no
+/// such member, or not such a text.
+pub fn member(text: &[u8], name: &str) -> Option<Value> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let found = Seek(name).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    found
+}
+
+/// Looks for one member of an object (see [`member`]).
+struct Seek<'n>(&'n str);
+
+impl<'de> de::DeserializeSeed<'de> for Seek<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seek<'_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+        let mut found = None;
+        while let Some(is_name) = map.next_key_seed(KeyIs(self.0))? {
+            if is_name && found.is_none() {
+                let StrictValue(v) = map.next_value()?;
+                found = Some(v);
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether a member name (unescaped) is the one looked for; allocates nothing.
+struct KeyIs<'n>(&'n str);
+
+impl<'de> de::DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +175,21 @@ mod tests {
         assert_eq!(parse_object(b"[1]"), Err(JsonError::NotObject));
         assert_eq!(parse_object(b"{"), Err(JsonError::Invalid));
         assert_eq!(parse_object(b"{} x"), Err(JsonError::Invalid));
+    }
+
+    #[test]
+    fn one_member_as_the_whole_parse_has_it() {
+        let text = br#"{"a":1,"b":[true,null,"x",1.5],"c":{"d":-2},"\u0065":"escaped name","f":"v\"q"}"#;
+        let m = parse_object(text).unwrap();
+        for name in ["a", "b", "c", "e", "f"] {
+            assert_eq!(member(text, name).as_ref(), m.get(name), "{name}");
+        }
+        assert_eq!(member(text, "e"), Some(Value::from("escaped name")));
+        assert_eq!(member(text, "f"), Some(Value::from("v\"q")));
+        assert_eq!(member(text, "d"), None, "only top-level members");
+        assert_eq!(member(text, "zz"), None);
+        assert_eq!(member(b"[1]", "a"), None);
+        assert_eq!(member(b"{\"a\":1} x", "a"), None);
     }
 
     #[test]

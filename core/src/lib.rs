@@ -14,11 +14,13 @@
 //! - [`revocation`]: revocation entries, the revocation API's input and the state file.
 //! - [`status`]: the status page's numbers, key-source states and its HTML view.
 //! - [`enforcement`]: which refusals are answered (`optional`, `shadow`).
+//! - [`cache`]: the bounded per-worker cache keyed by a token's SHA-256 ([`digest::token`]).
 
 pub mod alg;
 pub mod b64;
 pub mod bearer;
 pub mod binding;
+pub mod cache;
 pub mod conffile;
 pub mod digest;
 pub mod enforcement;
@@ -34,5 +36,5 @@ pub mod verify;
 
 pub use alg::{AlgSet, Algorithm};
 pub use jwk::{JwksError, KeySet};
-pub use reason::{Reason, Rejection};
+pub use reason::{Lasting, Reason, Rejection};
 pub use verify::{precheck, recheck, verify, verify_bound, Policy, Verified};

@@ -175,6 +175,77 @@ impl Rejection {
     }
 }
 
+/// A refusal the same token cannot outgrow while the keys and the location's policy stay the
+/// same, so a per-worker cache may answer it again without verifying (see [`Rejection::lasting`]).
+///
+/// It holds no heap memory: a cache of these is bounded by its entry count alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lasting {
+    /// `malformed` or `signature`, with its fixed detail text.
+    Text(Reason, &'static str),
+    /// `malformed`: a time claim of the wrong JSON type or range.
+    ClaimType { claim: &'static str, what: &'static str },
+    /// `expired` at `exp` with `leeway` seconds of skew: still expired at any later time.
+    Expired { exp: i64, leeway: u64 },
+}
+
+impl Rejection {
+    /// Whether this refusal may be remembered for the token it refused, and what to remember.
+    ///
+    /// [`crate::verify`] is a function of the token bytes, the key sets, the policy (allowed
+    /// algorithms, leeway) and the time. A caller that keys what it remembers by the token's
+    /// digest, the key sets (their source and generation) and the policy gets the same answer
+    /// again for:
+    /// - `malformed`: the token's bytes do not change;
+    /// - `signature`: the same bytes under the same keys never verify (a new key generation
+    ///   may verify them: the caller forgets on any key change);
+    /// - `expired`: time only moves on; [`Lasting::at`] answers with the current time in the
+    ///   detail, and not at all if the clock went back.
+    ///
+    /// Never remembered:
+    /// - `not_yet_valid`: a token grows into validity;
+    /// - `unknown_kid`, `no_keys`: the answer to those is to look for (new) keys;
+    /// - `algorithm`: settled from the JOSE header alone, before any key or signature work (a
+    ///   base64 and small JSON decode, a few µs at most: nothing worth remembering), and in
+    ///   part the location's own allow-list, a policy result;
+    /// - `claim`, `binding`, `revoked`: a location's policy about a valid token (claim rules,
+    ///   `require`, `max_age`, the client certificate, a revocation list that may change);
+    /// - `missing`, `invalid_request`: not about a token;
+    /// - anything whose detail carries a value from the token (it would need heap memory).
+    pub fn lasting(&self) -> Option<Lasting> {
+        match (self.reason, &self.detail) {
+            (Reason::Malformed | Reason::Signature, Detail::Text(t)) => Some(Lasting::Text(self.reason, t)),
+            (Reason::Malformed, Detail::ClaimType { claim, what }) => {
+                Some(Lasting::ClaimType { claim, what })
+            }
+            (Reason::Expired, Detail::Expired { exp, leeway, .. }) => Some(Lasting::Expired {
+                exp: *exp,
+                leeway: *leeway,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Lasting {
+    /// The refusal again at time `now`: what verifying the token afresh would answer. `None`
+    /// if it may no longer hold (an expired token before its `exp`: the clock went back).
+    pub fn at(self, now: i64) -> Option<Rejection> {
+        let (reason, detail) = match self {
+            Lasting::Text(reason, t) => (reason, Detail::Text(t)),
+            Lasting::ClaimType { claim, what } => (Reason::Malformed, Detail::ClaimType { claim, what }),
+            Lasting::Expired { exp, leeway } => {
+                let skew = i64::try_from(leeway).unwrap_or(i64::MAX);
+                if now.saturating_sub(skew) < exp {
+                    return None;
+                }
+                (Reason::Expired, Detail::Expired { exp, now, leeway })
+            }
+        };
+        Some(Rejection { reason, detail })
+    }
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (", self.reason)?;

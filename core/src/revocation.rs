@@ -254,12 +254,13 @@ pub fn split_key(key: &[u8]) -> Option<(&str, &str)> {
 /// `header.kid`, the token's `kid` and the `kid` of the key that verified it (a token that
 /// names no `kid`, or another one, cannot slip past a revoked key); a string or integer claim;
 /// each string or integer element of an array claim. Stops at the first `true` and returns it.
-/// Allocates nothing.
+/// Allocates at most the value of `name` (for a token from the cache, whose claims are read
+/// one at a time from the text).
 pub fn any_value(v: &Verified, name: &str, mut f: impl FnMut(&str) -> bool) -> bool {
     if name == HEADER_KID {
         return v.kid().is_some_and(&mut f) || v.key_kid.as_deref().is_some_and(f);
     }
-    match v.claims.get(name) {
+    match v.claim(name).as_deref() {
         Some(Value::Array(items)) => items.iter().any(|i| scalar(i, &mut f)),
         Some(other) => scalar(other, &mut f),
         None => false,
@@ -541,43 +542,60 @@ mod tests {
 
     fn verified(header: &str, claims: &str) -> Verified {
         use crate::verify::{KeyRef, Times};
-        Verified {
-            alg: crate::Algorithm::RS256,
-            header: json::parse_object(header.as_bytes()).unwrap(),
-            claims: json::parse_object(claims.as_bytes()).unwrap(),
-            payload: claims.to_owned(),
-            times: Times {
-                exp: 0,
-                nbf: None,
-                iat: None,
-            },
-            key: KeyRef { set: 0, key: 0 },
-            key_kid: Some("key-k".into()),
-        }
+        let times = Times {
+            exp: 0,
+            nbf: None,
+            iat: None,
+        };
+        Verified::from_texts(
+            header,
+            claims,
+            crate::Algorithm::RS256,
+            times,
+            KeyRef { set: 0, key: 0 },
+        )
+        .unwrap()
+        .with_key_kid("key-k")
     }
 
     #[test]
     fn token_values() {
-        let v = verified(
+        let fresh = verified(
             r#"{"kid":"k1"}"#,
-            r#"{"identifier":"peer-1","jti":42,"aud":["a","b"],"obj":{"x":"y"},"f":1.5}"#,
+            r#"{"identifier":"peer-1","jti":42,"aud":["a","b"],"obj":{"x":"y"},"f":1.5,"\u0065sc":"e"}"#,
         );
-        let mut seen = Vec::new();
-        let collect = |name: &str, seen: &mut Vec<String>| {
-            any_value(&v, name, |s| {
-                seen.push(s.to_owned());
-                false
-            })
-        };
-        for n in ["identifier", "jti", "aud", "obj", "f", "missing", "header.kid"] {
-            collect(n, &mut seen);
+        // As verified (claims parsed), and as a token-cache hit (each claim read from the text).
+        let cached = Verified::from_checked(fresh.checked().clone());
+        for v in [&fresh, &cached] {
+            let mut seen = Vec::new();
+            let collect = |name: &str, seen: &mut Vec<String>| {
+                any_value(v, name, |s| {
+                    seen.push(s.to_owned());
+                    false
+                })
+            };
+            for n in [
+                "identifier",
+                "jti",
+                "aud",
+                "obj",
+                "f",
+                "missing",
+                "esc",
+                "header.kid",
+            ] {
+                collect(n, &mut seen);
+            }
+            assert_eq!(seen, ["peer-1", "42", "a", "b", "e", "k1", "key-k"]);
+            assert!(any_value(v, "aud", |s| s == "b"));
+            assert!(!any_value(v, "aud", |s| s == "c"));
         }
-        assert_eq!(seen, ["peer-1", "42", "a", "b", "k1", "key-k"]);
-        // A token without a kid header is still matched by the verifying key's kid.
+        // A token without a kid header is still matched by the verifying key's kid, also as a
+        // token-cache hit (the kid is kept with the cached part).
         let no_kid = verified("{}", "{}");
         assert!(any_value(&no_kid, "header.kid", |s| s == "key-k"));
-        assert!(any_value(&v, "aud", |s| s == "b"));
-        assert!(!any_value(&v, "aud", |s| s == "c"));
+        let cached = Verified::from_checked(no_kid.checked().clone());
+        assert!(any_value(&cached, "header.kid", |s| s == "key-k"));
     }
 
     #[test]

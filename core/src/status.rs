@@ -27,6 +27,8 @@ pub struct Counts {
     pub forbidden: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,
+    /// Refusals answered from the refusal cache (counted in `rejected` too).
+    pub refusal_cache_hits: u64,
 }
 
 /// One fetched key source, as read from the shared zone.

@@ -4,6 +4,10 @@
 //! policy, key choice, signature, then (only for an authentic token) payload JSON and time
 //! claims. Nothing in the payload is looked at before its signature verified.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::rc::Rc;
+
 use ring::{hmac, signature};
 use serde_json::{Map, Value};
 
@@ -45,24 +49,144 @@ pub struct KeyRef {
     pub key: usize,
 }
 
-/// An authentic token that passed the policy.
-#[derive(Debug, Clone)]
-pub struct Verified {
+/// What verification established about an authentic token, as the per-worker token cache
+/// keeps it: the fields every check needs, parsed, and the JOSE header and payload JSON texts
+/// exactly as signed (not their parsed form: a parsed header and claim set cost several times
+/// the text; [`Verified`] parses them when a request asks).
+///
+/// Only [`verify`] and [`Verified::from_texts`] make one, and both only from texts that
+/// [`json::parse_object`] accepted: parsing them again always succeeds, with the same result.
+#[derive(Debug)]
+pub struct Checked {
     pub alg: Algorithm,
-    pub header: Map<String, Value>,
-    pub claims: Map<String, Value>,
-    /// The payload JSON text exactly as signed.
-    pub payload: String,
     pub times: Times,
     pub key: KeyRef,
     /// The `kid` of the key that verified the signature (which a token need not name).
-    pub key_kid: Option<String>,
+    pub key_kid: Option<Box<str>>,
+    /// The header JSON text, then the payload JSON text.
+    text: Box<str>,
+    header_len: usize,
+}
+
+impl Checked {
+    /// The JOSE header JSON text exactly as signed.
+    pub fn header_text(&self) -> &str {
+        &self.text[..self.header_len]
+    }
+
+    /// The payload JSON text exactly as signed.
+    pub fn payload(&self) -> &str {
+        &self.text[self.header_len..]
+    }
+}
+
+/// An authentic token that passed the policy, as one request uses it: the cached part
+/// ([`Checked`], shared with the token cache), and its header and claims, parsed from the
+/// texts the first time they are asked for and kept for the rest of the request only.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    checked: Rc<Checked>,
+    header: OnceCell<Map<String, Value>>,
+    claims: OnceCell<Map<String, Value>>,
+}
+
+impl core::ops::Deref for Verified {
+    type Target = Checked;
+
+    fn deref(&self) -> &Checked {
+        &self.checked
+    }
 }
 
 impl Verified {
-    pub fn kid(&self) -> Option<&str> {
-        self.header.get("kid").and_then(Value::as_str)
+    /// A request's view of a token verified earlier (from the token cache).
+    pub fn from_checked(checked: Rc<Checked>) -> Verified {
+        Verified {
+            checked,
+            header: OnceCell::new(),
+            claims: OnceCell::new(),
+        }
     }
+
+    /// A token's verified parts from their JSON texts (for tests and tools: no signature is
+    /// checked here). `None` if either text is not a JSON object.
+    pub fn from_texts(
+        header: &str,
+        payload: &str,
+        alg: Algorithm,
+        times: Times,
+        key: KeyRef,
+    ) -> Option<Verified> {
+        let h = json::parse_object(header.as_bytes()).ok()?;
+        let c = json::parse_object(payload.as_bytes()).ok()?;
+        let checked = Checked {
+            alg,
+            times,
+            key,
+            key_kid: None,
+            text: [header, payload].concat().into_boxed_str(),
+            header_len: header.len(),
+        };
+        Some(Verified {
+            checked: Rc::new(checked),
+            header: OnceCell::from(h),
+            claims: OnceCell::from(c),
+        })
+    }
+
+    /// The same token as verified by a key with this `kid` (for tests and tools).
+    pub fn with_key_kid(self, kid: &str) -> Verified {
+        let c = &self.checked;
+        let checked = Checked {
+            alg: c.alg,
+            times: c.times,
+            key: c.key,
+            key_kid: Some(kid.into()),
+            text: c.text.clone(),
+            header_len: c.header_len,
+        };
+        Verified {
+            checked: Rc::new(checked),
+            header: self.header,
+            claims: self.claims,
+        }
+    }
+
+    /// The part the token cache keeps.
+    pub fn checked(&self) -> &Rc<Checked> {
+        &self.checked
+    }
+
+    /// The JOSE header, parsed (once per request).
+    pub fn header(&self) -> &Map<String, Value> {
+        self.header.get_or_init(|| reparse(self.checked.header_text()))
+    }
+
+    /// The claims, parsed (once per request).
+    pub fn claims(&self) -> &Map<String, Value> {
+        self.claims.get_or_init(|| reparse(self.checked.payload()))
+    }
+
+    /// One top-level claim: from the parsed claims if this request parsed them already, else
+    /// read alone from the payload text without parsing the others (a revocation check on a
+    /// cached token reads one or two claims: cheaper than the whole claim set).
+    pub fn claim(&self, name: &str) -> Option<Cow<'_, Value>> {
+        match self.claims.get() {
+            Some(claims) => claims.get(name).map(Cow::Borrowed),
+            None => json::member(self.checked.payload().as_bytes(), name).map(Cow::Owned),
+        }
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.header().get("kid").and_then(Value::as_str)
+    }
+}
+
+/// Parses a text [`json::parse_object`] accepted before (see [`Checked`]): it accepts it again.
+fn reparse(text: &str) -> Map<String, Value> {
+    let parsed = json::parse_object(text.as_bytes());
+    debug_assert!(parsed.is_ok(), "a verified JSON text parses again");
+    parsed.unwrap_or_default()
 }
 
 fn malformed(what: &'static str) -> Rejection {
@@ -87,15 +211,6 @@ fn split(token: &[u8]) -> Result<[&[u8]; 3], Rejection> {
         return Err(malformed("empty header or payload part"));
     }
     Ok([h, p, s])
-}
-
-fn decode_json(
-    part: &[u8],
-    what: &'static str,
-    bad_b64: &'static str,
-) -> Result<Map<String, Value>, Rejection> {
-    let bytes = b64::decode(part).map_err(|_| malformed(bad_b64))?;
-    json::parse_object(&bytes).map_err(|_| malformed(what))
 }
 
 /// Checks the JOSE header and returns the algorithm to verify with.
@@ -285,6 +400,8 @@ pub fn recheck(v: &Verified, policy: &Policy, now: i64) -> Result<(), Rejection>
 struct Parsed<'t> {
     parts: [&'t [u8]; 3],
     header: Map<String, Value>,
+    /// The header's JSON text (UTF-8: the JSON parser accepted it).
+    header_text: Vec<u8>,
     alg: Algorithm,
 }
 
@@ -293,9 +410,15 @@ struct Parsed<'t> {
 /// no `b64: false`, a string `kid`.
 fn parse_header<'t>(token: &'t [u8], allowed: AlgSet) -> Result<Parsed<'t>, Rejection> {
     let parts = split(token)?;
-    let header = decode_json(parts[0], "header is not a JSON object", "header is not base64url")?;
+    let header_text = b64::decode(parts[0]).map_err(|_| malformed("header is not base64url"))?;
+    let header = json::parse_object(&header_text).map_err(|_| malformed("header is not a JSON object"))?;
     let alg = check_header(&header, allowed)?;
-    Ok(Parsed { parts, header, alg })
+    Ok(Parsed {
+        parts,
+        header,
+        header_text,
+        alg,
+    })
 }
 
 /// The cheap part of [`verify`]: structure and JOSE header against the policy, with no keys,
@@ -369,6 +492,7 @@ pub fn verify_bound(
     let Parsed {
         parts: [h, p, s],
         header,
+        header_text,
         alg,
     } = parse_header(token, policy.algorithms)?;
 
@@ -413,7 +537,9 @@ pub fn verify_bound(
 
     let payload_bytes = b64::decode(p).map_err(|_| malformed("payload is not base64url"))?;
     let claims = json::parse_object(&payload_bytes).map_err(|_| malformed("payload is not a JSON object"))?;
-    let payload = String::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
+    if std::str::from_utf8(&payload_bytes).is_err() {
+        return Err(malformed("payload is not UTF-8"));
+    }
     // The issuer binding, on the verified payload: the set whose key verified the signature.
     let iss = claims.get("iss").and_then(Value::as_str);
     if !issuer_allows(bound(key.set), iss) {
@@ -428,14 +554,24 @@ pub fn verify_bound(
     let key_kid = sets
         .get(key.set)
         .and_then(|s| s.keys.get(key.key))
-        .and_then(|k| k.kid.clone());
-    Ok(Verified {
+        .and_then(|k| k.kid.as_deref())
+        .map(Box::from);
+    // The header and payload texts in one allocation: what the token cache keeps.
+    let mut text = header_text;
+    let header_len = text.len();
+    text.extend_from_slice(&payload_bytes);
+    let text = String::from_utf8(text).map_err(|_| malformed("header is not UTF-8"))?;
+    let checked = Checked {
         alg,
-        header,
-        claims,
-        payload,
         times,
         key,
         key_kid,
+        text: text.into_boxed_str(),
+        header_len,
+    };
+    Ok(Verified {
+        checked: Rc::new(checked),
+        header: OnceCell::from(header),
+        claims: OnceCell::from(claims),
     })
 }

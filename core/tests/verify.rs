@@ -44,7 +44,7 @@ fn accepts_every_default_algorithm() {
     for key in [&k.es256, &k.es384, &k.ed] {
         let v = check(&sign(key, &good_claims()), &ks, &p).unwrap();
         assert_eq!(v.kid(), Some(key.kid));
-        assert_eq!(v.claims["sub"], "peer-1");
+        assert_eq!(v.claims()["sub"], "peer-1");
     }
 }
 
@@ -55,9 +55,9 @@ fn accepts_real_jwthenticator_token() {
     let ks = KeySet::parse(jwks.as_bytes()).unwrap();
     // Verify at a fixed moment inside the token's lifetime (it was issued at iat=1795387910).
     let v = verify(token.as_bytes(), &[&ks], &Policy::default(), 1_795_387_970).unwrap();
-    assert_eq!(v.claims["identifier"], "11111111-2222-3333-4444-555555555555");
+    assert_eq!(v.claims()["identifier"], "11111111-2222-3333-4444-555555555555");
     assert_eq!(v.times.exp, 1_795_477_910);
-    assert_eq!(v.header["typ"], "JWT");
+    assert_eq!(v.header()["typ"], "JWT");
     // One second past exp it is expired.
     let r = verify(token.as_bytes(), &[&ks], &Policy::default(), 1_795_477_910).unwrap_err();
     assert_eq!(r.reason, Reason::Expired);
@@ -525,4 +525,32 @@ fn hmac_key_shorter_than_the_hash_never_verifies() {
         r.to_string(),
         "algorithm (the key with this kid does not allow alg \"HS512\")"
     );
+}
+
+#[test]
+fn a_cached_token_reads_as_the_fresh_one() {
+    // The token cache keeps only `Checked` (the texts and the parsed fields the checks need);
+    // a request's `Verified` made from it parses header and claims again, to the same values.
+    let k = keys();
+    let ks = all_keys();
+    let claims = json!({"sub": "peer-1", "aud": ["a", "b"], "cnf": {"x5t#S256": "abc"},
+        "identifier": "11111111-2222-3333-4444-555555555555", "iat": now(), "exp": now() + 60});
+    for key in [&k.rsa, &k.es256, &k.ed] {
+        let token = sign(key, &claims);
+        let fresh = check(&token, &ks, &Policy::default()).unwrap();
+        let cached = jwt_peer_auth_core::Verified::from_checked(fresh.checked().clone());
+        assert_eq!(cached.claims(), fresh.claims());
+        assert_eq!(cached.header(), fresh.header());
+        assert_eq!(cached.kid(), Some(key.kid));
+        assert_eq!(
+            (cached.alg, cached.times, cached.key),
+            (fresh.alg, fresh.times, fresh.key)
+        );
+        // The texts exactly as signed.
+        let mut parts = token.split('.');
+        let header = b64::decode(parts.next().unwrap().as_bytes()).unwrap();
+        let payload = b64::decode(parts.next().unwrap().as_bytes()).unwrap();
+        assert_eq!(cached.header_text().as_bytes(), header);
+        assert_eq!(cached.payload().as_bytes(), payload);
+    }
 }

@@ -160,6 +160,18 @@ sub log_count {
     return $n;
 }
 
+# The error-log lines since mark_log() matching $re, without the timestamp, pid and connection
+# number: what a line says, to compare lines of different requests.
+sub log_lines {
+    my ($re) = @_;
+    open(my $fh, '<', $log_file) or die "$log_file: $!";
+    seek($fh, $log_mark, 0);
+    my @lines = grep { $_ =~ $re } <$fh>;
+    s/^\S+ \S+ \[\w+\] \d+#\d+: \*\d+ // for @lines;
+    chomp @lines;
+    return @lines;
+}
+
 # --- between hooks --------------------------------------------------------------------------
 #
 # JwtPeerAuth::use_between_hooks(%opts), called by a test file before run_tests(), lets a block

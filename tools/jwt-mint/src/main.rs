@@ -1,10 +1,13 @@
 //! `jwt-mint`: key pairs, a JWKS, and tokens for the demo, the tests and the benchmark.
 //!
 //! ```text
-//! jwt-mint keygen DIR               RSA (x2), EC P-256, Ed25519 key pairs, a shared secret,
-//!                                   DIR/jwks.json (public keys) and DIR/jwks-oct.json
+//! jwt-mint keygen DIR               RSA (x2), EC P-256, EC P-384, Ed25519 key pairs, a shared
+//!                                   secret, DIR/jwks.json (public keys rsa, ec, ed),
+//!                                   DIR/jwks-oct.json and DIR/jwks-algs.json (every
+//!                                   asymmetric algorithm: rsa pinned to RS256, "rsa-ps" the
+//!                                   same key pinned to PS256, ec, ec384, ed)
 //! jwt-mint sign DIR KEY [options]   print a token signed with DIR/KEY.pk8 (or KEY.secret)
-//!   --alg ALG          default: RS256 for RSA, ES256, EdDSA, HS256
+//!   --alg ALG          default: RS256 for RSA, ES256 (ec), ES384 (ec384), EdDSA, HS256
 //!   --kid KID          default: KEY; --no-kid leaves it out
 //!   --header JSON      use this exact header JSON instead
 //!   --claims JSON      merged over the defaults (sub, identifier, iat, exp)
@@ -17,6 +20,11 @@
 //!   --cnf-cert FILE    bind the token to the PEM certificate in FILE (RFC 8705 §3.1): adds
 //!                      "cnf": {"x5t#S256": "<base64url SHA-256 of its DER>"}; applied after
 //!                      --claims, so it replaces any "cnf" given there
+//! jwt-mint time JWKS N TOKEN...     for each token: the CPU time of one ring signature
+//!                                   verification with its key, and of the whole core
+//!                                   verify() (base64, JSON, key choice, signature, times),
+//!                                   each the best of 5 rounds of at least N calls and 50 ms
+//!                                   of CPU, in µs per call
 //! ```
 
 use std::fs;
@@ -36,7 +44,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("keygen") if args.len() == 2 => keygen(Path::new(&args[1])),
         Some("sign") if args.len() >= 3 => sign_cmd(Path::new(&args[1]), &args[2], &args[3..]),
-        _ => Err("usage: jwt-mint keygen DIR | jwt-mint sign DIR KEY [options]".into()),
+        Some("time") if args.len() >= 4 => time_cmd(Path::new(&args[1]), &args[2], &args[3..]),
+        _ => Err(
+            "usage: jwt-mint keygen DIR | jwt-mint sign DIR KEY [options] | jwt-mint time JWKS N TOKEN..."
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,6 +102,24 @@ fn keygen(dir: &Path) -> Res<()> {
     write(
         dir.join("jwks.json"),
         json!({"keys": jwks}).to_string().as_bytes(),
+    )?;
+    // Not in jwks.json (whose kids the tests rely on): a P-384 key, and a set for every
+    // asymmetric algorithm.
+    let pk8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+        .map_err(|e| e.to_string())?;
+    let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, pk8.as_ref(), &rng)
+        .map_err(|e| e.to_string())?;
+    let p = pair.public_key().as_ref();
+    write(dir.join("ec384.pk8"), pk8.as_ref())?;
+    let ec384 = json!({"kty": "EC", "kid": "ec384", "crv": "P-384", "x": b64::encode(&p[1..49]), "y": b64::encode(&p[49..])});
+    write(dir.join("ec384.jwk.json"), ec384.to_string().as_bytes())?;
+    let mut ps = jwks[0].clone();
+    ps["kid"] = json!("rsa-ps");
+    ps["alg"] = json!("PS256");
+    let all = vec![jwks[0].clone(), ps, jwks[1].clone(), ec384, jwks[2].clone()];
+    write(
+        dir.join("jwks-algs.json"),
+        json!({"keys": all}).to_string().as_bytes(),
     )?;
     // 64 bytes: long enough for HS512 (RFC 7518 §3.2), so one oct key serves HS256/384/512.
     let mut secret = [0u8; 64];
@@ -188,6 +218,7 @@ fn sign_cmd(dir: &Path, key: &str, args: &[String]) -> Res<()> {
         _ if secret.is_some() => "HS256",
         k if k.starts_with("rsa") => "RS256",
         "ec" => "ES256",
+        "ec384" => "ES384",
         "ed" => "EdDSA",
         _ => return Err(format!("unknown key {key}")),
     };
@@ -257,6 +288,15 @@ fn signature(dir: &Path, key: &str, alg: &str, secret: Option<&[u8]>, input: &[u
                 .as_ref()
                 .to_vec())
         }
+        "ec384" => {
+            let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &pk8, &rng)
+                .map_err(|e| e.to_string())?;
+            Ok(pair
+                .sign(&rng, input)
+                .map_err(|e| e.to_string())?
+                .as_ref()
+                .to_vec())
+        }
         "ed" => {
             let pair = Ed25519KeyPair::from_pkcs8(&pk8).map_err(|e| e.to_string())?;
             Ok(pair.sign(input).as_ref().to_vec())
@@ -276,4 +316,92 @@ fn signature(dir: &Path, key: &str, alg: &str, secret: Option<&[u8]>, input: &[u
             Ok(sig)
         }
     }
+}
+
+/// This thread's CPU time in nanoseconds (CLOCK_THREAD_CPUTIME_ID: exact, unlike the
+/// tick-granular /proc schedstat).
+fn cpu_ns() -> u128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+
+/// The best of 5 rounds of at least `n` calls of `f` (and at least 50 ms of CPU each), in µs
+/// of CPU per call.
+fn best_us(n: u32, mut f: impl FnMut()) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t0 = cpu_ns();
+        let mut calls = 0u64;
+        // The clock is a system call: read it every 8 calls only.
+        while calls < u64::from(n) || cpu_ns() - t0 < 50_000_000 {
+            for _ in 0..8 {
+                f();
+            }
+            calls += 8;
+        }
+        let us = (cpu_ns() - t0) as f64 / 1000.0 / calls as f64;
+        best = best.min(us);
+    }
+    best
+}
+
+/// `jwt-mint time JWKS N TOKEN...`: per token, "ALG KID ring_us verify_us RESULT".
+fn time_cmd(jwks: &Path, n: &str, tokens: &[String]) -> Res<()> {
+    use jwt_peer_auth_core::{verify, Algorithm, KeySet, Policy};
+    let n: u32 = n.parse().map_err(|_| "N: not a number")?;
+    let text = fs::read(jwks).map_err(|e| format!("{}: {e}", jwks.display()))?;
+    let set = KeySet::parse(&text).map_err(|e| format!("{}: {e:?}", jwks.display()))?;
+    let policy = Policy::default();
+    let now = now();
+    println!("alg kid ring_us verify_us result");
+    for token in tokens {
+        let mut parts = token.split('.');
+        let (Some(h), Some(_), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("not a compact JWS: {token}"));
+        };
+        let header: Value = serde_json::from_slice(&b64::decode(h.as_bytes()).map_err(|_| "header base64")?)
+            .map_err(|e| format!("header: {e}"))?;
+        let alg = header["alg"]
+            .as_str()
+            .and_then(Algorithm::from_name)
+            .ok_or("header: no known alg")?;
+        let kid = header["kid"].as_str().ok_or("header: no kid")?;
+        let key = set
+            .keys
+            .iter()
+            .find(|k| k.kid.as_deref() == Some(kid) && k.fits(alg))
+            .ok_or_else(|| format!("no key {kid} for {alg}"))?;
+        let sig = b64::decode(sig.as_bytes()).map_err(|_| "signature base64")?;
+        let input = &token.as_bytes()[..token.rfind('.').unwrap_or(0)];
+        let result = match verify(token.as_bytes(), &[&set], &policy, now) {
+            Ok(_) => "ok".to_owned(),
+            Err(r) => r.reason.word().to_owned(),
+        };
+        let ring_us = best_us(n, || {
+            std::hint::black_box(jwt_peer_auth_core::verify::verify_signature(
+                key,
+                alg,
+                std::hint::black_box(input),
+                &sig,
+            ));
+        });
+        let verify_us = best_us(n, || {
+            let _ = std::hint::black_box(verify(
+                std::hint::black_box(token.as_bytes()),
+                &[&set],
+                &policy,
+                now,
+            ));
+        });
+        println!("{alg} {kid} {ring_us:.2} {verify_us:.2} {result}");
+    }
+    Ok(())
 }

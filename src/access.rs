@@ -504,7 +504,7 @@ fn check_policy(r: &mut ngx_http_request_t, job: &Job, v: &Verified, now: i64) -
     }
     if let Some(b) = lc.cert_binding.filter(|b| b.mode != binding::Mode::Off) {
         let thumbprint = client_thumbprint(r, job.ctx, &b);
-        binding::check(v.claims(), b.mode, thumbprint.as_deref())?;
+        binding::check_cnf(v.claim("cnf").as_deref(), b.mode, thumbprint.as_deref())?;
     }
     if let Some(max_age) = lc.max_age {
         policy::check_max_age(&v.times, max_age, lc.policy.leeway, now)?;

@@ -238,11 +238,17 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// The token is checked before the certificate: a `cnf` that is not an object or an
 /// `x5t#S256` that is not a string is refused in both modes ("a wrong type is a refusal").
 pub fn check(claims: &Map<String, Value>, mode: Mode, thumbprint: Option<&str>) -> Result<(), Rejection> {
+    check_cnf(claims.get("cnf"), mode, thumbprint)
+}
+
+/// [`check`] given the token's `cnf` claim alone (a cached token's claim is read by itself,
+/// without parsing the whole claim set).
+pub fn check_cnf(cnf: Option<&Value>, mode: Mode, thumbprint: Option<&str>) -> Result<(), Rejection> {
     let refuse = |text| Err(Rejection::new(Reason::Binding, text));
     if mode == Mode::Off {
         return Ok(());
     }
-    let bound = match claims.get("cnf") {
+    let bound = match cnf {
         None => None,
         Some(Value::Object(cnf)) => match cnf.get("x5t#S256") {
             None => None,

@@ -55,6 +55,15 @@ our $ROTATED = JwtPeerAuth::bearer('rsa2', '--kid', 'rsa');
 our $BAD = JwtPeerAuth::bearer('rsa', '--corrupt');
 our $CHALLENGE = 'WWW-Authenticate: Bearer realm="peers", error="invalid_token"';
 
+# TEST 7's token expires 10 s after it is minted: minted when its block starts (OpenResty's
+# runner evaluates every block's eval sections when it reads the file, long before).
+add_block_preprocessor(sub {
+    my $block = shift;
+    return unless defined $block->expiring_token;
+    $main::expiring = JwtPeerAuth::token('rsa', '--exp', '10');
+    $block->set_value('more_headers', [("Authorization: Bearer $main::expiring") x 3]);
+});
+
 run_tests();
 
 __DATA__
@@ -237,11 +246,9 @@ Test::More::is("$c->{malformed}/$c->{algorithm}/$c->{refusal_hits}", "2/2/1", 'o
 === TEST 7: a cached valid token that expires: refused from the token cache, then from the refusal cache
 --- request eval
 ["GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
---- more_headers eval
-# Minted when the block is read, before NGINX starts: the lifetime covers a slow start, and
-# between_0 waits for the token's own exp rather than a fixed time.
-$main::expiring = JwtPeerAuth::token('rsa', '--exp', '10');
-[("Authorization: Bearer $main::expiring") x 3]
+--- expiring_token
+(more_headers set by the preprocessor: a token minted as the block starts; between_0 waits
+for its own exp rather than a fixed time)
 --- between_0
 JwtPeerAuth::sleep_past_exp($main::expiring);
 --- between_2

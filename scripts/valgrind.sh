@@ -502,7 +502,7 @@ http {
         location /revoke/ {
             jwt_peer_auth "vg";
             jwt_peer_auth_jwks_file $keys/jwks.json;
-            jwt_peer_auth_revocation_check identifier token_id header.kid;
+            jwt_peer_auth_revocation_check identifier token_id header.kid jti;
             alias $work/www/;
         }
         location = /revocations {

@@ -265,13 +265,23 @@ for i in $(seq 100); do
 done
 
 # --- the scenarios ---------------------------------------------------------------------------
-declare -A desc rps p50 p99 statuses verdict cpu_us
+declare -A desc rps p50 p99 statuses verdict cpu_us others
 order=()
 clk_tck=$(getconf CLK_TCK)
 worker_pids=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
-worker_ticks() { # user + system CPU ticks of all workers
+busy_ticks() { # CPU ticks the whole machine spent busy (all but idle and iowait)
+    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+children_ticks() { # CPU ticks of this shell's finished children (bash's `times`, second line;
+    # run in this shell, not a pipe's subshell, whose children are its own)
+    times > "$work/times.txt"
+    awk -v hz="$clk_tck" 'NR == 2 {
+        split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz }' \
+        "$work/times.txt"
+}
+worker_ticks() { # user + system CPU ticks of all workers (and of JWThenticator, for "others")
     local p t=0
-    for p in $worker_pids; do
+    for p in $worker_pids ${1:-}; do
         t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
     done
     echo "$t"
@@ -290,7 +300,7 @@ scenario() {
     order+=("$id")
     desc[$id]=$2
     shift 5
-    rps[$id]=-; p50[$id]=-; p99[$id]=-; statuses[$id]=-; cpu_us[$id]=-
+    rps[$id]=-; p50[$id]=-; p99[$id]=-; statuses[$id]=-; cpu_us[$id]=-; others[$id]=-
     # One request with curl first: a clear message if the setup is wrong (and a warm-up).
     # ... with the scenario's other request headers (its wrk `-H` arguments).
     local code extra=() prev= a
@@ -305,10 +315,19 @@ scenario() {
         return
     fi
     say "($id) ${desc[$id]}: wrk for $duration"
-    local out=$work/wrk-$id.txt ticks0 ticks1
-    ticks0=$(worker_ticks)
+    local out=$work/wrk-$id.txt ticks0 ticks1 busy0 busy1 wrk0 wrk1 t0 t1 mine0 mine1
+    ticks0=$(worker_ticks); busy0=$(busy_ticks); t0=$(date +%s%N); mine0=$(worker_ticks "$jwth_pid")
+    children_ticks > "$work/ticks0.txt"
     wrk --latency -t"$threads" -c"$conns" -d"$duration" "$@" > "$out" 2>&1 || true
-    ticks1=$(worker_ticks)
+    children_ticks > "$work/ticks1.txt"
+    ticks1=$(worker_ticks); busy1=$(busy_ticks); t1=$(date +%s%N); mine1=$(worker_ticks "$jwth_pid")
+    wrk0=$(cat "$work/ticks0.txt"); wrk1=$(cat "$work/ticks1.txt")
+    # What else ran meanwhile: the machine's busy CPU minus the workers', JWThenticator's and
+    # wrk's, as a share of all CPUs (other engineers' builds on a shared machine; NGINX's master
+    # and kernel work not charged to these processes count here too, a few %).
+    others[$id]=$(awk -v b=$((busy1 - busy0)) -v w=$((mine1 - mine0)) -v k=$((wrk1 - wrk0)) \
+        -v ns=$((t1 - t0)) -v hz="$clk_tck" -v n="$(nproc)" 'BEGIN {
+            o = (b - w - k) / hz / (ns / 1e9) / n * 100; if (o < 0) o = 0; printf "%.0f %%", o }')
     rps[$id]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     p50[$id]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
     p99[$id]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
@@ -329,7 +348,7 @@ scenario() {
     else
         verdict[$id]=ok
     fi
-    say "($id) ${rps[$id]:-?} req/s, ${cpu_us[$id]} µs worker CPU/request, p50 ${p50[$id]} ms, p99 ${p99[$id]} ms, statuses: ${statuses[$id]:-none}: ${verdict[$id]}"
+    say "($id) ${rps[$id]:-?} req/s, ${cpu_us[$id]} µs worker CPU/request, others ${others[$id]}, p50 ${p50[$id]} ms, p99 ${p99[$id]} ms, statuses: ${statuses[$id]:-none}: ${verdict[$id]}"
 }
 
 status_lua=(-s bench/status.lua)
@@ -396,7 +415,7 @@ if [ "$with_f" = 1 ]; then
 else
     echo "(f) skipped: jwt_peer_auth_key_request not available"
     order+=(f); desc[f]="jwt_peer_auth, keys from jwt_peer_auth_key_request"
-    rps[f]=-; p50[f]=-; p99[f]=-; statuses[f]=-; cpu_us[f]=-
+    rps[f]=-; p50[f]=-; p99[f]=-; statuses[f]=-; cpu_us[f]=-; others[f]=-
     verdict[f]="skipped: jwt_peer_auth_key_request not available"
 fi
 scenario g "jwt_peer_auth, JWKS file, one reused certificate-bound token" /g 2xx "$bound_token" \
@@ -432,10 +451,14 @@ workers=$(pgrep -c -P "$nginx_pid" || true)
     echo "- Tokens: RS256 with a 2048-bit RSA key, unless the scenario names another algorithm (PS256: the same key; ES256: P-256; ES384: P-384; EdDSA: Ed25519); the distinct-token scenarios cycle through $ntokens tokens each (more than the 4,096-entry token cache: no hits)"
     echo "- Load average before the run: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    echo "| | scenario | req/s | worker CPU µs/req | p50 ms | p99 ms | statuses | result |"
-    echo "|---|---|--:|--:|--:|--:|---|---|"
+    echo "\"others\": CPU used by other processes during the scenario, as a share of all CPUs (from"
+    echo "/proc/stat, minus the workers, JWThenticator and wrk): where it is more than a few %, that"
+    echo "scenario's numbers are disturbed."
+    echo
+    echo "| | scenario | req/s | worker CPU µs/req | others | p50 ms | p99 ms | statuses | result |"
+    echo "|---|---|--:|--:|--:|--:|--:|---|---|"
     for id in "${order[@]}"; do
-        echo "| $id | ${desc[$id]} | ${rps[$id]} | ${cpu_us[$id]} | ${p50[$id]} | ${p99[$id]} | ${statuses[$id]} | ${verdict[$id]} |"
+        echo "| $id | ${desc[$id]} | ${rps[$id]} | ${cpu_us[$id]} | ${others[$id]} | ${p50[$id]} | ${p99[$id]} | ${statuses[$id]} | ${verdict[$id]} |"
     done
     echo
     echo "| ratio (req/s) | |"

@@ -156,26 +156,35 @@ impl Counters {
     }
 }
 
+/// The first field of every shared-zone layout of this module (this zone's and the
+/// revocation list's): which layout the zone holds, so that a zone left by a build with another
+/// layout is re-initialised, never misread.
 #[repr(C)]
-struct Header {
+pub struct Header {
     magic: u64,
     layout_version: u32,
     layout_size: u32,
 }
 
 impl Header {
-    const CURRENT: Header = Header {
-        magic: MAGIC,
-        layout_version: LAYOUT_VERSION,
-        layout_size: std::mem::size_of::<Shared>() as u32,
-    };
+    /// The header of a layout `T` with this magic number and version.
+    pub const fn of<T>(magic: u64, layout_version: u32) -> Header {
+        Header {
+            magic,
+            layout_version,
+            layout_size: std::mem::size_of::<T>() as u32,
+        }
+    }
 
-    fn is_current(&self) -> bool {
-        self.magic == MAGIC
-            && self.layout_version == LAYOUT_VERSION
-            && self.layout_size == Header::CURRENT.layout_size
+    /// Whether `self` (read from a zone) is `current`.
+    pub fn matches(&self, current: &Header) -> bool {
+        self.magic == current.magic
+            && self.layout_version == current.layout_version
+            && self.layout_size == current.layout_size
     }
 }
+
+const CURRENT: Header = Header::of::<Shared>(MAGIC, LAYOUT_VERSION);
 
 /// The zone's one allocation, pointed to by the slab pool's `data`.
 #[repr(C)]
@@ -192,7 +201,7 @@ struct Shared {
 impl Shared {
     fn new() -> Shared {
         Shared {
-            header: Header::CURRENT,
+            header: CURRENT,
             counters: Counters {
                 verified: AtomicU64::new(0),
                 rejected: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -264,7 +273,7 @@ impl Zone {
         // SAFETY: a non-NULL `data` is the first allocation of the zone's slab pool, at least
         // as large as a `Header` in every layout this module ever wrote (the header comes
         // first in each); it is only read as a `Shared` once the header says it is one.
-        let current = !data.is_null() && unsafe { (*data.cast::<Header>()).is_current() };
+        let current = !data.is_null() && unsafe { (*data.cast::<Header>()).matches(&CURRENT) };
         if !current {
             // An older layout (a reload into a new build) or a fresh zone: start over. The old
             // allocation is left in the slab: its bodies cannot be told apart safely.

@@ -29,6 +29,7 @@ use ngx::ffi::{
 };
 
 use super::Revocation;
+use crate::zone::Header;
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtrevk\0");
 /// Bumped whenever [`Shared`] changes shape.
@@ -73,26 +74,7 @@ unsafe impl Allocator for HeldSlab {
     }
 }
 
-#[repr(C)]
-struct Header {
-    magic: u64,
-    layout_version: u32,
-    layout_size: u32,
-}
-
-impl Header {
-    const CURRENT: Header = Header {
-        magic: MAGIC,
-        layout_version: LAYOUT_VERSION,
-        layout_size: std::mem::size_of::<Shared>() as u32,
-    };
-
-    fn is_current(&self) -> bool {
-        self.magic == MAGIC
-            && self.layout_version == LAYOUT_VERSION
-            && self.layout_size == Header::CURRENT.layout_size
-    }
-}
+const CURRENT: Header = Header::of::<Shared>(MAGIC, LAYOUT_VERSION);
 
 /// The zone's one allocation, pointed to by the slab pool's `data`.
 #[repr(C)]
@@ -316,7 +298,7 @@ impl List {
         // SAFETY: a non-NULL `data` is the first allocation of the zone's slab pool, at least
         // as large as a `Header` in every layout this module writes (the header comes first);
         // it is only read as a `Shared` once the header says it is one.
-        let current = !data.is_null() && unsafe { (*data.cast::<Header>()).is_current() };
+        let current = !data.is_null() && unsafe { (*data.cast::<Header>()).matches(&CURRENT) };
         if !current {
             // NGINX runs zone init in the master before any worker exists: the pool's mutex
             // is taken for the allocations, as `HeldSlab` requires.
@@ -324,7 +306,7 @@ impl List {
             let held = HeldSlab(NonNull::from(pool.as_ref()));
             let tree = Tree::try_new_in(held).map_err(|_| "the zone is too small")?;
             let shared = Shared {
-                header: Header::CURRENT,
+                header: CURRENT,
                 count: AtomicU64::new(0),
                 tree: UnsafeCell::new(tree),
             };

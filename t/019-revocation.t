@@ -49,27 +49,10 @@ _EOC_
 JwtPeerAuth::zone_per_block();
 JwtPeerAuth::use_between_hooks();
 
-sub port { $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984 }
-
-# A bearer header for a token with these claims.
-sub peer {
-    my (%claims) = @_;
-    require JSON::PP;
-    return JwtPeerAuth::bearer('rsa', '--claims', JSON::PP->new->canonical->encode(\%claims));
-}
-
 our $JSON = 'Content-Type: application/json';
 
-# POST to the API from a hook; returns ($status, $body).
-sub api_post {
-    my ($body, @headers) = @_;
-    my ($code, $resp) = JwtPeerAuth::http_request(port(), 'POST', '/revocations',
-        headers => [@headers ? @headers : $JSON], body => $body);
-    return ($code, $resp);
-}
-
-our $A = peer(identifier => 'peer-a', token_id => 'tid-a');
-our $B = peer(identifier => 'peer-b', token_id => 'tid-b');
+our $A = JwtPeerAuth::bearer_claims(identifier => 'peer-a', token_id => 'tid-a');
+our $B = JwtPeerAuth::bearer_claims(identifier => 'peer-b', token_id => 'tid-b');
 
 run_tests();
 
@@ -110,11 +93,11 @@ Test::More::is(JwtPeerAuth::log_count(qr/\[(error|alert|crit|emerg)\]/), 0, 'no 
 [$main::A, "", "", ""]
 --- between_0
 # Both workers verify and cache peer-a's token.
-my @codes = JwtPeerAuth::parallel_get(main::port(), '/p/index.html', 32, $main::A);
+my @codes = JwtPeerAuth::parallel_get(JwtPeerAuth::server_port(), '/p/index.html', 32, $main::A);
 Test::More::is(join(',', grep { $_ ne '200' } @codes), '', 'peer-a accepted (and cached) by every worker');
-my ($code) = main::api_post('{"name":"identifier","value":"peer-a"}');
+my ($code) = JwtPeerAuth::revocation_post('{"name":"identifier","value":"peer-a"}');
 Test::More::is($code, 201, 'revoked');
-@codes = JwtPeerAuth::parallel_get(main::port(), '/p/index.html', 32, $main::A);
+@codes = JwtPeerAuth::parallel_get(JwtPeerAuth::server_port(), '/p/index.html', 32, $main::A);
 Test::More::is(join(',', grep { $_ ne '401' } @codes), '', 'refused by every worker at once');
 Test::More::ok(JwtPeerAuth::log_count(qr/token rejected: revoked/) == 32, '32 refusals logged');
 --- error_code eval
@@ -146,7 +129,7 @@ Test::More::ok(JwtPeerAuth::log_count(qr/token rejected: revoked/) == 32, '32 re
 --- more_headers eval
 [$main::JSON, $main::A, $main::A, $main::B, $main::JSON, $main::JSON, $main::JSON,
  JwtPeerAuth::bearer('ec'), JwtPeerAuth::bearer('rsa'),
- main::peer(jti => 42), main::peer(aud => ['x', 'gone']), main::peer(jti => 43, aud => ['x']),
+ JwtPeerAuth::bearer_claims(jti => 42), JwtPeerAuth::bearer_claims(aud => ['x', 'gone']), JwtPeerAuth::bearer_claims(jti => 43, aud => ['x']),
  JwtPeerAuth::bearer('ec')]
 --- error_code eval
 [201, 401, 200, 200, 201, 201, 201, 401, 200, 401, 401, 200, 200]
@@ -258,17 +241,17 @@ Time::HiRes::sleep(3.2);
 [$main::A, $main::A, $main::JSON, $main::B]
 --- between_0
 my ($created, $full) = (0, 0);
-my ($code) = main::api_post('{"name":"identifier","value":"peer-a"}');
+my ($code) = JwtPeerAuth::revocation_post('{"name":"identifier","value":"peer-a"}');
 die "first POST: $code" unless $code == 201;
 $created++;
 for my $i (1 .. 3000) {
-    ($code) = main::api_post(qq({"name":"identifier","value":"filler-$i-) . ('x' x 40) . '"}');
+    ($code) = JwtPeerAuth::revocation_post(qq({"name":"identifier","value":"filler-$i-) . ('x' x 40) . '"}');
     if ($code == 507) { $full = 1; last }
     die "POST $i: $code" unless $code == 201;
     $created++;
 }
 Test::More::ok($full, "507 after $created entries");
-my (undef, $list) = JwtPeerAuth::http_request(main::port(), 'GET', '/revocations');
+my (undef, $list) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', '/revocations');
 my $n = () = $list =~ /"name":/g;
 Test::More::is($n, $created, 'every added entry is still listed');
 --- error_code eval

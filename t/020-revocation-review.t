@@ -51,7 +51,7 @@ sub parallel_requests {
     require IO::Select;
     my @socks;
     for my $r (@reqs) {
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => port(), Proto => 'tcp', Timeout => 10)
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => JwtPeerAuth::server_port(), Proto => 'tcp', Timeout => 10)
             or die "connect: $!";
         print $s $r;
         push @socks, $s;
@@ -84,24 +84,11 @@ sub entry_set {
     return join(',', sort map { "$_->{name}=$_->{value}:$_->{expires}" } @{ $j->{entries} });
 }
 
-sub port { $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984 }
-
-sub peer {
-    my (%claims) = @_;
-    require JSON::PP;
-    return JwtPeerAuth::bearer('rsa', '--claims', JSON::PP->new->canonical->encode(\%claims));
-}
-
 our $JSON = 'Content-Type: application/json';
-
-sub api_post {
-    my ($body) = @_;
-    return JwtPeerAuth::http_request(port(), 'POST', '/revocations', headers => [$JSON], body => $body);
-}
 
 sub get_p {
     my ($auth) = @_;
-    my ($code) = JwtPeerAuth::http_request(port(), 'GET', '/p/index.html', headers => [$auth]);
+    my ($code) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', '/p/index.html', headers => [$auth]);
     return $code;
 }
 
@@ -133,8 +120,8 @@ GET /revocations
 --- between_0
 for my $case (['42.0', 42], ['1e2', 100], ['4.2e1', 42]) {
     my ($lit, $jti) = @$case;
-    my ($code, $body) = main::api_post(qq({"name":"jti","value":$lit}));
-    my $got = main::get_p(main::peer(jti => $jti));
+    my ($code, $body) = JwtPeerAuth::revocation_post(qq({"name":"jti","value":$lit}));
+    my $got = main::get_p(JwtPeerAuth::bearer_claims(jti => $jti));
     Test::More::ok($code == 400 || ($code =~ /^20[01]$/ && $got == 401),
         "POST value $lit: refused, or jti $jti is refused (POST $code, GET $got, $body)");
 }
@@ -187,7 +174,7 @@ Content-Type: application/json
 --- response_headers eval
 ["Content-Type: application/json", "Allow: GET, HEAD, POST, DELETE"]
 --- between_1
-my $port = main::port();
+my $port = JwtPeerAuth::server_port();
 my $body = '{"name":"identifier","value":"peer-expect"}' . (' ' x 2000);
 my $out = qx{curl -s -o /dev/null -w '%{http_code}' -H 'Expect: 100-continue' -H 'Content-Type: application/json' --data-binary '$body' http://127.0.0.1:$port/revocations};
 Test::More::is($out, '201', 'POST with Expect: 100-continue');
@@ -211,7 +198,7 @@ for my $run (['{"name":"identifier","value":"peer-h2"}', '201'],
     my $out = qx{curl -s --http2-prior-knowledge -o /dev/null -w '%{http_version} %{http_code}' -H 'Content-Type: application/json' --data-binary '$body' http://127.0.0.1:$port/revocations};
     Test::More::is($out, "2 $want", "h2c POST: $want");
 }
-my $code = main::get_p(main::peer(identifier => 'peer-h2'));
+my $code = main::get_p(JwtPeerAuth::bearer_claims(identifier => 'peer-h2'));
 Test::More::is($code, 401, 'the h2-revoked peer is refused');
 --- error_code: 200
 --- no_error_log
@@ -233,7 +220,7 @@ Test::More::is(CORE::join(',', grep { $_ ne '201' } @codes), '', '40 concurrent 
          (map { main::post_req(qq({"name":"token_id","value":"d-$_"})) } 1 .. 20));
 @codes = main::parallel_requests(@reqs);
 Test::More::is(CORE::join(',', grep { !/^20[01]$/ } @codes), '', '60 concurrent changes: 200/201 each');
-my (undef, $list) = JwtPeerAuth::http_request(main::port(), 'GET', '/revocations');
+my (undef, $list) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', '/revocations');
 my $file = JwtPeerAuth::slurp("$main::STATE_DIR/concurrent.json");
 Test::More::is(main::entry_set($file), main::entry_set($list), 'the state file is the zone');
 my $n = () = $list =~ /"name":/g;
@@ -255,7 +242,7 @@ Test::More::diag('workers that served changes: ' . scalar(keys %pids));
 --- more_headers eval
 [$main::JSON, $main::JSON, "", ""]
 --- between_0
-our $before = do { my (undef, $l) = JwtPeerAuth::http_request(main::port(), 'GET', '/revocations'); main::entry_set($l) };
+our $before = do { my (undef, $l) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', '/revocations'); main::entry_set($l) };
 rename "$main::STATE_DIR/sub9", "$main::STATE_DIR/sub9-gone" or die "rename: $!";
 JwtPeerAuth::write_file("$main::STATE_DIR/sub9", "not a directory\n");
 --- between_3
@@ -276,7 +263,7 @@ GET /revocations
 --- between_0
 require IO::Socket::INET;
 my $body = '{"name":"identifier","value":"in-flight"}';
-my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => main::port(), Proto => 'tcp', Timeout => 10)
+my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => JwtPeerAuth::server_port(), Proto => 'tcp', Timeout => 10)
     or die "connect: $!";
 print $s "POST /revocations HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "
     . length($body) . "\r\n\r\n";
@@ -301,9 +288,9 @@ my $resp = '';
 while (sysread($s, my $buf, 65536)) { $resp .= $buf }
 my ($code) = $resp =~ m{^HTTP/1\.\d (\d+)};
 Test::More::is($code, 201, 'the in-flight POST is answered 201');
-my ($c2) = main::api_post('{"name":"identifier","value":"after-reload"}');
+my ($c2) = JwtPeerAuth::revocation_post('{"name":"identifier","value":"after-reload"}');
 Test::More::is($c2, 201, 'a change by a new worker');
-my (undef, $list) = JwtPeerAuth::http_request(main::port(), 'GET', '/revocations');
+my (undef, $list) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', '/revocations');
 Test::More::like($list, qr/"in-flight"/, 'the revocation answered 201 is on the list');
 Test::More::like(JwtPeerAuth::slurp("$main::STATE_DIR/resize.json"), qr/"in-flight"/, 'and in the state file');
 --- error_code: 200

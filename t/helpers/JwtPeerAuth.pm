@@ -253,6 +253,26 @@ sub http_request {
     return ($code, $body // '', $head // '');
 }
 
+# The port the runner's server listens on (for requests from hooks).
+sub server_port {
+    return $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+}
+
+# "Authorization: Bearer <token>" for an RS256 token with these claims (over the defaults).
+sub bearer_claims {
+    my (%claims) = @_;
+    require JSON::PP;
+    return bearer('rsa', '--claims', JSON::PP->new->canonical->encode(\%claims));
+}
+
+# POST of a JSON body to the revocation API at /revocations from a hook; returns ($status,
+# $body, $head) as http_request().
+sub revocation_post {
+    my ($body) = @_;
+    return http_request(server_port(), 'POST', '/revocations',
+        headers => ['Content-Type: application/json'], body => $body);
+}
+
 # A TCP port on 127.0.0.1 that was free a moment ago.
 sub free_port {
     require IO::Socket::INET;

@@ -415,10 +415,11 @@ fn verify_token(
         n += 1;
     }
     let (sets, issuers, sources) = (&sets[..n], &issuers[..n], &sources[..n]);
-    // Both caches are keyed by the token's SHA-256 (see token_cache.rs). Refusals are
-    // remembered for locations with at most two key sources (the common case; with more, a
-    // refusal is simply verified again).
-    let d = jwt_peer_auth_core::digest::token(t);
+    // Both caches are keyed by the token's SHA-256 (see token_cache.rs; computed once per
+    // kept-alive connection and token, conn_memo.rs). Refusals are remembered for locations
+    // with at most two key sources (the common case; with more, a refusal is simply verified
+    // again).
+    let d = crate::conn_memo::token_digest(request.as_ref(), t);
     let used: Option<token_cache::Sources> =
         (n <= 2).then(|| [sources.first().copied(), sources.get(1).copied()]);
     let cached = token_cache::get(&d, sources);

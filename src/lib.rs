@@ -19,6 +19,7 @@ use ngx::ngx_conf_log_error;
 
 mod access;
 mod config;
+mod conn_memo;
 mod ctx;
 mod fetch;
 mod glue;

@@ -420,4 +420,47 @@ sub parallel_get {
     return @codes;
 }
 
+# Several requests, one after another, on ONE kept-alive HTTP/1.1 connection to 127.0.0.1:$port.
+# Each request is [$path, [header lines]]. Returns a list of [$status, $head, $body], one per
+# answer read (fewer when the server closed the connection or $timeout seconds passed: the
+# caller compares the count). Answers must carry Content-Length (static files and NGINX's own
+# error pages do).
+sub keepalive_requests {
+    my ($port, $requests, $timeout) = @_;
+    require IO::Socket::INET;
+    require IO::Select;
+    $timeout //= 5;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                                  Timeout => $timeout) or die "connect: $!";
+    my $sel = IO::Select->new($s);
+    my $deadline = time + $timeout;
+    my ($buf, @answers) = ('');
+    for my $r (@$requests) {
+        my ($path, $headers) = @$r;
+        print $s "GET $path HTTP/1.1\r\nHost: 127.0.0.1\r\n" . join('', map { "$_\r\n" } @{ $headers // [] }) . "\r\n";
+        my $answer;
+        while (1) {
+            if ($buf =~ /\A(HTTP\/1\.\d (\d{3})[^\r]*\r\n.*?)\r\n\r\n/s) {
+                my ($head, $code) = ($1, $2);
+                my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+                defined $len or die "keepalive_requests: no Content-Length in $head";
+                my $start = length($head) + 4;
+                if (length($buf) >= $start + $len) {
+                    $answer = [$code, $head, substr($buf, $start, $len)];
+                    $buf = substr($buf, $start + $len);
+                    last;
+                }
+            }
+            last if time >= $deadline || !$sel->can_read($deadline - time);
+            my $got = sysread($s, my $chunk, 65536);
+            last unless $got;
+            $buf .= $chunk;
+        }
+        last unless $answer;
+        push @answers, $answer;
+    }
+    close $s;
+    return @answers;
+}
+
 1;

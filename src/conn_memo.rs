@@ -93,7 +93,7 @@ fn previous(m: &Memo) -> &[u8] {
 fn remember(m: &mut Memo, pool: *mut ngx::ffi::ngx_pool_t, token: &[u8], d: Digest) {
     m.len = 0;
     if token.len() > m.cap {
-        let cap = token.len().max(m.cap * 2).max(FIRST_BUFFER).min(MAX_TOKEN);
+        let cap = token.len().max(m.cap * 2).clamp(FIRST_BUFFER, MAX_TOKEN);
         // SAFETY: `pool` is the connection's live pool; NULL on failure.
         let buf = unsafe { ngx_pnalloc(pool, cap) }.cast::<u8>();
         if buf.is_null() {

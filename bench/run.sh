@@ -18,6 +18,7 @@
 #       check itself (PEM decode, SHA-256, compare), without TLS's own cost
 #   (r) as (b), with `jwt_peer_auth_revocation_check identifier token_id` and 1,000 entries on
 #       the revocation list (added through the API at the start); the token has both claims
+#   (p) as (b), checked in the preaccess phase (`jwt_peer_auth_phase preaccess`)
 #
 # Protected locations serve a static file, not `return` (which runs before the access phase).
 # Every response's status is counted (status.lua); a scenario with any unexpected status or
@@ -215,6 +216,13 @@ http {
             jwt_peer_auth off;
             jwt_peer_auth_revocation_api;
         }
+        # (p)
+        location = /p {
+            jwt_peer_auth "bench";
+            jwt_peer_auth_jwks_file $keys/jwks.json;
+            jwt_peer_auth_phase preaccess;
+            alias $work/www/hello.txt;
+        }
         # (g)
         location = /g {
             jwt_peer_auth "bench";
@@ -375,6 +383,8 @@ if n != 1000:
 PY
 scenario r "as (b), revocation check (identifier, token_id), 1,000 listed entries" /r 2xx "$rev_token" \
     "${status_lua[@]}" -H "Authorization: Bearer $rev_token" "http://127.0.0.1:$port/r"
+scenario p "as (b), in the preaccess phase" /p 2xx "$token" \
+    "${status_lua[@]}" -H "Authorization: Bearer $token" "http://127.0.0.1:$port/p"
 # The raw cost of one verification of TOKEN (ring's signature check, and the core's verify()),
 # with the same keys, right after the scenario ID that used it (NGINX idle meanwhile): the
 # machine's speed of that moment on both sides of the comparison.
@@ -436,6 +446,13 @@ ratio() { # X Y: rps[X]/rps[Y], if both ran fine
         echo "n/a"
     fi
 }
+cpu_ratio() { # X Y: cpu_us[Y]/cpu_us[X], if both ran fine
+    if [ "${verdict[$1]}" = ok ] && [ "${verdict[$2]}" = ok ]; then
+        awk -v x="${cpu_us[$1]}" -v y="${cpu_us[$2]}" 'BEGIN { printf "%.2f", y / x }'
+    else
+        echo "n/a"
+    fi
+}
 cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -n1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git status --porcelain -- src core Cargo.toml Cargo.lock build.rs 2>/dev/null)" ] || commit="$commit + uncommitted changes"
@@ -461,10 +478,13 @@ workers=$(pgrep -c -P "$nginx_pid" || true)
         echo "| $id | ${desc[$id]} | ${rps[$id]} | ${cpu_us[$id]} | ${others[$id]} | ${p50[$id]} | ${p99[$id]} | ${statuses[$id]} | ${verdict[$id]} |"
     done
     echo
-    echo "| ratio (req/s) | |"
-    echo "|---|--:|"
-    for r in b/a c/a d/a d/b h/a f/a g/b r/b b/e; do
-        echo "| $r | $(ratio "${r%/*}" "${r#*/}") |"
+    echo "X/Y: X's req/s over Y's, and Y's worker CPU per request over X's (both below 1 when X"
+    echo "costs more; the CPU ratio is the steadier one)."
+    echo
+    echo "| ratio | req/s | worker CPU |"
+    echo "|---|--:|--:|"
+    for r in b/a c/a d/a d/b h/a f/a g/b r/b p/b b/e; do
+        echo "| $r | $(ratio "${r%/*}" "${r#*/}") | $(cpu_ratio "${r%/*}" "${r#*/}") |"
     done
     echo
     echo "Per algorithm, distinct tokens (no cache hits): worker CPU per request next to the raw cost"

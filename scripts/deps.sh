@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and the tests need, if any is missing.
+# Installs the Debian packages that are missing, with apt-get (sudo when not root):
+#
+#   ./scripts/deps.sh        what building and the Test::Nginx files need (the demo, the build,
+#                            the Dockerfile's builder stage)
+#   ./scripts/deps.sh ci     also what the rest of scripts/test.sh needs: valgrind, dpkg-dev
+#                            and lintian (the Debian package), chromium and a font (the status
+#                            page in a browser)
 set -euo pipefail
 pkgs=(
     build-essential pkg-config libclang-dev libssl-dev libpcre2-dev zlib1g-dev
     perl libtest-base-perl libtext-diff-perl libipc-run-perl liburi-perl libwww-perl
-    liblist-moreutils-perl libtest-longstring-perl curl valgrind
-    dpkg-dev lintian
-    chromium fonts-dejavu-core
+    liblist-moreutils-perl libtest-longstring-perl curl
 )
+case "${1:-}" in
+    "") ;;
+    ci) pkgs+=(valgrind dpkg-dev lintian chromium fonts-dejavu-core) ;;
+    *) echo "usage: $0 [ci]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -29,6 +29,9 @@ prio=50
 maintainer=${DEB_MAINTAINER:-"jwt_peer_auth maintainers <maintainers@users.noreply.r-seed-333e5795.example>"}
 autoscripts=/usr/share/debhelper/autoscripts
 
+# dpkg-shlibdeps (dpkg-dev) and lintian (for scripts/test-deb-package.sh) are CI extras.
+command -v dpkg-shlibdeps >/dev/null && command -v lintian >/dev/null || ./scripts/deps.sh ci
+
 # --- the module, built for the installed nginx/nginx-dev -------------------------------------
 ./scripts/build-debian.sh
 so=build/debian/$module

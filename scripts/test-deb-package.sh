@@ -83,7 +83,7 @@ deb=$(ls build/"${pkg}"_*_"$(dpkg --print-architecture)".deb)
 echo "package: $deb"
 [ -x build/jwt-mint ] || ./scripts/build.sh # the token helper (scripts/test.sh built it)
 
-# lintian comes with scripts/deps.sh (run by package-deb.sh through build-debian.sh). It warns
+# lintian comes with `scripts/deps.sh ci` (run by scripts/test.sh and by package-deb.sh). It warns
 # when run as root: as root, it reads a copy as nobody. Errors and warnings are counted from
 # its output: with --show-overrides, lintian 2.116's --fail-on also counts overridden tags.
 command -v lintian >/dev/null || apt_get install --no-install-recommends lintian

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The HTML status page in a real browser: starts build/nginx with the module on loopback (a
 # master and two workers, a key service in the same NGINX), sends requests, loads the page in
-# headless Chromium (Debian's `chromium`, installed by scripts/deps.sh when missing) and checks
+# headless Chromium (Debian's `chromium`, installed by `scripts/deps.sh ci` when missing) and checks
 # the DOM the browser built:
 #
 #   1. ?format=html: one row per key source with its state (fresh, failing, none) and key ids,
@@ -30,7 +30,7 @@ started_at=$SECONDS
 die() { echo "test-status-browser.sh: $*" >&2; exit 2; }
 say() { echo "== $*" >&2; }
 
-command -v chromium >/dev/null || ./scripts/deps.sh
+command -v chromium >/dev/null || ./scripts/deps.sh ci
 command -v chromium >/dev/null || die "chromium is missing (Debian: apt-get install chromium)"
 for c in curl python3 timeout; do command -v "$c" >/dev/null || die "$c is missing"; done
 for f in build/nginx build/ngx_http_jwt_peer_auth_module.so build/jwt-mint; do

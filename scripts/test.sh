@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/deps.sh
+./scripts/deps.sh ci
 ./scripts/build.sh
 cargo fmt --all -- --check
 cargo clippy --locked --release --workspace --all-targets -- -D warnings

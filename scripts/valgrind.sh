@@ -59,6 +59,7 @@ started_at=$SECONDS
 
 die() { echo "valgrind.sh: $*" >&2; exit 2; }
 say() { echo "== $*" >&2; }
+command -v valgrind >/dev/null || ./scripts/deps.sh ci
 command -v valgrind >/dev/null || die "valgrind is missing (Debian: apt-get install valgrind)"
 command -v curl >/dev/null || die "curl is missing"
 command -v python3 >/dev/null || die "python3 is missing"

@@ -11,12 +11,7 @@ no_shuffle();
 JwtPeerAuth::use_between_hooks();
 
 # Token-cache counters from the status page.
-sub cache_counts {
-    my ($code, $body) = JwtPeerAuth::http_get(server_port_for_client(), '/status');
-    $code == 200 or die "status page: $code $body";
-    my ($hits, $misses) = $body =~ /"token_cache":\{"hits":(\d+),"misses":(\d+)\}/ or die "no counters in $body";
-    return ($hits, $misses);
-}
+sub cache_counts { JwtPeerAuth::cache_counts() }
 
 # Counters start at zero in each block, also under TEST_NGINX_USE_HUP=1.
 JwtPeerAuth::zone_per_block();

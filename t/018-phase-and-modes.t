@@ -21,11 +21,7 @@ no_shuffle();
 my $ID = '11111111-2222-3333-4444-555555555555';    # jwt-mint's default identifier
 
 # The counters of the status page at /status.
-sub status_json {
-    my ($code, $body) = JwtPeerAuth::http_get(server_port_for_client(), '/status');
-    $code == 200 or die "status page: $code $body";
-    return $body;
-}
+sub status_json { JwtPeerAuth::status_json() }
 
 # Two peers (tokens with different identifiers) each send $n requests, interleaved, on one
 # keep-alive connection (so within a few milliseconds); returns { A => [statuses], B => [...] }.

@@ -46,28 +46,7 @@ chmod 0777, "$STATE_DIR/sub9";
 
 # Sends all requests at once (one connection each), then reads every answer; returns the codes.
 sub parallel_requests {
-    my (@reqs) = @_;
-    require IO::Socket::INET;
-    require IO::Select;
-    my @socks;
-    for my $r (@reqs) {
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => JwtPeerAuth::server_port(), Proto => 'tcp', Timeout => 10)
-            or die "connect: $!";
-        print $s $r;
-        push @socks, $s;
-    }
-    my @codes;
-    for my $s (@socks) {
-        my ($resp, $sel, $deadline) = ('', IO::Select->new($s), time + 10);
-        while (time < $deadline && $sel->can_read($deadline - time)) {
-            my $got = sysread($s, my $buf, 65536);
-            last unless $got;
-            $resp .= $buf;
-        }
-        close $s;
-        push @codes, $resp =~ m{^HTTP/1\.\d (\d+)} ? $1 : 'none';
-    }
-    return @codes;
+    return JwtPeerAuth::parallel_raw(JwtPeerAuth::server_port(), [@_]);
 }
 
 sub post_req {

@@ -34,10 +34,9 @@ _EOC_
 
 # The status page's counters: "<reason>" counts, and hits/misses/refusal_hits.
 sub counts {
-    my ($code, $body) = JwtPeerAuth::http_get(server_port_for_client(), '/status');
-    $code == 200 or die "status page: $code $body";
+    my $body = JwtPeerAuth::status_json();
     my %c = $body =~ /"(\w+)":(\d+)/g;
-    my ($hits, $misses) = $body =~ /"token_cache":\{"hits":(\d+),"misses":(\d+)\}/ or die "no token_cache in $body";
+    my ($hits, $misses) = JwtPeerAuth::cache_counts($body);
     my ($refusal_hits) = $body =~ /"refusal_cache":\{"hits":(\d+)\}/ or die "no refusal_cache in $body";
     return { %c, hits => $hits, misses => $misses, refusal_hits => $refusal_hits };
 }

@@ -7,6 +7,7 @@
 use FindBin;
 use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
+use KeyService;
 use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
@@ -34,15 +35,15 @@ _EOC_
 # Runs @seq ([token, status, sub or '', status word]) on one kept-alive connection.
 sub run_on_one_connection {
     my ($label, @seq) = @_;
-    my @answers = JwtPeerAuth::keepalive_requests(JwtPeerAuth::server_port(),
-        [map { ['/p/index.html', ["Authorization: Bearer $_->[0]"]] } @seq]);
+    my @answers = KeyService::session(JwtPeerAuth::server_port(),
+        [map { ['/p/index.html', "Authorization: Bearer $_->[0]"] } @seq]);
     Test::More::is(scalar(@answers), scalar(@seq), "$label: every request answered on one connection");
     for my $i (0 .. $#seq) {
-        my ($code, $head) = @{ $answers[$i] // [0, ''] };
+        my ($code, $head) = @{ $answers[$i] // {} }{qw(status headers)};
         my (undef, $want, $sub, $word) = @{ $seq[$i] };
-        my ($got_sub) = $head =~ /^X-Sub: (.*?)\r?$/m;
-        my ($got_word) = $head =~ /^X-Status: (.*?)\r?$/m;
-        Test::More::is("$code " . ($got_sub // '') . " " . ($got_word // ''), "$want $sub $word", "$label: request $i");
+        my ($got_sub) = ($head // '') =~ /^X-Sub: (.*?)\r?$/mi;
+        my ($got_word) = ($head // '') =~ /^X-Status: (.*?)\r?$/mi;
+        Test::More::is(($code // 0) . " " . ($got_sub // '') . " " . ($got_word // ''), "$want $sub $word", "$label: request $i");
     }
 }
 

@@ -265,6 +265,21 @@ sub bearer_claims {
     return bearer('rsa', '--claims', JSON::PP->new->canonical->encode(\%claims));
 }
 
+# The runner's server's status page (/status, JSON) from a hook; dies unless it answers 200.
+sub status_json {
+    my ($code, $body) = http_get(server_port(), '/status');
+    $code == 200 or die "status page: $code $body";
+    return $body;
+}
+
+# The token cache's (hits, misses) on the status page (or in the JSON text given).
+sub cache_counts {
+    my ($body) = @_;
+    $body //= status_json();
+    my ($hits, $misses) = $body =~ /"token_cache":\{"hits":(\d+),"misses":(\d+)\}/ or die "no token_cache in $body";
+    return ($hits, $misses);
+}
+
 # POST of a JSON body to the revocation API at /revocations from a hook; returns ($status,
 # $body, $head) as http_request().
 sub revocation_post {
@@ -394,21 +409,28 @@ END {
 # their status codes. Loopback only; bounded by $timeout seconds.
 sub parallel_get {
     my ($port, $path, $n, $header, $timeout) = @_;
+    my $req = "GET $path HTTP/1.0\r\nHost: localhost\r\n" . ($header ? "$header\r\n" : '') . "\r\n";
+    return parallel_raw($port, [($req) x $n], $timeout);
+}
+
+# Sends every raw request text at once, one connection each, to 127.0.0.1:$port, then reads
+# every answer (bounded by $timeout seconds, 10 by default); returns their status codes
+# ('none' where nothing came back).
+sub parallel_raw {
+    my ($port, $requests, $timeout) = @_;
     require IO::Socket::INET;
     require IO::Select;
     $timeout //= 10;
     my @socks;
-    for (1 .. $n) {
+    for my $r (@$requests) {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => $timeout)
             or die "connect: $!";
-        print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n" . ($header ? "$header\r\n" : '') . "\r\n";
+        print $s $r;
         push @socks, $s;
     }
     my @codes;
     for my $s (@socks) {
-        my $sel = IO::Select->new($s);
-        my $resp = '';
-        my $deadline = time + $timeout;
+        my ($resp, $sel, $deadline) = ('', IO::Select->new($s), time + $timeout);
         while (time < $deadline && $sel->can_read($deadline - time)) {
             my $got = sysread($s, my $buf, 65536);
             last unless $got;
@@ -418,49 +440,6 @@ sub parallel_get {
         push @codes, $resp =~ m{^HTTP/1\.\d (\d+)} ? $1 : 'none';
     }
     return @codes;
-}
-
-# Several requests, one after another, on ONE kept-alive HTTP/1.1 connection to 127.0.0.1:$port.
-# Each request is [$path, [header lines]]. Returns a list of [$status, $head, $body], one per
-# answer read (fewer when the server closed the connection or $timeout seconds passed: the
-# caller compares the count). Answers must carry Content-Length (static files and NGINX's own
-# error pages do).
-sub keepalive_requests {
-    my ($port, $requests, $timeout) = @_;
-    require IO::Socket::INET;
-    require IO::Select;
-    $timeout //= 5;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
-                                  Timeout => $timeout) or die "connect: $!";
-    my $sel = IO::Select->new($s);
-    my $deadline = time + $timeout;
-    my ($buf, @answers) = ('');
-    for my $r (@$requests) {
-        my ($path, $headers) = @$r;
-        print $s "GET $path HTTP/1.1\r\nHost: 127.0.0.1\r\n" . join('', map { "$_\r\n" } @{ $headers // [] }) . "\r\n";
-        my $answer;
-        while (1) {
-            if ($buf =~ /\A(HTTP\/1\.\d (\d{3})[^\r]*\r\n.*?)\r\n\r\n/s) {
-                my ($head, $code) = ($1, $2);
-                my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
-                defined $len or die "keepalive_requests: no Content-Length in $head";
-                my $start = length($head) + 4;
-                if (length($buf) >= $start + $len) {
-                    $answer = [$code, $head, substr($buf, $start, $len)];
-                    $buf = substr($buf, $start + $len);
-                    last;
-                }
-            }
-            last if time >= $deadline || !$sel->can_read($deadline - time);
-            my $got = sysread($s, my $chunk, 65536);
-            last unless $got;
-            $buf .= $chunk;
-        }
-        last unless $answer;
-        push @answers, $answer;
-    }
-    close $s;
-    return @answers;
 }
 
 1;

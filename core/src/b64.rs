@@ -38,12 +38,23 @@ pub fn decoded_len(len: usize) -> Option<usize> {
     }
 }
 
-/// Decodes strict unpadded base64url, appending to `out`.
+/// Decodes strict unpadded base64url, appending to `out` (on error `out` is as it was).
 pub fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Result<(), B64Error> {
     let len = decoded_len(input.len()).ok_or(B64Error::InvalidLength)?;
-    out.reserve(len);
+    let start = out.len();
+    out.resize(start + len, 0);
+    let result = decode_to(input, &mut out[start..]);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+/// Decodes `input` into `dst`, which has exactly its decoded length.
+fn decode_to(input: &[u8], dst: &mut [u8]) -> Result<(), B64Error> {
     let mut chunks = input.chunks_exact(4);
-    for c in &mut chunks {
+    let mut whole = dst.chunks_exact_mut(3);
+    for (c, o) in (&mut chunks).zip(&mut whole) {
         let a = DECODE[c[0] as usize];
         let b = DECODE[c[1] as usize];
         let d = DECODE[c[2] as usize];
@@ -52,9 +63,10 @@ pub fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Result<(), B64Error> {
             return Err(B64Error::InvalidChar);
         }
         let v = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(d) << 6) | u32::from(e);
-        out.extend_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
+        o.copy_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
     }
     let rest = chunks.remainder();
+    let tail = whole.into_remainder();
     let mut v: u32 = 0;
     for (i, &ch) in rest.iter().enumerate() {
         let x = DECODE[ch as usize];
@@ -63,19 +75,19 @@ pub fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Result<(), B64Error> {
         }
         v |= u32::from(x) << (18 - 6 * i);
     }
-    match rest.len() {
-        0 => {}
-        2 => {
+    match (rest.len(), tail) {
+        (0, []) => {}
+        (2, [t0]) => {
             if v & 0xffff != 0 {
                 return Err(B64Error::NonCanonical);
             }
-            out.push((v >> 16) as u8);
+            *t0 = (v >> 16) as u8;
         }
-        3 => {
+        (3, [t0, t1]) => {
             if v & 0xff != 0 {
                 return Err(B64Error::NonCanonical);
             }
-            out.extend_from_slice(&[(v >> 16) as u8, (v >> 8) as u8]);
+            (*t0, *t1) = ((v >> 16) as u8, (v >> 8) as u8);
         }
         _ => return Err(B64Error::InvalidLength),
     }
@@ -113,6 +125,17 @@ pub fn encode(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_into_appends_and_leaves_out_alone_on_error() {
+        let mut out = b"xy".to_vec();
+        decode_into(b"aGVsbG8", &mut out).unwrap();
+        assert_eq!(out, b"xyhello");
+        for bad in [&b"aGVsbG9"[..], b"aGV=bG8", b"aGVsb", b"a"] {
+            assert!(decode_into(bad, &mut out).is_err(), "{bad:?}");
+            assert_eq!(out, b"xyhello", "{bad:?}");
+        }
+    }
 
     #[test]
     fn round_trips_all_lengths() {

@@ -639,6 +639,26 @@ for pass in 1 2; do
 done
 # Every refusal.
 good=$(mint rsa)
+# One kept-alive connection (curl --next reuses it): the connection's token digest memo
+# remembering, reusing, and replaced by a token of the same length and by a longer one.
+keepalive_seq() { # NAME EXPECTED_CODES TOKEN...
+    local name=$1 want=$2 t args=() got
+    shift 2
+    for t in "$@"; do
+        [ ${#args[@]} -eq 0 ] || args+=(--next)
+        args+=(-s --noproxy '*' -m 60 -o /dev/null -w '%{http_code} ' -H "$(auth "$t")" "http://127.0.0.1:$port/file/hello.txt")
+    done
+    n_req=$((n_req + 1))
+    got=$(curl "${args[@]}" || true)
+    local verdict=ok
+    [ "${got% }" = "$want" ] || verdict=UNEXPECTED
+    printf '%-4s %-10s %s %s %s\n' "$n_req" "$verdict" "$want" "${got:-none}" "$name" >> "$results"
+}
+ka=$(mint rsa)
+ka_bad=$(mint rsa --corrupt)
+ka_long=$(mint rsa --claims '{"note":"'"$(printf 'x%.0s' $(seq 600))"'"}')
+keepalive_seq "one connection: token, same token, bad token, longer token, first token" "200 200 401 200 200" \
+    "$ka" "$ka" "$ka_bad" "$ka_long" "$ka"
 req "no Authorization" 401 /file/hello.txt
 has_header "challenge without error" 'WWW-Authenticate: Bearer realm="vg"'
 req "another scheme" 401 /file/hello.txt -H "Authorization: Basic dXNlcjpwYXNz"

@@ -5,6 +5,7 @@ pkgs=(
     build-essential pkg-config libclang-dev libssl-dev libpcre2-dev zlib1g-dev
     perl libtest-base-perl libtext-diff-perl libipc-run-perl liburi-perl libwww-perl
     liblist-moreutils-perl libtest-longstring-perl curl valgrind
+    gdb
     dpkg-dev lintian
     chromium fonts-dejavu-core
 )

@@ -28,11 +28,16 @@ no_shuffle();
 # blocks (TEST_NGINX_USE_HUP=1).
 JwtPeerAuth::zone_per_block();
 
+# The pinned server's port, per block (the hooks need it, and under TEST_NGINX_USE_HUP=1 no
+# worker of the previous block's configuration, still finishing, listens on it).
+our %PORT;
+
 add_block_preprocessor(sub {
     my $block = shift;
-    $block->set_value('http_config', <<'_EOC_') unless defined $block->http_config;
+    my $port = $PORT{$block->seq_num} //= JwtPeerAuth::free_port();
+    (my $http = <<'_EOC_') =~ s/\@PORT\@/$port/;
     server {
-        listen 127.0.0.1:$TEST_NGINX_LOCK_PORT reuseport;
+        listen 127.0.0.1:@PORT@ reuseport;
         jwt_peer_auth "peers";
         jwt_peer_auth_key_request /_jwks;
         jwt_peer_auth_key_cache 1h min_refresh=1s;
@@ -42,6 +47,7 @@ add_block_preprocessor(sub {
         location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
     }
 _EOC_
+    $block->set_value('http_config', $http) unless defined $block->http_config;
     $block->set_value('config', "    location = /t { return 200 \"ok\\n\"; }\n") unless defined $block->config;
     $block->set_value('request', 'GET /t') unless defined $block->request;
     $block->set_value('response_body', "ok\n") unless defined $block->response_body;
@@ -50,10 +56,6 @@ _EOC_
 });
 
 JwtPeerAuth::use_between_hooks();
-
-# The pinned server's port (the hooks need it; a random port of the runner is only in the
-# configuration text).
-$ENV{TEST_NGINX_LOCK_PORT} ||= JwtPeerAuth::free_port();
 
 our $GDB = (grep { -x } map { "$_/gdb" } split /:/, $ENV{PATH} // "")[0];
 our $VALID = JwtPeerAuth::bearer('rsa');
@@ -203,8 +205,8 @@ sub wait_log {
 # the request $trigger and kills it there; then checks that NGINX unlocked the zone and that
 # the other worker and the replacement answer within 5 s each.
 sub killed_holding_lock {
-    my (%o) = @_;
-    my $port = $ENV{TEST_NGINX_LOCK_PORT};
+    my ($block, %o) = @_;
+    my $port = $PORT{$block->seq_num} // die "no port for this block";
     my $c = pin_workers($port, 2);
     my ($victim, $other) = sort { $a <=> $b } keys %$c;
 
@@ -259,10 +261,10 @@ __DATA__
 
 === TEST 1: a worker killed while it holds the lock to take a fetch lease (an unknown kid's refetch): both workers go on
 --- between_0
-main::killed_holding_lock(where => 'may_force', warm => 'both', trigger => $main::UNKNOWN_KID);
+main::killed_holding_lock($block, where => 'may_force', warm => 'both', trigger => $main::UNKNOWN_KID);
 
 
 
 === TEST 2: a worker killed while it holds the lock to copy the published JWKS: both workers go on
 --- between_0
-main::killed_holding_lock(where => 'body_of', warm => 'other', trigger => $main::VALID);
+main::killed_holding_lock($block, where => 'body_of', warm => 'other', trigger => $main::VALID);

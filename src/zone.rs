@@ -14,14 +14,20 @@
 //! Nothing is parsed under the lock; a body is published only after the core parsed it into
 //! at least one usable key.
 
+use std::alloc::Layout;
+use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use jwt_peer_auth_core::freshness::{CacheSettings, SourceState};
 use jwt_peer_auth_core::Reason;
+use ngx::allocator::{AllocError, Allocator};
 use ngx::core::{SlabPool, Status};
-use ngx::ffi::{ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t};
+use ngx::ffi::{
+    ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_shmtx_lock, ngx_shmtx_unlock,
+    ngx_slab_alloc_locked, ngx_slab_free_locked, ngx_slab_pool_t, ngx_str_t,
+};
 use ngx::sync::RwLock;
 
 /// Most key sources one zone tracks (live and retired).
@@ -181,6 +187,109 @@ impl Header {
         self.magic == current.magic
             && self.layout_version == current.layout_version
             && self.layout_size == current.layout_size
+    }
+}
+
+/// A value in a shared zone of this module that only the zone's slab-pool mutex guards (the
+/// revocation list's tree). NGINX's master force-unlocks that mutex when a worker dies holding
+/// it, which a spinlock in the zone could never be.
+#[repr(transparent)]
+pub struct SlabMutex<T>(UnsafeCell<T>);
+
+impl<T> SlabMutex<T> {
+    pub const fn new(value: T) -> SlabMutex<T> {
+        SlabMutex(UnsafeCell::new(value))
+    }
+
+    /// Takes the slab pool's mutex: the only way to the value; unlocks when the guard drops.
+    /// Never called while this process holds it (NGINX's mutex is not recursive: it would wait
+    /// for itself forever), so each method of a zone handle locks once.
+    ///
+    /// # Safety
+    ///
+    /// `pool` is the slab pool of the zone `self` lives in (a zone handle keeps the two
+    /// together), mapped in this process.
+    pub unsafe fn lock(&self, pool: &SlabPool) -> SlabHeld<'_, T> {
+        let pool = NonNull::from(pool.as_ref());
+        // SAFETY: the zone's slab pool (the caller's contract), its mutex set up by NGINX.
+        unsafe { ngx_shmtx_lock(std::ptr::addr_of_mut!((*pool.as_ptr()).mutex)) };
+        // SAFETY: the value is only reached under this mutex, which serialises every process;
+        // within this process a second `lock` would never return, so no other guard exists.
+        let value = unsafe { &mut *self.0.get() };
+        SlabHeld { pool, value }
+    }
+}
+
+/// A [`SlabMutex`]'s value with the zone's slab mutex held by this process.
+pub struct SlabHeld<'a, T> {
+    pool: NonNull<ngx_slab_pool_t>,
+    value: &'a mut T,
+}
+
+impl<T> SlabHeld<'_, T> {
+    /// The zone's slab pool as an allocator for use under this guard.
+    pub fn slab(&self) -> HeldSlab {
+        HeldSlab(self.pool)
+    }
+}
+
+impl<T> Drop for SlabHeld<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the mutex was locked by `SlabMutex::lock` in this process.
+        unsafe { ngx_shmtx_unlock(std::ptr::addr_of_mut!((*self.pool.as_ptr()).mutex)) };
+    }
+}
+
+impl<T> std::ops::Deref for SlabHeld<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value
+    }
+}
+
+impl<T> std::ops::DerefMut for SlabHeld<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.value
+    }
+}
+
+/// A zone's slab pool, used only while its mutex is held (under a [`SlabHeld`], or by the
+/// zone's init with the pool locked): allocates with `ngx_slab_alloc_locked` and frees with
+/// `ngx_slab_free_locked` (the plain functions take the mutex themselves: a deadlock here).
+#[derive(Clone)]
+pub struct HeldSlab(NonNull<ngx_slab_pool_t>);
+
+impl HeldSlab {
+    /// The allocator of `pool` for a value that keeps it, such as a tree in the zone.
+    ///
+    /// # Safety
+    ///
+    /// The pool's mutex is held by this process whenever the allocator is used.
+    pub unsafe fn new(pool: &SlabPool) -> HeldSlab {
+        HeldSlab(NonNull::from(pool.as_ref()))
+    }
+}
+
+// SAFETY: allocations are slab blocks of at least `max(size, align)` bytes, checked for the
+// alignment (small slab blocks are aligned to their power-of-two size, pages to the page); a
+// block is freed only with the pool it came from. Callers hold the pool's mutex (see above).
+unsafe impl Allocator for HeldSlab {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let size = layout.size().max(layout.align()).max(1);
+        // SAFETY: the pool is a zone's, its mutex held by the caller.
+        let p = unsafe { ngx_slab_alloc_locked(self.0.as_ptr(), size) };
+        let p = NonNull::new(p.cast::<u8>()).ok_or(AllocError)?;
+        if p.align_offset(layout.align()) != 0 {
+            // SAFETY: `p` was just allocated from this pool.
+            unsafe { ngx_slab_free_locked(self.0.as_ptr(), p.as_ptr().cast()) };
+            return Err(AllocError);
+        }
+        Ok(NonNull::slice_from_raw_parts(p, layout.size()))
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: Layout) {
+        // SAFETY: `ptr` came from `allocate` on this pool (the trait's contract); mutex held.
+        unsafe { ngx_slab_free_locked(self.0.as_ptr(), ptr.as_ptr().cast()) };
     }
 }
 

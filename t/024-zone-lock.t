@@ -9,6 +9,11 @@
 # Requests are pinned to a worker: the server listens with reuseport (each worker its own
 # socket) and each worker is reached through a keep-alive connection on which GET /pid
 # answered its pid. gdb is required (scripts/deps.sh installs it): without it the test fails.
+#
+# The breakpoints are functions (inlined; the module's line tables name them) that run only
+# with the zone's lock held: `may_force` (the core's SourceState::may_force, called only by
+# Zone::try_start) and `body_of` (zone.rs, a published body read under the lock). A
+# breakpoint reached outside the lock would fail the "was locked by" check below.
 use FindBin;
 use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;

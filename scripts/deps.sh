@@ -2,7 +2,7 @@
 # Installs the Debian packages that are missing, with apt-get (sudo when not root):
 #
 #   ./scripts/deps.sh        what building and the Test::Nginx files need (the demo, the build,
-#                            the Dockerfile's builder stage)
+#                            the Dockerfile's builder stage; gdb for t/024-zone-lock.t)
 #   ./scripts/deps.sh ci     also what the rest of scripts/test.sh needs: valgrind, dpkg-dev
 #                            and lintian (the Debian package), chromium and a font (the status
 #                            page in a browser)
@@ -11,6 +11,7 @@ pkgs=(
     build-essential pkg-config libclang-dev libssl-dev libpcre2-dev zlib1g-dev
     perl libtest-base-perl libtext-diff-perl libipc-run-perl liburi-perl libwww-perl
     liblist-moreutils-perl libtest-longstring-perl curl
+    gdb
 )
 case "${1:-}" in
     "") ;;

@@ -13,16 +13,29 @@
 //! the master. A slot that no running configuration claims is reclaimed when room is needed.
 //! Nothing is parsed under the lock; a body is published only after the core parsed it into
 //! at least one usable key.
+//!
+//! The lock is the slab pool's own mutex ([`SlabMutex`], shared with the revocation list), as
+//! NGINX's limit_req and limit_conn use it: when a worker dies holding it, the master unlocks
+//! it ("shared memory zone ... was locked by"), so one crashed worker cannot hang the others.
+//! Requests with fresh keys never take it (the slot's version says the worker's copy of the
+//! state is current). The next holder after such a death may find an update half done: the
+//! stores that matter are ordered so that this stays safe (a body pointer never goes with
+//! another block's length, a generation number is never handed out twice).
 
+use std::alloc::Layout;
+use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
 
 use jwt_peer_auth_core::freshness::{CacheSettings, SourceState};
 use jwt_peer_auth_core::Reason;
+use ngx::allocator::{AllocError, Allocator};
 use ngx::core::{SlabPool, Status};
-use ngx::ffi::{ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t};
-use ngx::sync::RwLock;
+use ngx::ffi::{
+    ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_shmtx_lock, ngx_shmtx_unlock,
+    ngx_slab_alloc_locked, ngx_slab_free_locked, ngx_slab_pool_t, ngx_str_t,
+};
 
 /// Most key sources one zone tracks (live and retired).
 pub const MAX_SOURCES: usize = 32;
@@ -33,7 +46,7 @@ const RESULT_LEN: usize = 96;
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtpeer\0");
 /// Bumped whenever [`Shared`] changes shape.
-const LAYOUT_VERSION: u32 = 4;
+const LAYOUT_VERSION: u32 = 5;
 
 /// A key source's identity: a digest of what the configuration says it is.
 pub type Identity = [u8; 32];
@@ -93,6 +106,21 @@ struct Slot {
 }
 
 impl Slot {
+    /// Replaces the published body with `body` (a slab block of its length, or none); returns
+    /// the old block, for the caller to free. A worker may die between any two of these
+    /// stores and the next holder of the lock sees what was stored: the pointer is cleared
+    /// first and set last, so `body_len` never describes another block than `body`.
+    fn set_body(&mut self, body: Option<NonNull<[u8]>>) -> Option<NonNull<[u8]>> {
+        let old = NonNull::new(self.body).map(|p| NonNull::slice_from_raw_parts(p, self.body_len));
+        store(&mut self.body, std::ptr::null_mut());
+        store(&mut self.body_len, body.map_or(0, |b| b.len()));
+        store(
+            &mut self.body,
+            body.map_or(std::ptr::null_mut(), |b| b.as_ptr().cast::<u8>()),
+        );
+        old
+    }
+
     const FREE: Slot = Slot {
         identity: [0; 32],
         in_use: 0,
@@ -106,6 +134,16 @@ impl Slot {
         result: Text::EMPTY,
         result_at: 0,
     };
+}
+
+/// `*dst = value` as a store of its own, in program order with the other `store`s and before
+/// the stores that follow: never merged, dropped or moved by the compiler (see
+/// [`Slot::set_body`]). The CPU makes stores before a process's death visible to the others
+/// (the kernel's switch away from it orders them).
+fn store<T: Copy>(dst: &mut T, value: T) {
+    // SAFETY: `dst` is a valid, aligned and exclusive reference; `T: Copy` has no drop.
+    unsafe { std::ptr::write_volatile(dst, value) };
+    compiler_fence(Ordering::SeqCst);
 }
 
 /// Everything under the zone's lock.
@@ -184,6 +222,109 @@ impl Header {
     }
 }
 
+/// A value in a shared zone of this module that only the zone's slab-pool mutex guards (this
+/// zone's [`State`], the revocation list's tree). NGINX's master force-unlocks that mutex when
+/// a worker dies holding it, which a spinlock in the zone could never be.
+#[repr(transparent)]
+pub struct SlabMutex<T>(UnsafeCell<T>);
+
+impl<T> SlabMutex<T> {
+    pub const fn new(value: T) -> SlabMutex<T> {
+        SlabMutex(UnsafeCell::new(value))
+    }
+
+    /// Takes the slab pool's mutex: the only way to the value; unlocks when the guard drops.
+    /// Never called while this process holds it (NGINX's mutex is not recursive: it would wait
+    /// for itself forever), so each method of a zone handle locks once.
+    ///
+    /// # Safety
+    ///
+    /// `pool` is the slab pool of the zone `self` lives in (a zone handle keeps the two
+    /// together), mapped in this process.
+    pub unsafe fn lock(&self, pool: &SlabPool) -> SlabHeld<'_, T> {
+        let pool = NonNull::from(pool.as_ref());
+        // SAFETY: the zone's slab pool (the caller's contract), its mutex set up by NGINX.
+        unsafe { ngx_shmtx_lock(std::ptr::addr_of_mut!((*pool.as_ptr()).mutex)) };
+        // SAFETY: the value is only reached under this mutex, which serialises every process;
+        // within this process a second `lock` would never return, so no other guard exists.
+        let value = unsafe { &mut *self.0.get() };
+        SlabHeld { pool, value }
+    }
+}
+
+/// A [`SlabMutex`]'s value with the zone's slab mutex held by this process.
+pub struct SlabHeld<'a, T> {
+    pool: NonNull<ngx_slab_pool_t>,
+    value: &'a mut T,
+}
+
+impl<T> SlabHeld<'_, T> {
+    /// The zone's slab pool as an allocator for use under this guard.
+    pub fn slab(&self) -> HeldSlab {
+        HeldSlab(self.pool)
+    }
+}
+
+impl<T> Drop for SlabHeld<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the mutex was locked by `SlabMutex::lock` in this process.
+        unsafe { ngx_shmtx_unlock(std::ptr::addr_of_mut!((*self.pool.as_ptr()).mutex)) };
+    }
+}
+
+impl<T> std::ops::Deref for SlabHeld<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value
+    }
+}
+
+impl<T> std::ops::DerefMut for SlabHeld<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.value
+    }
+}
+
+/// A zone's slab pool, used only while its mutex is held (under a [`SlabHeld`], or by the
+/// zone's init with the pool locked): allocates with `ngx_slab_alloc_locked` and frees with
+/// `ngx_slab_free_locked` (the plain functions take the mutex themselves: a deadlock here).
+#[derive(Clone)]
+pub struct HeldSlab(NonNull<ngx_slab_pool_t>);
+
+impl HeldSlab {
+    /// The allocator of `pool` for a value that keeps it, such as a tree in the zone.
+    ///
+    /// # Safety
+    ///
+    /// The pool's mutex is held by this process whenever the allocator is used.
+    pub unsafe fn new(pool: &SlabPool) -> HeldSlab {
+        HeldSlab(NonNull::from(pool.as_ref()))
+    }
+}
+
+// SAFETY: allocations are slab blocks of at least `max(size, align)` bytes, checked for the
+// alignment (small slab blocks are aligned to their power-of-two size, pages to the page); a
+// block is freed only with the pool it came from. Callers hold the pool's mutex (see above).
+unsafe impl Allocator for HeldSlab {
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        let size = layout.size().max(layout.align()).max(1);
+        // SAFETY: the pool is a zone's, its mutex held by the caller.
+        let p = unsafe { ngx_slab_alloc_locked(self.0.as_ptr(), size) };
+        let p = NonNull::new(p.cast::<u8>()).ok_or(AllocError)?;
+        if p.align_offset(layout.align()) != 0 {
+            // SAFETY: `p` was just allocated from this pool.
+            unsafe { ngx_slab_free_locked(self.0.as_ptr(), p.as_ptr().cast()) };
+            return Err(AllocError);
+        }
+        Ok(NonNull::slice_from_raw_parts(p, layout.size()))
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: Layout) {
+        // SAFETY: `ptr` came from `allocate` on this pool (the trait's contract); mutex held.
+        unsafe { ngx_slab_free_locked(self.0.as_ptr(), ptr.as_ptr().cast()) };
+    }
+}
+
 const CURRENT: Header = Header::of::<Shared>(MAGIC, LAYOUT_VERSION);
 
 /// The zone's one allocation, pointed to by the slab pool's `data`.
@@ -195,7 +336,8 @@ struct Shared {
     /// Set when a body did not fit, cleared by the next publish that fits: the error is logged
     /// once per episode.
     full: AtomicBool,
-    state: RwLock<State>,
+    /// Only reached through [`Zone::lock`].
+    state: SlabMutex<State>,
 }
 
 impl Shared {
@@ -216,7 +358,7 @@ impl Shared {
                 quiet: AtomicU64::new(0),
             }),
             full: AtomicBool::new(false),
-            state: RwLock::new(State {
+            state: SlabMutex::new(State {
                 epoch: 0,
                 next_generation: 1,
                 slots: [Slot::FREE; MAX_SOURCES],
@@ -287,9 +429,17 @@ impl Zone {
         &self.shared.counters
     }
 
+    /// The zone's state, with its slab mutex held until the guard drops. No method takes it
+    /// twice, nor calls anything that takes it while holding it.
+    fn lock(&self) -> SlabHeld<'_, State> {
+        // SAFETY: `self.pool` is the slab pool of the zone that holds `self.shared` (both come
+        // from the same `ngx_shm_zone_t` in `from_shm`), mapped in every process.
+        unsafe { self.shared.state.lock(&self.pool) }
+    }
+
     /// Starts a configuration load: returns its epoch.
     fn begin_epoch(&self) -> u64 {
-        let mut st = self.shared.state.write();
+        let mut st = self.lock();
         st.epoch += 1;
         st.epoch
     }
@@ -297,49 +447,45 @@ impl Zone {
     /// The slot of key source `identity` for the configuration load `epoch`: its own slot if
     /// it has one (keys kept), else a free one, else the one retired longest ago.
     fn claim(&self, identity: &Identity, label: &[u8], epoch: u64) -> Option<usize> {
-        let mut freed_body = None;
-        let i = {
-            let mut st = self.shared.state.write();
-            let found = st
-                .slots
-                .iter()
-                .position(|s| s.in_use != 0 && s.identity == *identity);
-            let i = match found {
-                Some(i) => i,
-                None => {
-                    let free = st.slots.iter().position(|s| s.in_use == 0);
-                    // Never a slot of the previous load (most likely the running configuration,
-                    // whose workers still use it): only older ones.
-                    let retired = || {
-                        st.slots
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, s)| s.epoch.saturating_add(1) < epoch)
-                            .min_by_key(|(_, s)| s.epoch)
-                            .map(|(i, _)| i)
-                    };
-                    let i = free.or_else(retired)?;
-                    let old = std::mem::replace(&mut st.slots[i], Slot::FREE);
-                    freed_body = NonNull::new(old.body);
-                    let s = &mut st.slots[i];
-                    // Lease ids keep counting in the slot: a late fetch of the old owner (a
-                    // worker of an older configuration) never holds a lease of the new one.
-                    s.state.last_lease = old.state.last_lease;
-                    s.identity = *identity;
-                    s.in_use = 1;
-                    self.shared.meta[i].owner.store(tag(identity), Ordering::Release);
-                    self.bump(i);
-                    i
+        let mut st = self.lock();
+        let found = st
+            .slots
+            .iter()
+            .position(|s| s.in_use != 0 && s.identity == *identity);
+        let i = match found {
+            Some(i) => i,
+            None => {
+                let free = st.slots.iter().position(|s| s.in_use == 0);
+                // Never a slot of the previous load (most likely the running configuration,
+                // whose workers still use it): only older ones.
+                let retired = || {
+                    st.slots
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| s.epoch.saturating_add(1) < epoch)
+                        .min_by_key(|(_, s)| s.epoch)
+                        .map(|(i, _)| i)
+                };
+                let i = free.or_else(retired)?;
+                let old_body = st.slots[i].set_body(None);
+                let old = std::mem::replace(&mut st.slots[i], Slot::FREE);
+                if let Some(b) = old_body {
+                    free_body(&st.slab(), b);
                 }
-            };
-            let s = &mut st.slots[i];
-            s.epoch = epoch;
-            s.label.set(label);
-            i
+                let s = &mut st.slots[i];
+                // Lease ids keep counting in the slot: a late fetch of the old owner (a
+                // worker of an older configuration) never holds a lease of the new one.
+                s.state.last_lease = old.state.last_lease;
+                s.identity = *identity;
+                s.in_use = 1;
+                self.shared.meta[i].owner.store(tag(identity), Ordering::Release);
+                self.bump(i);
+                i
+            }
         };
-        if let Some(b) = freed_body {
-            self.free(b);
-        }
+        let s = &mut st.slots[i];
+        s.epoch = epoch;
+        s.label.set(label);
         Some(i)
     }
 
@@ -353,6 +499,7 @@ impl Zone {
         self.shared.meta[slot].version.load(Ordering::Acquire)
     }
 
+    /// Called under the lock, after the change it announces.
     fn bump(&self, slot: usize) {
         self.shared.meta[slot].version.fetch_add(1, Ordering::AcqRel);
     }
@@ -368,23 +515,21 @@ impl Zone {
 
     /// The state of `slot` and the version it was read at.
     pub fn state(&self, slot: usize) -> (u64, SourceState) {
-        let st = self.shared.state.read();
+        let st = self.lock();
         (self.version(slot), st.slots[slot].state)
     }
 
     /// Takes the fetch lease if a fetch may start now (for `forced`, also within the
     /// unknown-`kid` rate limit); returns the lease.
     pub fn try_start(&self, slot: usize, cfg: &CacheSettings, now: i64, forced: bool) -> Option<u64> {
-        let lease = {
-            let mut st = self.shared.state.write();
-            let s = &mut st.slots[slot].state;
-            let ok = if forced {
-                s.may_force(cfg, now)
-            } else {
-                s.may_start(now)
-            };
-            ok.then(|| s.start(cfg, now, forced))
+        let mut st = self.lock();
+        let s = &mut st.slots[slot].state;
+        let ok = if forced {
+            s.may_force(cfg, now)
+        } else {
+            s.may_start(now)
         };
+        let lease = ok.then(|| s.start(cfg, now, forced));
         if lease.is_some() {
             self.bump(slot);
         }
@@ -402,109 +547,86 @@ impl Zone {
         kids: &str,
         now: i64,
     ) -> Result<Option<u64>, PublishError> {
-        let same = {
-            let st = self.shared.state.read();
-            let s = &st.slots[slot];
-            s.state.lease_id == lease && self.body_of(s) == Some(body)
-        };
-        let copy = if same {
-            None
-        } else {
-            match self.alloc(body) {
-                Some(p) => Some(p),
-                None => {
-                    let first = !self.shared.full.swap(true, Ordering::AcqRel);
-                    return Err(PublishError::NoMemory {
-                        bytes: body.len(),
-                        first,
-                    });
-                }
-            }
-        };
-        let (outcome, old) = {
-            let mut st = self.shared.state.write();
-            let generation = st.next_generation;
-            let s = &mut st.slots[slot];
-            let changed = copy.is_some();
-            if !s.state.succeed(lease, now, changed.then_some(generation)) {
-                (None, copy)
-            } else {
-                s.stats.ok += 1;
-                s.result.set(b"200");
-                s.result_at = now;
-                let old = match copy {
-                    Some(p) => {
-                        s.kids.set(kids.as_bytes());
-                        let old = NonNull::new(s.body);
-                        s.body = p.as_ptr();
-                        s.body_len = body.len();
-                        old
-                    }
-                    None => None,
-                };
-                let g = s.state.generation;
-                if changed {
-                    st.next_generation += 1;
-                }
-                (Some(g), old)
-            }
-        };
-        // Freed outside the lock: the replaced body, or the unused copy of an outdated fetch.
-        if let Some(p) = old {
-            self.free(p);
+        let mut st = self.lock();
+        let slab = st.slab();
+        if !st.slots[slot].state.holds(lease) {
+            return Ok(None);
         }
-        self.shared.full.store(false, Ordering::Release);
+        let changed = body_of(&st.slots[slot]) != Some(body);
+        let generation = if changed {
+            let Ok(mut copy) = slab.allocate(Layout::for_value(body)) else {
+                let first = !self.shared.full.swap(true, Ordering::AcqRel);
+                return Err(PublishError::NoMemory {
+                    bytes: body.len(),
+                    first,
+                });
+            };
+            // SAFETY: a fresh block of `body.len()` bytes (its slice's length), reachable from
+            // nothing else yet.
+            unsafe { copy.as_mut() }.copy_from_slice(body);
+            // The generation is taken before it is used: a worker that dies in between skips
+            // a number, never hands one out twice (a worker's parsed keys are tied to it).
+            let g = st.next_generation;
+            store(&mut st.next_generation, g + 1);
+            let s = &mut st.slots[slot];
+            let old = s.set_body(Some(copy));
+            s.kids.set(kids.as_bytes());
+            if let Some(old) = old {
+                free_body(&slab, old);
+            }
+            Some(g)
+        } else {
+            None
+        };
+        let s = &mut st.slots[slot];
+        s.state.succeed(lease, now, generation);
+        s.stats.ok += 1;
+        s.result.set(b"200");
+        s.result_at = now;
+        let g = s.state.generation;
         self.bump(slot);
-        Ok(outcome)
+        drop(st);
+        self.shared.full.store(false, Ordering::Release);
+        Ok(Some(g))
     }
 
     /// Records a failed fetch; `false` when the lease was outdated (nothing changed).
     pub fn fail(&self, slot: usize, lease: u64, why: &str, now: i64) -> bool {
-        let done = {
-            let mut st = self.shared.state.write();
-            let s = &mut st.slots[slot];
-            let done = s.state.fail(lease, now);
-            if done {
-                s.stats.failed += 1;
-                s.result.set(why.as_bytes());
-                s.result_at = now;
-            }
-            done
-        };
-        self.bump(slot);
+        let mut st = self.lock();
+        let s = &mut st.slots[slot];
+        let done = s.state.fail(lease, now);
+        if done {
+            s.stats.failed += 1;
+            s.result.set(why.as_bytes());
+            s.result_at = now;
+            self.bump(slot);
+        }
         done
     }
 
     /// A fetch ended without an outcome (its client went away): frees the lease after a short
     /// cool-down.
     pub fn abandon(&self, slot: usize, lease: u64, now: i64) {
-        self.shared.state.write().slots[slot].state.abandon(lease, now);
-        self.bump(slot);
+        let mut st = self.lock();
+        if st.slots[slot].state.abandon(lease, now) {
+            self.bump(slot);
+        }
     }
 
     /// A copy of the published body and its generation.
     pub fn body(&self, slot: usize) -> Option<(u64, Vec<u8>)> {
-        let st = self.shared.state.read();
+        let st = self.lock();
         let s = &st.slots[slot];
-        let body = self.body_of(s)?;
+        let body = body_of(s)?;
         let mut copy = Vec::new();
         copy.try_reserve_exact(body.len()).ok()?;
         copy.extend_from_slice(body);
         Some((s.state.generation, copy))
     }
 
-    fn body_of<'a>(&self, s: &'a Slot) -> Option<&'a [u8]> {
-        if s.body.is_null() {
-            return None;
-        }
-        // SAFETY: a non-NULL `body` is a slab allocation of `body_len` bytes made by `alloc`,
-        // replaced and freed only under the write lock, which the caller's guard excludes.
-        Some(unsafe { std::slice::from_raw_parts(s.body, s.body_len) })
-    }
-
     /// Every slot in use, for the status page (live: claimed by the newest configuration).
     pub fn sources(&self) -> Vec<SourceView> {
-        let st = self.shared.state.read();
+        let st = self.lock();
         st.slots
             .iter()
             .enumerate()
@@ -521,23 +643,28 @@ impl Zone {
             })
             .collect()
     }
+}
 
-    fn alloc(&self, body: &[u8]) -> Option<NonNull<u8>> {
-        let pool = self.pool.as_ref() as *const _ as *mut ngx::ffi::ngx_slab_pool_t;
-        // SAFETY: `pool` is this zone's slab pool; ngx_slab_alloc takes its own mutex and
-        // returns NULL or `len` bytes in the zone.
-        let p = unsafe { ngx::ffi::ngx_slab_alloc(pool, body.len().max(1)) }.cast::<u8>();
-        let p = NonNull::new(p)?;
-        // SAFETY: `p` has room for `body.len()` bytes and does not overlap `body`.
-        unsafe { std::ptr::copy_nonoverlapping(body.as_ptr(), p.as_ptr(), body.len()) };
-        Some(p)
+/// Frees a body that [`Slot::set_body`] replaced (reachable from no slot any more), with the
+/// zone's mutex held (the guard that gave `slab`).
+fn free_body(slab: &HeldSlab, body: NonNull<[u8]>) {
+    // A body's length came from a slice: its layout exists.
+    if let Ok(layout) = Layout::array::<u8>(body.len()) {
+        // SAFETY: `body` was allocated by `Zone::publish` from this slab with this layout
+        // (`Layout::for_value` of a byte slice of this length), and is freed once.
+        unsafe { slab.deallocate(body.cast(), layout) };
     }
+}
 
-    fn free(&self, p: NonNull<u8>) {
-        let pool = self.pool.as_ref() as *const _ as *mut ngx::ffi::ngx_slab_pool_t;
-        // SAFETY: `p` came from `alloc` in this zone and is no longer reachable from any slot.
-        unsafe { ngx::ffi::ngx_slab_free(pool, p.as_ptr().cast()) };
+/// The published body of a slot of the zone's state (reached only under its lock).
+fn body_of(s: &Slot) -> Option<&[u8]> {
+    if s.body.is_null() {
+        return None;
     }
+    // SAFETY: a non-NULL `body` is a slab block of at least `body_len` bytes set by
+    // `Slot::set_body`, replaced and freed only under the zone's lock, which the caller holds
+    // (a `Slot` of the state is only reachable through its guard).
+    Some(unsafe { std::slice::from_raw_parts(s.body, s.body_len) })
 }
 
 /// Why a body could not be published.

@@ -8,28 +8,23 @@
 //! revocation API and the zone's init; expired entries are dropped by the next change and are
 //! never matched in the meantime.
 //!
-//! The lock is the slab pool's own mutex, as NGINX's limit_req and limit_conn use it: when a
-//! worker dies holding it, the master unlocks it ("shared memory zone ... was locked by"), so
-//! one crashed worker cannot hang the others. Tree nodes are allocated while it is held, with
-//! the slab's `_locked` functions ([`HeldSlab`]).
+//! The lock is the slab pool's own mutex ([`SlabMutex`], as the key zone's), as NGINX's
+//! limit_req and limit_conn use it: when a worker dies holding it, the master unlocks it
+//! ("shared memory zone ... was locked by"), so one crashed worker cannot hang the others.
+//! Tree nodes are allocated while it is held, with the slab's `_locked` functions
+//! ([`HeldSlab`]).
 
-use std::cell::UnsafeCell;
 use std::ffi::c_void;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jwt_peer_auth_core::revocation::{self, Entry, KEY_LEN};
 use jwt_peer_auth_core::Verified;
-use ngx::allocator::{AllocError, Allocator};
 use ngx::collections::RbTreeMap;
 use ngx::core::{NgxString, SlabPool, Status};
-use ngx::ffi::{
-    ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_shmtx_lock, ngx_shmtx_unlock,
-    ngx_slab_alloc_locked, ngx_slab_free_locked, ngx_slab_pool_t, ngx_str_t,
-};
+use ngx::ffi::{ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t};
 
 use super::Revocation;
-use crate::zone::Header;
+use crate::zone::{Header, HeldSlab, SlabHeld, SlabMutex};
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtrevk\0");
 /// Bumped whenever [`Shared`] changes shape.
@@ -45,35 +40,6 @@ struct Expiry {
 
 type Tree = RbTreeMap<NgxString<HeldSlab>, Expiry, HeldSlab>;
 
-/// The zone's slab pool, used only while its mutex is held (by [`Locked`], or by NGINX while it
-/// runs the zone's init): allocates with `ngx_slab_alloc_locked`, frees with
-/// `ngx_slab_free_locked`.
-#[derive(Clone)]
-pub struct HeldSlab(NonNull<ngx_slab_pool_t>);
-
-// SAFETY: allocations are slab blocks of at least `max(size, align)` bytes, checked for the
-// alignment (small slab blocks are aligned to their power-of-two size, pages to the page); a
-// block is freed only with the pool it came from. Callers hold the pool's mutex (see above).
-unsafe impl Allocator for HeldSlab {
-    fn allocate(&self, layout: std::alloc::Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let size = layout.size().max(layout.align()).max(1);
-        // SAFETY: the pool is this zone's, its mutex held by the caller.
-        let p = unsafe { ngx_slab_alloc_locked(self.0.as_ptr(), size) };
-        let p = NonNull::new(p.cast::<u8>()).ok_or(AllocError)?;
-        if p.align_offset(layout.align()) != 0 {
-            // SAFETY: `p` was just allocated from this pool.
-            unsafe { ngx_slab_free_locked(self.0.as_ptr(), p.as_ptr().cast()) };
-            return Err(AllocError);
-        }
-        Ok(NonNull::slice_from_raw_parts(p, layout.size()))
-    }
-
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: std::alloc::Layout) {
-        // SAFETY: `ptr` came from `allocate` on this pool (the trait's contract); mutex held.
-        unsafe { ngx_slab_free_locked(self.0.as_ptr(), ptr.as_ptr().cast()) };
-    }
-}
-
 const CURRENT: Header = Header::of::<Shared>(MAGIC, LAYOUT_VERSION);
 
 /// The zone's one allocation, pointed to by the slab pool's `data`.
@@ -84,33 +50,7 @@ struct Shared {
     /// skip the lock.
     count: AtomicU64,
     /// Only reached through [`List::lock`].
-    tree: UnsafeCell<Tree>,
-}
-
-/// The tree with the slab pool's mutex held; unlocks when dropped.
-struct Locked<'a> {
-    pool: NonNull<ngx_slab_pool_t>,
-    tree: &'a mut Tree,
-}
-
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the mutex was locked by `List::lock` in this process.
-        unsafe { ngx_shmtx_unlock(&mut (*self.pool.as_ptr()).mutex) };
-    }
-}
-
-impl std::ops::Deref for Locked<'_> {
-    type Target = Tree;
-    fn deref(&self) -> &Tree {
-        self.tree
-    }
-}
-
-impl std::ops::DerefMut for Locked<'_> {
-    fn deref_mut(&mut self) -> &mut Tree {
-        self.tree
-    }
+    tree: SlabMutex<Tree>,
 }
 
 /// A handle to the list, valid in every worker.
@@ -151,18 +91,10 @@ impl List {
 
     /// Takes the slab pool's mutex: the only way to the tree. Never called while held (NGINX's
     /// mutex is not recursive): every method locks once.
-    fn lock(&self) -> Locked<'_> {
-        let pool = NonNull::from(self.pool.as_ref());
-        // SAFETY: the zone's slab pool, mapped in every process; its mutex set up by NGINX.
-        unsafe { ngx_shmtx_lock(&mut (*pool.as_ptr()).mutex) };
-        // SAFETY: `tree` is only reached under this mutex, which serialises every process;
-        // within this process no other `Locked` exists (no method locks twice).
-        let tree = unsafe { &mut *self.shared.tree.get() };
-        Locked { pool, tree }
-    }
-
-    fn held_slab(&self) -> HeldSlab {
-        HeldSlab(NonNull::from(self.pool.as_ref()))
+    fn lock(&self) -> SlabHeld<'_, Tree> {
+        // SAFETY: `self.pool` is the slab pool of the zone that holds `self.shared` (both come
+        // from the same `ngx_shm_zone_t` in `from_shm`), mapped in every process.
+        unsafe { self.shared.tree.lock(&self.pool) }
     }
 
     /// Whether the list may have entries (lock-free).
@@ -205,7 +137,7 @@ impl List {
                 previous: Some(previous),
             });
         }
-        let key = NgxString::try_from_bytes_in(k, self.held_slab()).map_err(|_| Full)?;
+        let key = NgxString::try_from_bytes_in(k, tree.slab()).map_err(|_| Full)?;
         tree.try_insert(key, Expiry { expires }).map_err(|_| Full)?;
         self.shared.count.fetch_add(1, Ordering::AcqRel);
         Ok(Added {
@@ -303,12 +235,14 @@ impl List {
             // NGINX runs zone init in the master before any worker exists: the pool's mutex
             // is taken for the allocations, as `HeldSlab` requires.
             let locked = pool.lock();
-            let held = HeldSlab(NonNull::from(pool.as_ref()));
+            // SAFETY: `locked` holds the mutex for the allocations below; afterwards the tree
+            // only allocates under `SlabMutex::lock`.
+            let held = unsafe { HeldSlab::new(&pool) };
             let tree = Tree::try_new_in(held).map_err(|_| "the zone is too small")?;
             let shared = Shared {
                 header: CURRENT,
                 count: AtomicU64::new(0),
-                tree: UnsafeCell::new(tree),
+                tree: SlabMutex::new(tree),
             };
             let p = ngx::allocator::allocate(shared, &locked).map_err(|_| "the zone is too small")?;
             drop(locked);

@@ -1,0 +1,275 @@
+# The key zone's lock survives a worker that dies holding it. gdb stops one of two workers at
+# code that only runs with the key zone's lock held (a breakpoint on it) and kills the worker
+# there (SIGKILL, as an OOM kill or a crash in another module would). The master then unlocks
+# the zone's slab mutex that the dead worker held (NGINX's "shared memory zone ... was locked
+# by <pid>"), and the other worker and the replacement worker still answer valid tokens (200),
+# tokens with an unknown kid (401, a refetch under the lock) and the status page within a few
+# seconds. With a spinlock in the zone they would spin forever: the whole server hangs.
+#
+# Requests are pinned to a worker: the server listens with reuseport (each worker its own
+# socket) and each worker is reached through a keep-alive connection on which GET /pid
+# answered its pid. gdb is required (scripts/deps.sh installs it): without it the test fails.
+#
+# The breakpoints are functions (inlined; the module's line tables name them) that run only
+# with the zone's lock held: `may_force` (the core's SourceState::may_force, called only by
+# Zone::try_start) and `body_of` (zone.rs, a published body read under the lock). A
+# breakpoint reached outside the lock would fail the "was locked by" check below.
+use FindBin;
+use lib "$FindBin::Bin/helpers";
+use JwtPeerAuth;
+use IO::Select;
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes ();
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+master_on();
+workers(2);
+log_level('info');
+no_shuffle();
+
+# A cold key zone per block (jwt_peer_auth_b<N>), also when one NGINX is reloaded between
+# blocks (TEST_NGINX_USE_HUP=1).
+JwtPeerAuth::zone_per_block();
+
+# The pinned server's port, per block (the hooks need it, and under TEST_NGINX_USE_HUP=1 no
+# worker of the previous block's configuration, still finishing, listens on it).
+our %PORT;
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    my $port = $PORT{$block->seq_num} //= JwtPeerAuth::free_port();
+    (my $http = <<'_EOC_') =~ s/\@PORT\@/$port/;
+    server {
+        listen 127.0.0.1:@PORT@ reuseport;
+        jwt_peer_auth "peers";
+        jwt_peer_auth_key_request /_jwks;
+        jwt_peer_auth_key_cache 1h min_refresh=1s;
+        location = /_jwks { internal; default_type application/json; alias $TEST_NGINX_HTML_DIR/jwks.json; }
+        location /p { alias $TEST_NGINX_HTML_DIR/; }
+        location = /pid { jwt_peer_auth off; return 200 "$pid"; }
+        location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+    }
+_EOC_
+    $block->set_value('http_config', $http) unless defined $block->http_config;
+    $block->set_value('config', "    location = /t { return 200 \"ok\\n\"; }\n") unless defined $block->config;
+    $block->set_value('request', 'GET /t') unless defined $block->request;
+    $block->set_value('response_body', "ok\n") unless defined $block->response_body;
+    $block->set_value('user_files', [["jwks.json" => JwtPeerAuth::jwks('rsa')], ["index.html" => "ok\n"]])
+        unless defined $block->user_files;
+});
+
+JwtPeerAuth::use_between_hooks();
+
+our $GDB = (grep { -x } map { "$_/gdb" } split /:/, $ENV{PATH} // "")[0];
+our $VALID = JwtPeerAuth::bearer('rsa');
+# Signed with a key the JWKS does not have: an unknown kid, refused after a refetch.
+our $UNKNOWN_KID = JwtPeerAuth::bearer('rsa2');
+
+# --- keep-alive connections pinned to a worker ------------------------------------------------
+
+sub connect_to {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 5)
+        or die "connect 127.0.0.1:$port: $!";
+    return $s;
+}
+
+# Writes one HTTP/1.1 request on keep-alive connection $s.
+sub send_req {
+    my ($s, $path, $header) = @_;
+    my $req = "GET $path HTTP/1.1\r\nHost: localhost\r\n" . ($header ? "$header\r\n" : '') . "\r\n";
+    syswrite($s, $req) == length($req) or die "write: $!";
+}
+
+# Reads one answer (with a Content-Length) from $s within $timeout seconds. Returns
+# ($status, $body); $status is 0 when no whole answer came in time or the connection closed.
+sub read_resp {
+    my ($s, $timeout) = @_;
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    my $deadline = Time::HiRes::time() + $timeout;
+    while (1) {
+        if ($buf =~ /\A(HTTP\/1\.1 (\d{3})[^\r]*\r\n(.*?)\r\n\r\n)/s) {
+            my ($head_len, $code, $head) = (length($1), $2, $3);
+            my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+            defined $len or die "answer without Content-Length: $buf";
+            return ($code, substr($buf, $head_len, $len)) if length($buf) >= $head_len + $len;
+        }
+        my $left = $deadline - Time::HiRes::time();
+        return (0, $buf) if $left <= 0 || !$sel->can_read($left);
+        my $got = sysread($s, $buf, 65536, length $buf);
+        return (0, $buf) unless $got;
+    }
+}
+
+sub ask {
+    my ($s, $path, $header, $timeout) = @_;
+    send_req($s, $path, $header);
+    return read_resp($s, $timeout // 5);
+}
+
+# Keep-alive connections to the workers whose pids are not in @not, one per worker, until
+# $want of them: { pid => socket }. New connections land on a worker by the kernel's
+# reuseport hash, so a bounded number of tries reaches each.
+sub pin_workers {
+    my ($port, $want, @not) = @_;
+    my %skip = map { $_ => 1 } @not;
+    my %c;
+    for (1 .. 200) {
+        my $s = connect_to($port);
+        my ($code, $pid) = ask($s, '/pid', undef, 5);
+        $code == 200 or die "GET /pid: status $code";
+        if ($skip{$pid} || $c{$pid}) {
+            close $s;
+        } else {
+            $c{$pid} = $s;
+        }
+        return \%c if keys %c == $want;
+        Time::HiRes::sleep(0.01);
+    }
+    die "found " . scalar(keys %c) . " of $want workers after 200 connections";
+}
+
+# --- gdb ---------------------------------------------------------------------------------------
+
+# Attaches gdb to $pid with a breakpoint at $where; once it is hit, gdb prints a backtrace and
+# kills the process (SIGKILL). Returns (gdb's pid, its output file) when the breakpoint is set.
+sub arm_gdb {
+    my ($pid, $where) = @_;
+    $GDB or die "gdb not found in PATH: scripts/deps.sh installs it (this test needs it)";
+    my $out = Test::Nginx::Socket::server_root() . "/logs/gdb-$pid.log";
+    my @cmd = ($GDB, '-nx', '-batch', '-p', $pid,
+        '-ex', 'set confirm off', '-ex', 'set pagination off',
+        '-ex', 'handle all nostop noprint pass',
+        '-ex', "break $where",
+        '-ex', 'echo ARMED\n',
+        '-ex', 'continue',
+        '-ex', 'bt 4',
+        '-ex', 'kill',
+        '-ex', 'quit');
+    my $gdb = fork() // die "fork: $!";
+    if ($gdb == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>', $out) or POSIX::_exit(126);
+        open(STDERR, '>&', \*STDOUT);
+        exec(@cmd) or POSIX::_exit(127);
+    }
+    my $deadline = Time::HiRes::time() + 60;
+    while (1) {
+        my $log = -f $out ? JwtPeerAuth::slurp($out) : '';
+        if ($log =~ /^ARMED$/m) {
+            $log =~ /^Breakpoint 1 at /m or die "gdb set no breakpoint at $where:\n$log";
+            return ($gdb, $out);
+        }
+        if (waitpid($gdb, POSIX::WNOHANG()) == $gdb) {
+            die "gdb exited (status " . ($? >> 8) . ") before the breakpoint was set:\n$log";
+        }
+        if (Time::HiRes::time() > $deadline) {
+            kill('KILL', $gdb);
+            waitpid($gdb, 0);
+            die "gdb did not attach to $pid within 60 s:\n$log";
+        }
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+# Waits (bounded) for gdb to report the breakpoint hit and to exit; returns its output.
+sub gdb_done {
+    my ($gdb, $out, $where) = @_;
+    my $deadline = Time::HiRes::time() + 30;
+    while (waitpid($gdb, POSIX::WNOHANG()) != $gdb) {
+        if (Time::HiRes::time() > $deadline) {
+            # Interrupting `continue` runs the rest of the commands: the worker is killed anyway.
+            kill('INT', $gdb);
+            Time::HiRes::sleep(2);
+            kill('KILL', $gdb);
+            waitpid($gdb, 0);
+            die "the breakpoint at $where was not hit within 30 s:\n" . JwtPeerAuth::slurp($out);
+        }
+        Time::HiRes::sleep(0.05);
+    }
+    my $log = JwtPeerAuth::slurp($out);
+    $log =~ /^(?:Thread \S+ )?(?:hit )?Breakpoint 1(?:\.\d+)?, .*\b\Q$where\E\b/m
+        or die "gdb did not stop at $where:\n$log";
+    return $log;
+}
+
+# Waits (bounded) until the error log has a line matching $re.
+sub wait_log {
+    my ($re, $what) = @_;
+    for (1 .. 500) {
+        return if JwtPeerAuth::log_count($re);
+        Time::HiRes::sleep(0.02);
+    }
+    die "not in the error log within 10 s: $what";
+}
+
+# The whole case: pins a connection to each worker, warms the key zone ($warm: which workers
+# parse the keys before, 'both' or 'other'), stops the victim at $where under the lock with
+# the request $trigger and kills it there; then checks that NGINX unlocked the zone and that
+# the other worker and the replacement answer within 5 s each.
+sub killed_holding_lock {
+    my ($block, %o) = @_;
+    my $port = $PORT{$block->seq_num} // die "no port for this block";
+    my $c = pin_workers($port, 2);
+    my ($victim, $other) = sort { $a <=> $b } keys %$c;
+
+    # The other worker fetches the keys; the victim parses them too when asked to.
+    my ($code) = ask($c->{$other}, '/p/index.html', $VALID);
+    $code == 200 or die "warm-up in the other worker: status $code";
+    if ($o{warm} eq 'both') {
+        ($code) = ask($c->{$victim}, '/p/index.html', $VALID);
+        $code == 200 or die "warm-up in the victim: status $code";
+    }
+
+    my ($gdb, $out) = arm_gdb($victim, $o{where});
+    send_req($c->{$victim}, '/p/index.html', $o{trigger});
+    my $bt = gdb_done($gdb, $out, $o{where});
+    Test::More::note("worker $victim stopped and killed by gdb at:\n$bt");
+    my ($dead) = read_resp($c->{$victim}, 5);
+    Test::More::is($dead, 0, "the victim ($victim) died without answering");
+    close $c->{$victim};
+    wait_log(qr/worker process $victim exited on signal 9/, "worker process $victim exited on signal 9");
+
+    # The master logs this right after the exit, if the dead worker held the zone's slab mutex.
+    my $unlocked = qr/shared memory zone "jwt_peer_auth_b\d+" was locked by $victim\b/;
+    for (1 .. 100) {
+        last if JwtPeerAuth::log_count($unlocked);
+        Time::HiRes::sleep(0.02);
+    }
+    Test::More::is(JwtPeerAuth::log_count($unlocked), 1, 'NGINX unlocked the key zone the dead worker held');
+
+    # The replacement worker takes the dead one's reuseport socket.
+    my $r = pin_workers($port, 1, $victim, $other);
+    my ($replacement) = keys %$r;
+    for my $w ([other => $other, $c->{$other}], [replacement => $replacement, $r->{$replacement}]) {
+        my ($name, $pid, $s) = @$w;
+        # Each within 5 s (a worker spinning on the lock never answers); after a timeout the
+        # connection is useless, so the rest count as failed too.
+        my ($code) = ask($s, '/p/index.html', $VALID, 5);
+        Test::More::is($code, 200, "$name worker ($pid): a valid token is accepted within 5 s");
+        ($code) = ask($s, '/p/index.html', $UNKNOWN_KID, 5) if $code;
+        Test::More::is($code, 401, "$name worker ($pid): a token with an unknown kid is refused within 5 s");
+        my $body;
+        ($code, $body) = ask($s, '/status', undef, 5) if $code;
+        Test::More::is($code, 200, "$name worker ($pid): the status page answers within 5 s");
+        Test::More::like($body // '', qr/"requests":\{"ok":\d+.*"key_sources":\[\{/,
+            "$name worker ($pid): the status page lists the key source");
+    }
+    close $_ for values %$c, values %$r;
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a worker killed while it holds the lock to take a fetch lease (an unknown kid's refetch): both workers go on
+--- between_0
+main::killed_holding_lock($block, where => 'may_force', warm => 'both', trigger => $main::UNKNOWN_KID);
+
+
+
+=== TEST 2: a worker killed while it holds the lock to copy the published JWKS: both workers go on
+--- between_0
+main::killed_holding_lock($block, where => 'body_of', warm => 'other', trigger => $main::VALID);

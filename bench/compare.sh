@@ -22,11 +22,12 @@
 # duplicate "jwt_header_" variable"); the run checks that and reports what nginx said. Idle
 # instances cost nothing; the instance measured is the only busy one.
 #
-# Both modules verify the same RS256 tokens (2048-bit key, build/jwt-mint) against the same
-# JWKS file, which holds the RSA key alone (kjdev's older commits read and convert every key of
-# the file on every request: more keys would only slow it down), and check exp. Before measuring, every protected location must answer 200 to a valid
-# token and 401 to a bad signature, an expired token, a token without exp, an unsigned one,
-# garbage and no token at all; any other answer FAILS the run before anything is measured.
+# Both modules verify the same RS256 tokens (2048-bit key, build/jwt-mint) against the same JWKS
+# file, which holds the RSA key alone (kjdev's older commits read and convert every key of the
+# file on every request: more keys would only slow it down), and check exp. Before measuring,
+# every protected location must answer 200 to a valid token and 401 to a bad signature, an expired
+# token, a token without exp, an unsigned one, garbage and no token at all; any other answer FAILS
+# the run before anything is measured.
 #
 # Scenarios (wrk; every response's status counted by bench/status.lua, any unexpected status or
 # socket error makes the scenario FAILED):
@@ -47,10 +48,10 @@
 # (tokens.lua START), so no run re-sends tokens the last one left in the cache.
 #
 # Then, if perf is installed, `perf record -F 4999` samples the workers for COMPARE_PERF_SECONDS
-# during extra runs of plain, ours-1, kjdev-1, ours-n and kjdev-n, and the report splits each one's CPU per
-# request by where the samples fell (the module's .so, libc's malloc/free, libcrypto, NGINX, the
-# kernel): an attribution of the module's own cost that is far less noisy than the difference
-# of two noisy totals.
+# during extra runs of plain, ours-1, kjdev-1, ours-n and kjdev-n, and the report splits each
+# one's CPU per request by where the samples fell (the module's .so, libc's malloc/free,
+# libcrypto, NGINX, the kernel): an attribution of the module's own cost that is far less noisy
+# than the difference of two noisy totals.
 #
 # Settings (environment):
 #   KJDEV_SRC             kjdev's source tree (with its submodules, for commits that have them)
@@ -588,7 +589,7 @@ for id in "${scen[@]}"; do ok "$id" || any_failed=1; done
     fi
     row "ours-n / plain, req/s" div rps ours-n plain
     row "ours-n − plain, worker µs/req" sub cpu ours-n plain
-    row "ours-n-off − ours-n, worker µs/req (what the cache costs on a miss, minus noise)" sub cpu ours-n-off ours-n
+    row "ours-n − ours-n-off, worker µs/req (what the cache costs on a miss: digest, insert)" sub cpu ours-n ours-n-off
     echo
     if [ -n "$perf_note" ] && [ "${#pf_total[@]}" -eq 0 ]; then
         echo "Attribution: $perf_note."

@@ -63,6 +63,8 @@
 #   COMPARE_PERF_SECONDS  perf sampling per profiled scenario (0: none)    default 4
 #   COMPARE_PORT          first of four ports on 127.0.0.1                 default 18700
 #   COMPARE_RESULTS       where the report goes             default bench/results/compare.md
+#   COMPARE_QUIET         before each measurement, wait at most this many seconds for a second
+#                         in which the CPUs were at least 80 % idle (0: do not wait)  default 0
 #   BENCH_SKIP_BUILD=1    use build/debian/ as it is (kjdev is rebuilt only when its source,
 #                         NGINX's or the flags change)
 # At the defaults the run takes about 3 minutes (plus builds and, the first time, minting the pool).
@@ -76,6 +78,7 @@ threads=${BENCH_THREADS:-1}
 conns=${BENCH_CONNECTIONS:-32}
 ntokens=${BENCH_TOKENS:-10000}
 perf_secs=${COMPARE_PERF_SECONDS:-4}
+quiet=${COMPARE_QUIET:-0}
 port0=${COMPARE_PORT:-18700}
 kjdev_src=${KJDEV_SRC:-}
 nginx_bin=/usr/sbin/nginx
@@ -89,6 +92,7 @@ say() { echo "== $*" >&2; }
 
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "COMPARE_ROUNDS must be a positive number"
 [[ "$perf_secs" =~ ^[0-9]+$ ]] || die "COMPARE_PERF_SECONDS must be a number"
+[[ "$quiet" =~ ^[0-9]+$ ]] || die "COMPARE_QUIET must be a number"
 [[ "$ntokens" =~ ^[1-9][0-9]*$ ]] || die "BENCH_TOKENS must be a positive number"
 
 kjdev_howto() {
@@ -392,9 +396,28 @@ run_wrk() { # ID DURATION OUT: wrk for scenario ID (no bookkeeping)
     fi
 }
 
+idle_ticks() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
+quiet_waited=0 quiet_missed=0
+quiet_wait() { # with COMPARE_QUIET: waits (at most that long) for a second with the CPUs ≥ 80 % idle
+    [ "$quiet" -gt 0 ] || return 0
+    local start=$SECONDS i0 a0 i1 a1
+    while [ $((SECONDS - start)) -lt "$quiet" ]; do
+        read -r i0 a0 < <(idle_ticks)
+        sleep 1
+        read -r i1 a1 < <(idle_ticks)
+        if [ $(((i1 - i0) * 100)) -ge $(((a1 - a0) * 80)) ]; then
+            quiet_waited=$((quiet_waited + SECONDS - start))
+            return 0
+        fi
+    done
+    quiet_waited=$((quiet_waited + SECONDS - start))
+    quiet_missed=$((quiet_missed + 1))
+}
+
 measure() { # ID ROUND
     local id=$1 r=$2 inst=${s_inst[$1]} out=$work/wrk-$1-$2.txt
     local t0 t1 w0 w1 b0 b1 k0 k1 rps st n cpu oth unexpected
+    quiet_wait
     # (children_ticks runs in this shell, not in a $(...) subshell, whose children are its own)
     w0=$(worker_ticks "$inst"); b0=$(busy_ticks); t0=$(date +%s%N); children_ticks >"$work/ticks0.txt"
     run_wrk "$id" "$duration" "$out"
@@ -440,6 +463,7 @@ perf_note=
 profile() { # ID
     local id=$1 inst=${s_inst[$1]} data=$work/perf-$1.data wpid
     rm -f "$data" "$data.old"
+    quiet_wait
     say "perf: sampling $id's workers for ${perf_secs}s"
     run_wrk "$id" "$((perf_secs + 2))s" "$work/wrk-perf-$id.txt" &
     wpid=$!
@@ -546,6 +570,9 @@ for id in "${scen[@]}"; do ok "$id" || any_failed=1; done
     echo "- $(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }'): $threads thread(s), $conns connections, $duration per scenario and round, $rounds rounds interleaved (each round starts one scenario further); medians over the rounds"
     echo "- Tokens: RS256, 2048-bit RSA key, the same JWKS file (the RSA key alone) for both modules, exp checked by both; the distinct-token scenarios cycle through $ntokens tokens (more than our 4,096-entry cache per worker: no hits); each run continues where the last one over the pool stopped"
     echo "- Load average before: $load_before; after: $load_after"
+    if [ "$quiet" -gt 0 ]; then
+        echo "- COMPARE_QUIET=$quiet: before each measurement the run waited for a second with the CPUs ≥ 80 % idle: ${quiet_waited}s of waiting in all; $quiet_missed of $((rounds * nscen)) measurements started without one"
+    fi
     echo
     echo "Sanity (before measuring; a protected location that answered anything else would have failed the run):"
     echo

@@ -55,6 +55,7 @@
 #
 # Settings (environment):
 #   KJDEV_SRC             kjdev's source tree (with its submodules, for commits that have them)
+#   KJDEV_NOTE            a sentence for the report about that tree (e.g. what a local change does)
 #   COMPARE_ROUNDS        rounds of all scenarios                          default 3
 #   BENCH_DURATION        per scenario and round, wrk syntax               default 5s
 #   BENCH_THREADS         wrk threads                                      default 1
@@ -563,6 +564,7 @@ for id in "${scen[@]}"; do ok "$id" || any_failed=1; done
     echo "- Ours: \`build/debian/ngx_http_jwt_peer_auth_module.so\` (scripts/build-debian.sh, cargo --release)"
     if [ -n "$kjdev_so" ]; then
         echo "- kjdev: nginx-auth-jwt $kjdev_commit, built as a dynamic module the way Debian builds module packages ($kjdev_build_note)"
+        [ -z "${KJDEV_NOTE:-}" ] || echo "- kjdev note (KJDEV_NOTE): $KJDEV_NOTE"
     else
         echo "- kjdev: **not measured** (KJDEV_SRC not set; the script prints how to get it)"
     fi

@@ -96,9 +96,9 @@ say() { echo "== $*" >&2; }
 [[ "$quiet" =~ ^[0-9]+$ ]] || die "COMPARE_QUIET must be a number"
 [[ "$ntokens" =~ ^[1-9][0-9]*$ ]] || die "BENCH_TOKENS must be a positive number"
 
-kjdev_howto() {
+kjdev_howto() { # [FIRST_LINE]
+    echo "${1:-"kjdev's nginx-auth-jwt is NOT measured: set KJDEV_SRC to its source tree, for example"}" >&2
     cat >&2 <<'TXT'
-kjdev's nginx-auth-jwt is NOT measured: set KJDEV_SRC to its source tree, for example
     git clone --recurse-submodules https://github.com/kjdev/nginx-auth-jwt /tmp/kjdev-src
     git -C /tmp/kjdev-src checkout 6e9dd32   # see below
     apt-get install libjansson-dev libssl-dev
@@ -139,7 +139,7 @@ if [ -n "$kjdev_src" ]; then
     grep -q 'ngx_http_auth_jwt_module' "$kjdev_src/config" 2>/dev/null ||
         die "KJDEV_SRC=$kjdev_src has no config of ngx_http_auth_jwt_module (kjdev's nginx-auth-jwt)"
     if grep -q 'nxe-json\|nxe-jwx' "$kjdev_src/config" && [ ! -f "$kjdev_src/nxe-json/config.ngx" ]; then
-        kjdev_howto
+        kjdev_howto "kjdev's source needs its submodules; how to get a tree that builds, for example"
         die "$kjdev_src lacks its submodules (git -C $kjdev_src submodule update --init)"
     fi
     if git -C "$kjdev_src" rev-parse --git-dir >/dev/null 2>&1; then
@@ -174,9 +174,9 @@ if [ -n "$kjdev_src" ]; then
                 --add-dynamic-module="$kjdev_src" --builddir=objs >configure.log 2>&1 ||
                 { tail -n 20 configure.log >&2; exit 1; }
             make -j"$(nproc)" -f objs/Makefile modules >make.log 2>&1 ||
-                { grep -B2 -A3 -m5 'error' make.log >&2 || tail -n 20 make.log >&2; exit 1; }
+                { grep -m5 -A3 'error:' make.log >&2 || tail -n 20 make.log >&2; exit 1; }
         ); then
-            kjdev_howto
+            kjdev_howto "kjdev's module did not build; how to get a tree that builds, for example"
             die "kjdev's module did not build against NGINX $nginx_version (logs in $kbuild)"
         fi
         echo "$stamp" >"$kbuild/.stamp"

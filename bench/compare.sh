@@ -45,7 +45,8 @@
 # Each reports req/s and the workers' CPU time (user + system, /proc/PID/stat) per answered
 # request, the steadier of the two, and "others": CPU used meanwhile by other processes.
 # Distinct-token runs continue in the pool where the previous run over it stopped
-# (tokens.lua START), so no run re-sends tokens the last one left in the cache.
+# (tokens.lua START), so a run does not re-send what the last one left in the cache (at most
+# the few tokens in flight when wrk stopped, one per connection, can hit).
 #
 # Then, if perf is installed, `perf record -F 4999` samples the workers for COMPARE_PERF_SECONDS
 # during extra runs of plain, ours-1, kjdev-1, ours-n and kjdev-n, and the report splits each

@@ -296,8 +296,11 @@ fn candidates<'k>(
 /// exponent of at least 3, an odd modulus, no ROCA fingerprint), a signature exactly as long
 /// as the modulus, and the message digest, computed by ring with the algorithm's hash.
 ///
+/// `Send + Sync` like the rest of a key set (a configuration's key files live in `static`
+/// and `Arc` places): an implementation keeping per-use state guards it.
+///
 /// [`KeySet::attach_rsa_math`]: crate::jwk::KeySet::attach_rsa_math
-pub trait RsaMath {
+pub trait RsaMath: Send + Sync {
     /// Whether `sig` is an `alg` signature (RS256 to PS512) of a message whose digest under
     /// `alg`'s hash is `digest`. PKCS #1 v1.5 for RS*; for PS*, PSS with MGF1 of the same hash
     /// and a salt exactly as long as the digest (RFC 7518 §3.5). `Ok(false)`: not a valid

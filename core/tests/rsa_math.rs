@@ -3,15 +3,14 @@
 
 mod common;
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use common::*;
 use jwt_peer_auth_core::verify::{RsaMath, RsaMathError};
 use jwt_peer_auth_core::{b64, verify, AlgSet, Algorithm, KeySet, Policy, Reason};
 
 /// What a fake arithmetic was asked: algorithm, digest, signature length.
-type Calls = Rc<RefCell<Vec<(Algorithm, Vec<u8>, usize)>>>;
+type Calls = Arc<Mutex<Vec<(Algorithm, Vec<u8>, usize)>>>;
 
 /// What a fake arithmetic answers, and what it was asked.
 struct Fake {
@@ -21,7 +20,7 @@ struct Fake {
 
 impl RsaMath for Fake {
     fn verify_digest(&self, alg: Algorithm, digest: &[u8], sig: &[u8]) -> Result<bool, RsaMathError> {
-        self.calls.borrow_mut().push((alg, digest.to_vec(), sig.len()));
+        self.calls.lock().unwrap().push((alg, digest.to_vec(), sig.len()));
         self.answer
     }
 }
@@ -68,11 +67,11 @@ fn the_arithmetic_gets_the_digest_and_its_answer_decides() {
     assert_eq!(check(&t, &ks, &p), Ok(()));
     let digest = ring::digest::digest(&ring::digest::SHA256, input_of(&t));
     assert_eq!(
-        *calls.borrow(),
+        *calls.lock().unwrap(),
         vec![(Algorithm::RS256, digest.as_ref().to_vec(), 256)]
     );
     // ...and the digest is the algorithm's hash of the signing input.
-    calls.borrow_mut().clear();
+    calls.lock().unwrap().clear();
     for (alg, hash, len) in [
         (jsonwebtoken::Algorithm::RS384, &ring::digest::SHA384, 48),
         (jsonwebtoken::Algorithm::PS256, &ring::digest::SHA256, 32),
@@ -80,7 +79,7 @@ fn the_arithmetic_gets_the_digest_and_its_answer_decides() {
     ] {
         let t = sign_as(&k.rsa, alg, Some("rsa-1"), &good_claims());
         assert_eq!(check(&t, &ks, &p), Ok(()), "{alg:?}");
-        let (got_alg, got, sig_len) = calls.borrow_mut().pop().unwrap();
+        let (got_alg, got, sig_len) = calls.lock().unwrap().pop().unwrap();
         assert_eq!(got_alg.name(), format!("{alg:?}"));
         assert_eq!((got.len(), sig_len), (len, 256));
         assert_eq!(got, ring::digest::digest(hash, input_of(&t)).as_ref());
@@ -89,11 +88,11 @@ fn the_arithmetic_gets_the_digest_and_its_answer_decides() {
     let (ks, calls) = set_with(Ok(false));
     let good = sign(&k.rsa, &good_claims());
     assert_eq!(check(&good, &ks, &p), Err(Reason::Signature));
-    assert_eq!(calls.borrow().len(), 1);
+    assert_eq!(calls.lock().unwrap().len(), 1);
     // Keys of other families never reach it.
     let ec = sign(&k.es256, &good_claims());
     assert_eq!(check(&ec, &ks, &p), Ok(()));
-    assert_eq!(calls.borrow().len(), 1);
+    assert_eq!(calls.lock().unwrap().len(), 1);
 }
 
 #[test]
@@ -110,7 +109,7 @@ fn a_failing_arithmetic_leaves_the_verdict_to_ring() {
         &good_claims(),
     );
     assert_eq!(check(&other, &ks, &p), Err(Reason::Signature));
-    assert_eq!(calls.borrow().len(), 3);
+    assert_eq!(calls.lock().unwrap().len(), 3);
 }
 
 #[test]
@@ -162,7 +161,7 @@ fn the_core_decides_before_the_arithmetic_is_asked() {
     let expired = raw(r#"{"alg":"RS256","kid":"rsa-1"}"#, &old.to_string(), &[0x5a; 256]);
     assert_eq!(check(&expired, &ks, &p), Err(Reason::Expired));
     // Only the expired one (signature "valid", then the time check) reached the arithmetic.
-    assert_eq!(calls.borrow().len(), 1);
+    assert_eq!(calls.lock().unwrap().len(), 1);
     // A key pinned to RS256 is never asked for PS256.
     let mut pinned = k.rsa.jwk.clone();
     pinned["alg"] = "RS256".into();
@@ -176,5 +175,5 @@ fn the_core_decides_before_the_arithmetic_is_asked() {
         }))
     });
     assert_eq!(check(&ps, &ks, &p), Err(Reason::Algorithm));
-    assert!(calls2.borrow().is_empty());
+    assert!(calls2.lock().unwrap().is_empty());
 }

@@ -35,6 +35,7 @@ mod imp {
     use std::ptr::{self, NonNull};
     use std::sync::{Mutex, PoisonError};
 
+    use jwt_peer_auth_core::jwk::printable;
     use jwt_peer_auth_core::verify::{RsaMath, RsaMathError};
     use jwt_peer_auth_core::{Algorithm, KeySet};
     use ngx::ffi::{
@@ -43,8 +44,8 @@ mod imp {
         EVP_PKEY_CTX_set_rsa_padding, EVP_PKEY_CTX_set_rsa_pss_saltlen, EVP_PKEY_CTX_set_signature_md,
         EVP_PKEY_free, EVP_PKEY_fromdata, EVP_PKEY_fromdata_init, EVP_PKEY_verify, EVP_PKEY_verify_init,
         EVP_sha256, EVP_sha384, EVP_sha512, OSSL_PARAM_construct_BN, OSSL_PARAM_construct_end, EVP_MD,
-        EVP_PKEY, EVP_PKEY_CTX, EVP_PKEY_PUBLIC_KEY, NGX_LOG_ERR, OPENSSL_VERSION_MAJOR, RSA_PKCS1_PADDING,
-        RSA_PKCS1_PSS_PADDING, RSA_PSS_SALTLEN_DIGEST,
+        EVP_PKEY, EVP_PKEY_CTX, EVP_PKEY_PUBLIC_KEY, NGX_LOG_ERR, NGX_LOG_INFO, OPENSSL_VERSION_MAJOR,
+        RSA_PKCS1_PADDING, RSA_PKCS1_PSS_PADDING, RSA_PSS_SALTLEN_DIGEST,
     };
     use ngx::ngx_log_error;
 
@@ -313,7 +314,7 @@ mod imp {
 
     pub fn attach(set: &mut KeySet) {
         let mut failed = None;
-        set.attach_rsa_math(|c| match OpensslRsa::new(&c.n, &c.e) {
+        let attached = set.attach_rsa_math(|c| match OpensslRsa::new(&c.n, &c.e) {
             Ok(key) => Some(Box::new(key)),
             Err(f) => {
                 failed.get_or_insert(f);
@@ -322,6 +323,26 @@ mod imp {
         });
         if let Some(f) = failed {
             f.log("preparing an RSA key");
+        }
+        let log = cycle_log();
+        if attached > 0 && !log.is_null() {
+            // Key ids come from the key service: printable and bounded before a log line.
+            let mut kids: Vec<String> = set
+                .keys
+                .iter()
+                .filter(|k| k.rsa_math().is_some())
+                .take(8)
+                .map(|k| printable(k.kid.as_deref().unwrap_or("-"), 64).replace(' ', "?"))
+                .collect();
+            if attached > 8 {
+                kids.push("...".to_owned());
+            }
+            ngx_log_error!(
+                NGX_LOG_INFO,
+                log,
+                "jwt_peer_auth: OpenSSL prepared {attached} RSA key(s) of a key set (kids: {})",
+                kids.join(" ")
+            );
         }
     }
 }

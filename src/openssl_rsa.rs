@@ -278,8 +278,9 @@ mod imp {
 
     impl RsaMath for OpensslRsa {
         fn verify_digest(&self, alg: Algorithm, digest: &[u8], sig: &[u8]) -> Result<bool, RsaMathError> {
-            // The core checked it already. OpenSSL would take a shorter signature as a smaller
-            // number (RFC 8017 wants exactly the modulus length): checked here again.
+            // The core checked it already; checked here again: OpenSSL 3.0's PSS verification
+            // takes a shorter signature as a smaller number (a PS256 signature with its leading
+            // zero byte dropped verifies), and RFC 8017 wants exactly the modulus length.
             if sig.len() != self.modulus_len {
                 return Ok(false);
             }

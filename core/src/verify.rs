@@ -340,7 +340,8 @@ pub fn verify_signature(key: &Jwk, alg: Algorithm, input: &[u8], sig: &[u8]) -> 
         (KeyMaterial::Rsa(c), a) if a.family() == crate::alg::KeyFamily::Rsa => {
             // RFC 8017 §8.2.2 step 1, §8.1.2 step 1: a signature is exactly as long as the
             // modulus (`n` has no leading zero bytes). ring checks it too; checked here for
-            // any arithmetic (OpenSSL would take a shorter one as a smaller number).
+            // any arithmetic (OpenSSL 3.0's PSS verification takes a shorter one as a smaller
+            // number: a PS256 signature with its leading zero byte dropped verifies).
             if sig.len() != c.n.len() {
                 return false;
             }

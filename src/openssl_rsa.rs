@@ -3,11 +3,11 @@
 //! ring 0.17 rebuilds an RSA public key (R² mod n included) on every verification and has no
 //! way to keep one; OpenSSL keeps it. Measured in one process (`jwt-mint time`, README
 //! Performance): a 2048-bit RS256 check costs about 21 µs here against 26.5 µs with ring, PS256
-//! 22 against 27.5, and 4096-bit keys about 24 % less. That holds only with the key and a
-//! verification context per algorithm made once: `EVP_DigestVerifyInit` per call costs as much
-//! as it saves. ECDSA and EdDSA stay with ring, which is faster there.
+//! 22 against 28, and 4096-bit keys about 22 % less. That holds only with the key and a
+//! verification context per algorithm made once: `EVP_DigestVerifyInit` per call costs about
+//! as much as it saves. ECDSA and EdDSA stay with ring, which is faster there.
 //!
-//! Each RSA key of a key set gets an [`OpensslRsa`] when the set is loaded (a worker's fetched
+//! Each RSA key of a key set gets an `OpensslRsa` when the set is loaded (a worker's fetched
 //! set, once per generation; a `jwt_peer_auth_jwks_file`, once at configuration time): the
 //! `EVP_PKEY` from `n` and `e`, and per algorithm, on its first use, an `EVP_PKEY_CTX` set up
 //! for verification (padding, hash, for PSS the MGF1 hash and a salt exactly as long as the

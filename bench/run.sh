@@ -26,8 +26,9 @@
 # NGINX workers' CPU time (user + system, /proc/PID/stat) per answered request: steadier than
 # req/s when connections spread unevenly over the workers or other processes share the CPUs.
 # After each distinct-token scenario, `jwt-mint time` measures the raw cost of one ring
-# verification (and of the core's whole verify()) of its algorithm with the same keys, so that
-# the cost of the module and NGINX around the signature is visible per algorithm.
+# verification, for RSA also of the OpenSSL one the module uses (src/openssl_rsa.rs), and of
+# the core's whole verify() as the module runs it, of its algorithm with the same keys, so
+# that the cost of the module and NGINX around the signature is visible per algorithm.
 #
 # Settings (environment):
 #   BENCH_DURATION     per scenario, wrk syntax              default 10s
@@ -385,18 +386,26 @@ scenario r "as (b), revocation check (identifier, token_id), 1,000 listed entrie
     "${status_lua[@]}" -H "Authorization: Bearer $rev_token" "http://127.0.0.1:$port/r"
 scenario p "as (b), in the preaccess phase" /p 2xx "$token" \
     "${status_lua[@]}" -H "Authorization: Bearer $token" "http://127.0.0.1:$port/p"
-# The raw cost of one verification of TOKEN (ring's signature check, and the core's verify()),
-# with the same keys, right after the scenario ID that used it (NGINX idle meanwhile): the
-# machine's speed of that moment on both sides of the comparison.
-declare -A ring_us core_us
+# The raw cost of one verification of TOKEN (ring's signature check; for RSA OpenSSL's, which
+# the module uses; and the core's verify() as the module runs it), with the same keys, right
+# after the scenario ID that used it (NGINX idle meanwhile): the machine's speed of that
+# moment on both sides of the comparison. sig_us: the signature check the module makes.
+declare -A ring_us openssl_us core_us sig_us
 time_verify() { # ID TOKEN
-    local alg kid r v result
+    local alg kid r v result o ov
     build/jwt-mint time "$keys/jwks-algs.json" "$verify_n" "$2" > "$work/verify-time-$1.txt" \
         || die "jwt-mint time failed"
-    read -r alg kid r v result < <(sed -n 2p "$work/verify-time-$1.txt")
+    read -r alg kid r v result o ov < <(sed -n 2p "$work/verify-time-$1.txt")
     ring_us[$1]=$r
-    core_us[$1]=$v
-    say "($1) ring verify $r µs, core verify() $v µs ($alg, $result)"
+    openssl_us[$1]=$o
+    if [ "$o" = - ]; then
+        sig_us[$1]=$r
+        core_us[$1]=$v
+    else
+        sig_us[$1]=$o
+        core_us[$1]=$ov
+    fi
+    say "($1) ring verify $r µs, OpenSSL verify $o µs, core verify() ${core_us[$1]} µs ($alg, $result)"
 }
 scenario c "jwt_peer_auth, JWKS file, $ntokens distinct tokens" /b 2xx "$(head -n1 "$pool")" \
     -s bench/tokens.lua "http://127.0.0.1:$port/b" -- "$pool" "$threads"
@@ -489,15 +498,17 @@ workers=$(pgrep -c -P "$nginx_pid" || true)
     echo
     echo "Per algorithm, distinct tokens (no cache hits): worker CPU per request next to the raw cost"
     echo "of one verification measured right after the scenario (\`jwt-mint time\`, thread CPU time, best"
-    echo "of 5 rounds of at least $verify_n calls and 50 ms): ring's signature check alone, and the core's"
-    echo "whole \`verify()\` (base64, JSON, key choice, signature, time claims). \"beyond ring\": worker"
-    echo "CPU minus ring; \"beyond (a)\": minus ring and minus (a)'s worker CPU per request (NGINX"
-    echo "serving the file without auth): what the module costs around the signature."
+    echo "of 5 alternating rounds of at least $verify_n calls and 50 ms): ring's signature check alone;"
+    echo "for RSA, OpenSSL's, which the module uses (the key prepared once, src/openssl_rsa.rs); and the"
+    echo "core's whole \`verify()\` as the module runs it (base64, JSON, key choice, signature, time"
+    echo "claims). \"beyond signature\": worker CPU minus the module's signature check (OpenSSL for RSA,"
+    echo "else ring); \"beyond (a)\": minus that and minus (a)'s worker CPU per request (NGINX serving"
+    echo "the file without auth): what the module costs around the signature."
     echo
-    echo "| | algorithm | req/s | worker CPU µs/req | ring verify µs | core verify() µs | beyond ring µs | beyond (a) µs |"
-    echo "|---|---|--:|--:|--:|--:|--:|--:|"
+    echo "| | algorithm | req/s | worker CPU µs/req | ring verify µs | OpenSSL verify µs | core verify() µs | beyond signature µs | beyond (a) µs |"
+    echo "|---|---|--:|--:|--:|--:|--:|--:|--:|"
     for id in c c-ps256 c-es256 c-es384 c-eddsa h; do
-        echo "| $id | ${alg_of[$id]} | ${rps[$id]} | ${cpu_us[$id]} | ${ring_us[$id]:--} | ${core_us[$id]:--} | $(minus "${cpu_us[$id]}" "${ring_us[$id]:--}") | $(minus "${cpu_us[$id]}" "${ring_us[$id]:--}" "${cpu_us[a]}") |"
+        echo "| $id | ${alg_of[$id]} | ${rps[$id]} | ${cpu_us[$id]} | ${ring_us[$id]:--} | ${openssl_us[$id]:--} | ${core_us[$id]:--} | $(minus "${cpu_us[$id]}" "${sig_us[$id]:--}") | $(minus "${cpu_us[$id]}" "${sig_us[$id]:--}" "${cpu_us[a]}") |"
     done
     echo
     echo "JWThenticator answered $jwth_calls \`/validate_request\` calls during (e)."

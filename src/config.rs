@@ -454,7 +454,8 @@ fn set_jwks_file(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result
     }
     let bytes =
         std::fs::read(&path).map_err(|e| format!("cannot read \"{path}\": {}", glue::io_error_text(&e)))?;
-    let keys = KeySet::parse(&bytes).map_err(|e| format!("invalid JWKS in \"{path}\": {e}"))?;
+    let mut keys = KeySet::parse(&bytes).map_err(|e| format!("invalid JWKS in \"{path}\": {e}"))?;
+    crate::openssl_rsa::attach(&mut keys);
     for skipped in &keys.skipped {
         ngx_conf_log_error!(
             NGX_LOG_WARN,

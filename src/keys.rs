@@ -191,18 +191,22 @@ fn wait_for_other(r: &mut ngx_http_request_t, ctx: &RequestCtx, cfg: &CacheSetti
     Keys::Ready(None)
 }
 
-/// Remembers a key set this worker just parsed or published. A new generation drops the
-/// worker's verified-token cache, so a removed key stops being accepted at once.
-pub fn install(slot: usize, generation: u64, keys: Rc<KeySet>) {
+/// Remembers a key set this worker just parsed or published, its RSA keys prepared for
+/// OpenSSL (once per generation and worker). A new generation drops the worker's
+/// verified-token cache, so a removed key stops being accepted at once.
+pub fn install(slot: usize, generation: u64, mut set: KeySet) -> Rc<KeySet> {
+    crate::openssl_rsa::attach(&mut set);
+    let keys = Rc::new(set);
     let changed = LOCAL.with(|l| {
         let mut l = l.borrow_mut();
         let changed = l[slot].as_ref().is_some_and(|(g, _)| *g != generation);
-        l[slot] = Some((generation, keys));
+        l[slot] = Some((generation, keys.clone()));
         changed
     });
     if changed {
         crate::token_cache::clear();
     }
+    keys
 }
 
 /// The key set of `slot` at `generation`, parsed from the zone if this worker has no copy of
@@ -218,7 +222,6 @@ fn get(zone: &Zone, slot: usize, generation: u64) -> Option<(u64, Rc<KeySet>)> {
         return local;
     }
     let (g, body) = zone.body(slot)?;
-    let keys = Rc::new(KeySet::parse(&body).ok()?);
-    install(slot, g, keys.clone());
+    let keys = install(slot, g, KeySet::parse(&body).ok()?);
     Some((g, keys))
 }

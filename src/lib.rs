@@ -24,6 +24,7 @@ mod ctx;
 mod fetch;
 mod glue;
 mod keys;
+mod openssl_rsa;
 mod phase;
 mod revocation;
 mod sources;

@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 use crate::alg::{Algorithm, KeyFamily};
 use crate::b64;
 use crate::json;
+use crate::verify::RsaMath;
 
 /// Limits on what a JWKS may contain.
 pub const MAX_KEYS: usize = 256;
@@ -72,15 +73,33 @@ impl fmt::Debug for KeyMaterial {
 }
 
 /// One usable verification key.
-#[derive(Debug)]
 pub struct Jwk {
     pub kid: Option<String>,
     /// The key's own `alg`, if it names one: then only that algorithm may use it.
     pub alg: Option<Algorithm>,
     pub material: KeyMaterial,
+    /// For an RSA key: the arithmetic of its signature checks done elsewhere (the module: by
+    /// NGINX's OpenSSL, with the key prepared once). `None`: by ring. See [`RsaMath`].
+    rsa_math: Option<Box<dyn RsaMath>>,
+}
+
+impl fmt::Debug for Jwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jwk")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("material", &self.material)
+            .field("rsa_math", &self.rsa_math.is_some())
+            .finish()
+    }
 }
 
 impl Jwk {
+    /// The outside RSA arithmetic given to this key by [`KeySet::attach_rsa_math`], if any.
+    pub fn rsa_math(&self) -> Option<&dyn RsaMath> {
+        self.rsa_math.as_deref()
+    }
+
     /// Whether a token signed with `alg` may be verified with this key: the key family fits,
     /// the key's own `alg` (if any) is `alg`, and an `oct` key is at least as long as the hash
     /// output of `alg` (RFC 7518 §3.2; a 48-byte key fits HS256 and HS384, not HS512).
@@ -195,6 +214,25 @@ impl KeySet {
     pub fn kids(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().filter_map(|k| k.kid.as_deref())
     }
+
+    /// Gives each RSA key of the set the outside arithmetic `make` prepares for it (from its
+    /// modulus and exponent, which passed every check of [`KeySet::parse`]); a key for which
+    /// `make` returns `None` stays with ring. Returns how many keys got one. Nothing else
+    /// changes: which keys exist, which algorithms they fit, and every check before and around
+    /// the arithmetic stay the core's (see [`RsaMath`]).
+    pub fn attach_rsa_math(
+        &mut self,
+        mut make: impl FnMut(&RsaPublicKeyComponents<Vec<u8>>) -> Option<Box<dyn RsaMath>>,
+    ) -> usize {
+        let mut attached = 0;
+        for key in &mut self.keys {
+            if let KeyMaterial::Rsa(c) = &key.material {
+                key.rsa_math = make(c);
+                attached += usize::from(key.rsa_math.is_some());
+            }
+        }
+        attached
+    }
 }
 
 fn str_member<'a>(o: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, String> {
@@ -243,8 +281,14 @@ fn parse_jwk(v: &Value) -> Result<Jwk, String> {
             if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&nbits) {
                 return Err(format!("RSA modulus of {nbits} bits (need 2048 to 8192)"));
             }
-            if e.is_empty() || e.len() > 4 || e.last().is_some_and(|b| b & 1 == 0) {
+            // An odd exponent of 3 to 2^32 - 1, an odd modulus: what ring requires of a key, and
+            // checked here so that it holds whichever library does the arithmetic (with e = 1
+            // any message is its own signature).
+            if e.is_empty() || e.len() > 4 || e.last().is_some_and(|b| b & 1 == 0) || e == [1] {
                 return Err("invalid RSA exponent".into());
+            }
+            if n.last().is_some_and(|b| b & 1 == 0) {
+                return Err("invalid RSA modulus (even)".into());
             }
             if crate::roca::has_roca_fingerprint(&n) {
                 return Err("RSA modulus with the ROCA fingerprint (CVE-2017-15361): factorable".into());
@@ -304,7 +348,12 @@ fn parse_jwk(v: &Value) -> Result<Jwk, String> {
         other => return Err(format!("unsupported \"kty\" \"{}\"", printable(other, 16))),
     };
 
-    let jwk = Jwk { kid, alg, material };
+    let jwk = Jwk {
+        kid,
+        alg,
+        material,
+        rsa_math: None,
+    };
     if let Some(a) = alg {
         if a.family() != jwk.material.family() {
             return Err(format!("\"alg\" {a} does not fit \"kty\" {kty}"));
@@ -560,6 +609,64 @@ mod tests {
         assert!(set.skipped[0].contains("ROCA"), "{:?}", set.skipped);
         let err = parse_keys(&[roca]).unwrap_err().to_string();
         assert!(err.contains("ROCA fingerprint (CVE-2017-15361)"), "{err}");
+    }
+
+    #[test]
+    fn rsa_exponent_and_modulus_rules() {
+        let with = |member: &str, value: Value| {
+            let mut k = rsa_jwk("k");
+            k[member] = value;
+            parse_keys(&[k])
+        };
+        // e = 1 makes every message its own signature; e = 3 is the smallest ring accepts.
+        for (e, ok) in [
+            ("AQ", false),
+            ("AAAB", false),
+            ("Ag", false),
+            ("Aw", true),
+            ("AQAB", true),
+        ] {
+            let r = with("e", Value::from(e));
+            assert_eq!(r.is_ok(), ok, "e {e}: {r:?}");
+            if !ok {
+                assert!(
+                    r.unwrap_err().to_string().contains("invalid RSA exponent"),
+                    "e {e}"
+                );
+            }
+        }
+        assert!(with("e", Value::from("_____w")).is_ok(), "2^32 - 1");
+        assert!(with("e", Value::from("AQAAAAE")).is_err(), "more than 32 bits");
+        let mut n = b64::decode_lenient(rsa_jwk("k")["n"].as_str().unwrap()).unwrap();
+        *n.last_mut().unwrap() &= 0xfe;
+        let err = with("n", Value::from(b64::encode(&n))).unwrap_err().to_string();
+        assert!(err.contains("invalid RSA modulus (even)"), "{err}");
+    }
+
+    #[test]
+    fn attach_rsa_math_reaches_rsa_keys_only() {
+        struct Never;
+        impl RsaMath for Never {
+            fn verify_digest(
+                &self,
+                _: Algorithm,
+                _: &[u8],
+                _: &[u8],
+            ) -> Result<bool, crate::verify::RsaMathError> {
+                Ok(false)
+            }
+        }
+        let mut set = parse_keys(&[ed_jwk("e"), rsa_jwk("r1"), rsa_jwk("r2")]).unwrap();
+        assert!(set.keys.iter().all(|k| k.rsa_math().is_none()));
+        let mut moduli = Vec::new();
+        let n = set.attach_rsa_math(|c| {
+            moduli.push(c.n.len());
+            (moduli.len() == 1).then(|| Box::new(Never) as Box<dyn RsaMath>)
+        });
+        assert_eq!((n, moduli), (1, vec![256, 256]));
+        let have: Vec<bool> = set.keys.iter().map(|k| k.rsa_math().is_some()).collect();
+        assert_eq!(have, vec![false, true, false]);
+        assert!(format!("{:?}", set.keys[1]).contains("rsa_math: true"));
     }
 
     #[test]

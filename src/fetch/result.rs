@@ -4,7 +4,6 @@
 //! outlived its lease changes nothing), and the response buffer is released at once.
 
 use std::ffi::c_void;
-use std::rc::Rc;
 
 use jwt_peer_auth_core::KeySet;
 use ngx::ffi::{
@@ -245,7 +244,7 @@ fn publish(fetch: &Fetch, set: KeySet, body: &[u8], now: i64, log: *mut ngx_log_
                 fetch.label,
                 set.len()
             );
-            keys::install(fetch.slot, generation, Rc::new(set));
+            keys::install(fetch.slot, generation, set);
         }
         Ok(None) => {
             ngx_log_error!(

@@ -1,8 +1,9 @@
 //! `jwt-mint`: key pairs, a JWKS, and tokens for the demo, the tests and the benchmark.
 //!
 //! ```text
-//! jwt-mint keygen DIR               RSA (x2), EC P-256, EC P-384, Ed25519 key pairs, a shared
-//!                                   secret, DIR/jwks.json (public keys rsa, ec, ed),
+//! jwt-mint keygen DIR [BITS]        RSA (x2, 2048 bits or BITS), EC P-256, EC P-384, Ed25519
+//!                                   key pairs, a shared secret, DIR/jwks.json (public keys
+//!                                   rsa, ec, ed),
 //!                                   DIR/jwks-oct.json and DIR/jwks-algs.json (every
 //!                                   asymmetric algorithm: rsa pinned to RS256, "rsa-ps" the
 //!                                   same key pinned to PS256, ec, ec384, ed)
@@ -16,6 +17,9 @@
 //!   --secret-file F    HMAC with the bytes of F as secret (forging tests)
 //!   --unsigned         empty signature
 //!   --corrupt          flip a bit of the signature
+//!   --truncate         drop the last byte of the signature
+//!   --strip-leading-zero   sign (with a "try" claim counting up) until the RSA signature starts
+//!                      with a zero byte, then drop that byte: the same number, one byte short
 //!   --count N          print N distinct tokens, one a line (adds a "jti")
 //!   --cnf-cert FILE    bind the token to the PEM certificate in FILE (RFC 8705 §3.1): adds
 //!                      "cnf": {"x5t#S256": "<base64url SHA-256 of its DER>"}; applied after
@@ -24,7 +28,9 @@
 //!                                   verification with its key, and of the whole core
 //!                                   verify() (base64, JSON, key choice, signature, times),
 //!                                   each the best of 5 rounds of at least N calls and 50 ms
-//!                                   of CPU, in µs per call
+//!                                   of CPU, in µs per call; for RSA tokens also both with the
+//!                                   key's arithmetic by OpenSSL, as the module does it
+//!                                   (openssl_us, openssl_verify_us; "-" for other keys)
 //! ```
 
 use std::fs;
@@ -33,6 +39,8 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jwt_peer_auth_core::{b64, binding};
+
+mod ossl;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use rsa::pkcs8::EncodePrivateKey;
@@ -42,11 +50,15 @@ use serde_json::{json, Map, Value};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("keygen") if args.len() == 2 => keygen(Path::new(&args[1])),
+        Some("keygen") if args.len() == 2 => keygen(Path::new(&args[1]), 2048),
+        Some("keygen") if args.len() == 3 => match args[2].parse() {
+            Ok(bits) => keygen(Path::new(&args[1]), bits),
+            Err(_) => Err("keygen: BITS is not a number".into()),
+        },
         Some("sign") if args.len() >= 3 => sign_cmd(Path::new(&args[1]), &args[2], &args[3..]),
         Some("time") if args.len() >= 4 => time_cmd(Path::new(&args[1]), &args[2], &args[3..]),
         _ => Err(
-            "usage: jwt-mint keygen DIR | jwt-mint sign DIR KEY [options] | jwt-mint time JWKS N TOKEN..."
+            "usage: jwt-mint keygen DIR [BITS] | jwt-mint sign DIR KEY [options] | jwt-mint time JWKS N TOKEN..."
                 .into(),
         ),
     };
@@ -65,12 +77,12 @@ fn write(path: PathBuf, data: &[u8]) -> Res<()> {
     fs::write(&path, data).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn keygen(dir: &Path) -> Res<()> {
+fn keygen(dir: &Path, rsa_bits: usize) -> Res<()> {
     fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let rng = SystemRandom::new();
     let mut jwks = Vec::new();
     for name in ["rsa", "rsa2"] {
-        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(|e| e.to_string())?;
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), rsa_bits).map_err(|e| e.to_string())?;
         let der = key.to_pkcs8_der().map_err(|e| e.to_string())?;
         write(dir.join(format!("{name}.pk8")), der.as_bytes())?;
         let public = key.to_public_key();
@@ -138,6 +150,8 @@ struct Opts {
     secret_file: Option<String>,
     unsigned: bool,
     corrupt: bool,
+    truncate: bool,
+    strip_leading_zero: bool,
     count: usize,
     cnf_cert: Option<String>,
 }
@@ -162,6 +176,8 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
         secret_file: None,
         unsigned: false,
         corrupt: false,
+        truncate: false,
+        strip_leading_zero: false,
         count: 1,
         cnf_cert: None,
     };
@@ -194,6 +210,8 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
             "--secret-file" => o.secret_file = Some(val()?),
             "--unsigned" => o.unsigned = true,
             "--corrupt" => o.corrupt = true,
+            "--truncate" => o.truncate = true,
+            "--strip-leading-zero" => o.strip_leading_zero = true,
             "--count" => o.count = val()?.parse().map_err(|_| "--count: not a number")?,
             "--cnf-cert" => o.cnf_cert = Some(val()?),
             other => return Err(format!("unknown option {other}")),
@@ -240,16 +258,35 @@ fn sign_cmd(dir: &Path, key: &str, args: &[String]) -> Res<()> {
         if o.count > 1 {
             claims.insert("jti".into(), json!(format!("{i}")));
         }
-        let input = format!(
-            "{}.{}",
-            b64::encode(header.as_bytes()),
-            b64::encode(Value::Object(claims).to_string().as_bytes())
-        );
-        let mut sig = if o.unsigned {
-            Vec::new()
-        } else {
-            signature(dir, key, &alg, secret.as_deref(), input.as_bytes())?
+        let mut tries = 0u32;
+        let (input, mut sig) = loop {
+            if o.strip_leading_zero {
+                claims.insert("try".into(), json!(tries));
+            }
+            let input = format!(
+                "{}.{}",
+                b64::encode(header.as_bytes()),
+                b64::encode(Value::Object(claims.clone()).to_string().as_bytes())
+            );
+            let sig = if o.unsigned {
+                Vec::new()
+            } else {
+                signature(dir, key, &alg, secret.as_deref(), input.as_bytes())?
+            };
+            if !o.strip_leading_zero || sig.first() == Some(&0) {
+                break (input, sig);
+            }
+            tries += 1;
+            if tries == 100_000 {
+                return Err("--strip-leading-zero: no signature with a leading zero byte".into());
+            }
         };
+        if o.strip_leading_zero {
+            sig.remove(0);
+        }
+        if o.truncate {
+            sig.pop();
+        }
         if o.corrupt {
             let mid = sig.len() / 2;
             if let Some(b) = sig.get_mut(mid) {
@@ -333,35 +370,43 @@ fn cpu_ns() -> u128 {
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
 }
 
-/// The best of 5 rounds of at least `n` calls of `f` (and at least 50 ms of CPU each), in µs
-/// of CPU per call.
-fn best_us(n: u32, mut f: impl FnMut()) -> f64 {
-    let mut best = f64::INFINITY;
+/// For each of `fs`, the best of 5 rounds of at least `n` calls (and at least 50 ms of CPU
+/// each), in µs of CPU per call. The rounds of the functions alternate, so that a change of
+/// load on a shared machine weighs on all of them alike.
+fn best_us(n: u32, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    let mut best = vec![f64::INFINITY; fs.len()];
     for _ in 0..5 {
-        let t0 = cpu_ns();
-        let mut calls = 0u64;
-        // The clock is a system call: read it every 8 calls only.
-        while calls < u64::from(n) || cpu_ns() - t0 < 50_000_000 {
-            for _ in 0..8 {
-                f();
+        for (f, best) in fs.iter_mut().zip(&mut best) {
+            let t0 = cpu_ns();
+            let mut calls = 0u64;
+            // The clock is a system call: read it every 8 calls only.
+            while calls < u64::from(n) || cpu_ns() - t0 < 50_000_000 {
+                for _ in 0..8 {
+                    f();
+                }
+                calls += 8;
             }
-            calls += 8;
+            let us = (cpu_ns() - t0) as f64 / 1000.0 / calls as f64;
+            *best = best.min(us);
         }
-        let us = (cpu_ns() - t0) as f64 / 1000.0 / calls as f64;
-        best = best.min(us);
     }
     best
 }
 
-/// `jwt-mint time JWKS N TOKEN...`: per token, "ALG KID ring_us verify_us RESULT".
+/// `jwt-mint time JWKS N TOKEN...`: per token, "ALG KID ring_us verify_us RESULT openssl_us
+/// openssl_verify_us" (the last two "-" unless the key is RSA).
 fn time_cmd(jwks: &Path, n: &str, tokens: &[String]) -> Res<()> {
+    use jwt_peer_auth_core::verify::verify_signature;
     use jwt_peer_auth_core::{verify, Algorithm, KeySet, Policy};
     let n: u32 = n.parse().map_err(|_| "N: not a number")?;
     let text = fs::read(jwks).map_err(|e| format!("{}: {e}", jwks.display()))?;
     let set = KeySet::parse(&text).map_err(|e| format!("{}: {e:?}", jwks.display()))?;
+    // The same keys, RSA ones with OpenSSL's arithmetic (as the module loads them).
+    let mut ossl_set = KeySet::parse(&text).map_err(|e| format!("{}: {e:?}", jwks.display()))?;
+    ossl::attach(&mut ossl_set);
     let policy = Policy::default();
     let now = now();
-    println!("alg kid ring_us verify_us result");
+    println!("alg kid ring_us verify_us result openssl_us openssl_verify_us");
     for token in tokens {
         let mut parts = token.split('.');
         let (Some(h), Some(_), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
@@ -374,34 +419,80 @@ fn time_cmd(jwks: &Path, n: &str, tokens: &[String]) -> Res<()> {
             .and_then(Algorithm::from_name)
             .ok_or("header: no known alg")?;
         let kid = header["kid"].as_str().ok_or("header: no kid")?;
-        let key = set
-            .keys
-            .iter()
-            .find(|k| k.kid.as_deref() == Some(kid) && k.fits(alg))
-            .ok_or_else(|| format!("no key {kid} for {alg}"))?;
+        let find = |set: &KeySet| {
+            set.keys
+                .iter()
+                .position(|k| k.kid.as_deref() == Some(kid) && k.fits(alg))
+        };
+        let i = find(&set).ok_or_else(|| format!("no key {kid} for {alg}"))?;
+        let (key, ossl_key) = (&set.keys[i], &ossl_set.keys[i]);
         let sig = b64::decode(sig.as_bytes()).map_err(|_| "signature base64")?;
         let input = &token.as_bytes()[..token.rfind('.').unwrap_or(0)];
         let result = match verify(token.as_bytes(), &[&set], &policy, now) {
             Ok(_) => "ok".to_owned(),
             Err(r) => r.reason.word().to_owned(),
         };
-        let ring_us = best_us(n, || {
-            std::hint::black_box(jwt_peer_auth_core::verify::verify_signature(
-                key,
-                alg,
-                std::hint::black_box(input),
-                &sig,
-            ));
-        });
-        let verify_us = best_us(n, || {
+        let ring = || {
+            std::hint::black_box(verify_signature(key, alg, std::hint::black_box(input), &sig));
+        };
+        let core = || {
             let _ = std::hint::black_box(verify(
                 std::hint::black_box(token.as_bytes()),
                 &[&set],
                 &policy,
                 now,
             ));
-        });
-        println!("{alg} {kid} {ring_us:.2} {verify_us:.2} {result}");
+        };
+        let Some(math) = ossl_key.rsa_math() else {
+            let us = best_us(n, &mut [&mut { ring }, &mut { core }]);
+            println!("{alg} {kid} {:.2} {:.2} {result} - -", us[0], us[1]);
+            continue;
+        };
+        // OpenSSL must itself give ring's verdict (not fail and leave it to ring). A signature
+        // of another length never reaches the arithmetic: the core refuses it.
+        let agrees = {
+            let digest = match alg {
+                Algorithm::RS384 | Algorithm::PS384 => &ring::digest::SHA384,
+                Algorithm::RS512 | Algorithm::PS512 => &ring::digest::SHA512,
+                _ => &ring::digest::SHA256,
+            };
+            let digest = ring::digest::digest(digest, input);
+            let openssl = sig.len() == modulus_len(key)
+                && math
+                    .verify_digest(alg, digest.as_ref(), &sig)
+                    .map_err(|_| format!("{kid} {alg}: OpenSSL could not verify"))?;
+            openssl == verify_signature(key, alg, input, &sig)
+        };
+        if !agrees {
+            return Err(format!("{kid} {alg}: OpenSSL and ring disagree"));
+        }
+        let openssl = || {
+            std::hint::black_box(verify_signature(ossl_key, alg, std::hint::black_box(input), &sig));
+        };
+        let openssl_core = || {
+            let _ = std::hint::black_box(verify(
+                std::hint::black_box(token.as_bytes()),
+                &[&ossl_set],
+                &policy,
+                now,
+            ));
+        };
+        let us = best_us(
+            n,
+            &mut [&mut { ring }, &mut { core }, &mut { openssl }, &mut {
+                openssl_core
+            }],
+        );
+        let [ring_us, verify_us, openssl_us, openssl_verify_us] = [us[0], us[1], us[2], us[3]];
+        println!("{alg} {kid} {ring_us:.2} {verify_us:.2} {result} {openssl_us:.2} {openssl_verify_us:.2}");
     }
     Ok(())
+}
+
+/// The modulus length of an RSA key (0 for others).
+fn modulus_len(key: &jwt_peer_auth_core::jwk::Jwk) -> usize {
+    match &key.material {
+        jwt_peer_auth_core::jwk::KeyMaterial::Rsa(c) => c.n.len(),
+        _ => 0,
+    }
 }

@@ -1,0 +1,345 @@
+# Review of the shared-zone updates (h-rev): a worker that dies in the middle of an update
+# under a zone's slab mutex (SIGKILL, as an OOM kill or a crash in another module would) must
+# leave the zone in a state that is safe for the others, not merely unlocked (t/024 checks
+# that). gdb stops one of two workers at a point inside the update and kills it there.
+#
+#   TEST 1: the key zone publishes a changed JWKS (a key removed, another added by a
+#           rotation) and the worker dies freeing the replaced body. The slot must not hold
+#           the new body under the old generation: a worker that parsed the old body under
+#           that generation would keep it (and a refetch of the same body does not move the
+#           generation), accepting the removed key.
+#   TEST 2: the revocation list adds an entry and the worker dies right after linking it into
+#           the tree. The entry count must not stay below the entries in the tree: with a
+#           count of 0 the lock-free check skips the list, and the revoked peer passes (also
+#           after the add is repeated, which only extends the listed entry).
+#   TEST 3: RSA refusals by OpenSSL leave nothing in OpenSSL's per-thread error queue: TLS
+#           requests on the same worker after them log no "ignoring stale global SSL error".
+#
+# Requests are pinned to a worker as in t/024 (a reuseport listener, keep-alive connections
+# on which GET /pid answered the worker's pid). gdb is required (scripts/deps.sh installs it).
+use FindBin;
+use lib "$FindBin::Bin/helpers";
+use JwtPeerAuth;
+use Tls;
+use IO::Select;
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes ();
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+master_on();
+workers(2);
+log_level('info');
+no_shuffle();
+
+JwtPeerAuth::zone_per_block();
+
+# The pinned server's port, per block.
+our %PORT;
+
+add_block_preprocessor(sub {
+    my $block = shift;
+    my $n = $block->seq_num;
+    my $port = $PORT{$n} //= JwtPeerAuth::free_port();
+    if (defined(my $http = $block->http_config)) {
+        $http =~ s/\@PORT\@/$port/g;
+        $http =~ s/\@REV\@/rev_r$n/g;
+        $block->set_value('http_config', $http);
+    }
+    $block->set_value('config', "    location = /t { return 200 \"ok\\n\"; }\n") unless defined $block->config;
+    $block->set_value('request', 'GET /t') unless defined $block->request;
+    $block->set_value('response_body', "ok\n") unless defined $block->response_body;
+    $block->set_value('user_files', [["jwks.json" => JwtPeerAuth::jwks('rsa')], ["index.html" => "ok\n"]])
+        unless defined $block->user_files;
+});
+
+JwtPeerAuth::use_between_hooks();
+
+our $GDB = (grep { -x } map { "$_/gdb" } split /:/, $ENV{PATH} // "")[0];
+# Key 'rsa' (kid "rsa") and key 'rsa2' (kid "rsa2").
+our $RSA = JwtPeerAuth::bearer_claims(identifier => 'peer-a');
+our $RSA2 = JwtPeerAuth::bearer('rsa2');
+
+# --- keep-alive connections pinned to a worker (as t/024) -------------------------------------
+
+sub connect_to {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 5)
+        or die "connect 127.0.0.1:$port: $!";
+    return $s;
+}
+
+# Writes one HTTP/1.1 request on keep-alive connection $s (a POST when $body is defined).
+sub send_req {
+    my ($s, $path, $header, $body) = @_;
+    my $method = defined $body ? 'POST' : 'GET';
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\n" . ($header ? "$header\r\n" : '');
+    $req .= "Content-Type: application/json\r\nContent-Length: " . length($body) . "\r\n" if defined $body;
+    $req .= "\r\n" . ($body // '');
+    syswrite($s, $req) == length($req) or die "write: $!";
+}
+
+# Reads one answer (with a Content-Length) from $s within $timeout seconds. Returns
+# ($status, $body); $status is 0 when no whole answer came in time or the connection closed.
+sub read_resp {
+    my ($s, $timeout) = @_;
+    my ($buf, $sel) = ('', IO::Select->new($s));
+    my $deadline = Time::HiRes::time() + $timeout;
+    while (1) {
+        if ($buf =~ /\A(HTTP\/1\.1 (\d{3})[^\r]*\r\n(.*?)\r\n\r\n)/s) {
+            my ($head_len, $code, $head) = (length($1), $2, $3);
+            my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+            defined $len or die "answer without Content-Length: $buf";
+            return ($code, substr($buf, $head_len, $len)) if length($buf) >= $head_len + $len;
+        }
+        my $left = $deadline - Time::HiRes::time();
+        return (0, $buf) if $left <= 0 || !$sel->can_read($left);
+        my $got = sysread($s, $buf, 65536, length $buf);
+        return (0, $buf) unless $got;
+    }
+}
+
+sub ask {
+    my ($s, $path, $header, $body) = @_;
+    send_req($s, $path, $header, $body);
+    return read_resp($s, 5);
+}
+
+# Keep-alive connections to the workers whose pids are not in @not, one per worker, until
+# $want of them: { pid => socket }.
+sub pin_workers {
+    my ($port, $want, @not) = @_;
+    my %skip = map { $_ => 1 } @not;
+    my %c;
+    for (1 .. 200) {
+        my $s = connect_to($port);
+        my ($code, $pid) = ask($s, '/pid');
+        $code == 200 or die "GET /pid: status $code";
+        if ($skip{$pid} || $c{$pid}) {
+            close $s;
+        } else {
+            $c{$pid} = $s;
+        }
+        return \%c if keys %c == $want;
+        Time::HiRes::sleep(0.01);
+    }
+    die "found " . scalar(keys %c) . " of $want workers after 200 connections";
+}
+
+# --- gdb -------------------------------------------------------------------------------------
+
+# Attaches gdb to $pid with a breakpoint at $where; once it is hit, gdb runs @then (e.g.
+# 'finish'), prints a backtrace and kills the process (SIGKILL). Returns (gdb's pid, its output
+# file) when the breakpoint is set.
+sub arm_gdb {
+    my ($pid, $where, @then) = @_;
+    $GDB or die "gdb not found in PATH: scripts/deps.sh installs it (this test needs it)";
+    my $out = Test::Nginx::Socket::server_root() . "/logs/gdb-$pid.log";
+    my @cmd = ($GDB, '-nx', '-batch', '-p', $pid,
+        '-ex', 'set confirm off', '-ex', 'set pagination off',
+        '-ex', 'handle all nostop noprint pass',
+        '-ex', "break $where",
+        '-ex', 'echo ARMED\n',
+        '-ex', 'continue',
+        (map { ('-ex', $_) } @then),
+        '-ex', 'bt 6',
+        '-ex', 'kill',
+        '-ex', 'quit');
+    my $gdb = fork() // die "fork: $!";
+    if ($gdb == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>', $out) or POSIX::_exit(126);
+        open(STDERR, '>&', \*STDOUT);
+        exec(@cmd) or POSIX::_exit(127);
+    }
+    my $deadline = Time::HiRes::time() + 60;
+    while (1) {
+        my $log = -f $out ? JwtPeerAuth::slurp($out) : '';
+        if ($log =~ /^ARMED$/m) {
+            $log =~ /^Breakpoint 1 at /m or die "gdb set no breakpoint at $where:\n$log";
+            return ($gdb, $out);
+        }
+        if (waitpid($gdb, POSIX::WNOHANG()) == $gdb) {
+            die "gdb exited (status " . ($? >> 8) . ") before the breakpoint was set:\n$log";
+        }
+        if (Time::HiRes::time() > $deadline) {
+            kill('KILL', $gdb);
+            waitpid($gdb, 0);
+            die "gdb did not attach to $pid within 60 s:\n$log";
+        }
+        Time::HiRes::sleep(0.05);
+    }
+}
+
+# Waits (bounded) for gdb to report the breakpoint ($name) hit and to exit; returns its output.
+sub gdb_done {
+    my ($gdb, $out, $name) = @_;
+    my $deadline = Time::HiRes::time() + 30;
+    while (waitpid($gdb, POSIX::WNOHANG()) != $gdb) {
+        if (Time::HiRes::time() > $deadline) {
+            kill('INT', $gdb);
+            Time::HiRes::sleep(2);
+            kill('KILL', $gdb);
+            waitpid($gdb, 0);
+            die "the breakpoint at $name was not hit within 30 s:\n" . JwtPeerAuth::slurp($out);
+        }
+        Time::HiRes::sleep(0.05);
+    }
+    my $log = JwtPeerAuth::slurp($out);
+    $log =~ /^(?:Thread \S+ )?(?:hit )?Breakpoint 1(?:\.\d+)?, .*\b\Q$name\E\b/m
+        or die "gdb did not stop at $name:\n$log";
+    return $log;
+}
+
+sub wait_log {
+    my ($re, $what) = @_;
+    for (1 .. 500) {
+        return if JwtPeerAuth::log_count($re);
+        Time::HiRes::sleep(0.02);
+    }
+    die "not in the error log within 10 s: $what";
+}
+
+# Stops the worker behind connection $s (pid $victim) at $where (then @then) with the request
+# ($path, $header, $body), kills it there, and checks that NGINX unlocked zone $zone for it.
+sub kill_at {
+    my (%o) = @_;
+    my ($gdb, $out) = arm_gdb($o{victim}, $o{where}, @{ $o{then} // [] });
+    send_req($o{conn}, $o{path}, $o{header}, $o{body});
+    my $bt = gdb_done($gdb, $out, $o{name} // $o{where});
+    Test::More::note("worker $o{victim} stopped and killed by gdb at:\n$bt");
+    my ($dead) = read_resp($o{conn}, 5);
+    Test::More::is($dead, 0, "the victim ($o{victim}) died without answering");
+    close $o{conn};
+    wait_log(qr/worker process $o{victim} exited on signal 9/, "worker process $o{victim} exited on signal 9");
+    my $unlocked = qr/shared memory zone "$o{zone}" was locked by $o{victim}\b/;
+    for (1 .. 100) {
+        last if JwtPeerAuth::log_count($unlocked);
+        Time::HiRes::sleep(0.02);
+    }
+    Test::More::is(JwtPeerAuth::log_count($unlocked), 1, "the victim died holding zone $o{zone}'s lock");
+}
+
+# TEST 1.
+sub key_rotation_death {
+    my ($block) = @_;
+    my $port = $PORT{$block->seq_num};
+    my $c = pin_workers($port, 2);
+    my ($victim, $other) = sort { $a <=> $b } keys %$c;
+    # Both workers parse the published JWKS (key rsa) under its generation.
+    for my $w ($other, $victim) {
+        my ($code) = ask($c->{$w}, '/p/index.html', $RSA);
+        $code == 200 or die "warm-up in $w: status $code";
+    }
+    # The key service rotates: rsa removed, rsa2 added. The victim sees a token with the new
+    # kid, refetches at once (min_refresh=1s) and dies freeing the replaced body, after the new
+    # one went into the slot.
+    JwtPeerAuth::write_file(Test::Nginx::Socket::html_dir() . '/jwks.json', JwtPeerAuth::jwks('rsa2'));
+    Time::HiRes::sleep(1.1);
+    kill_at(victim => $victim, conn => $c->{$victim}, where => 'free_body', path => '/p/index.html',
+            header => $RSA2, zone => 'jwt_peer_auth_b' . $block->seq_num);
+
+    my $r = pin_workers($port, 1, $victim, $other);
+    my ($replacement) = keys %$r;
+    for my $w ([other => $other, $c->{$other}], [replacement => $replacement, $r->{$replacement}]) {
+        my ($name, $pid, $s) = @$w;
+        my ($code) = ask($s, '/p/index.html', $RSA);
+        Test::More::is($code, 401, "$name worker ($pid): the removed key (rsa) is no longer accepted");
+        ($code) = ask($s, '/p/index.html', $RSA2);
+        Test::More::is($code, 200, "$name worker ($pid): the new key (rsa2) is accepted");
+    }
+    close $_ for values %$c, values %$r;
+}
+
+# TEST 2.
+sub revocation_death {
+    my ($block) = @_;
+    my $port = $PORT{$block->seq_num};
+    my $c = pin_workers($port, 2);
+    my ($victim, $other) = sort { $a <=> $b } keys %$c;
+    my ($code) = ask($c->{$other}, '/p/index.html', $RSA);
+    $code == 200 or die "before the revocation: status $code";
+    my $entry = '{"name":"identifier","value":"peer-a"}';
+    # The revocation list's tree is the only red-black tree but NGINX's timers here.
+    kill_at(victim => $victim, conn => $c->{$victim}, path => '/revocations', body => $entry,
+            where => 'ngx_rbtree_insert if tree != &ngx_event_timer_rbtree', name => 'ngx_rbtree_insert',
+            then => ['finish'], zone => 'rev_r' . $block->seq_num);
+    ($code) = ask($c->{$other}, '/p/index.html', $RSA);
+    Test::More::is($code, 401, "other worker ($other): the entry the dead worker linked is checked");
+    # The operator repeats the add that got no answer.
+    my ($add) = ask($c->{$other}, '/revocations', undef, $entry);
+    Test::More::like($add, qr/^20\d$/, 'the repeated add succeeds');
+    ($code) = ask($c->{$other}, '/p/index.html', $RSA);
+    Test::More::is($code, 401, "other worker ($other): the revoked peer is refused after the repeated add");
+    close $_ for values %$c;
+}
+
+# TEST 3.
+sub tls_after_rsa_refusals {
+    my ($block) = @_;
+    my $port = $PORT{$block->seq_num};
+    my @bad = (JwtPeerAuth::token('rsa', '--corrupt'), JwtPeerAuth::token('rsa2', '--kid', 'rsa'),
+               JwtPeerAuth::token('rsa', '--alg', 'PS256', '--kid', 'rsa-ps', '--corrupt'), JwtPeerAuth::token('rsa', '--truncate'));
+    # A few rounds, so that each worker (the kernel picks one per connection) sees each.
+    for my $round (1 .. 3) {
+        for my $t (@bad) {
+            my $r = Tls::get($port, '/p/index.html', headers => ["Authorization: Bearer $t"]);
+            Test::More::is($r->{status}, 401, "round $round: a bad RSA signature over TLS is refused");
+            $r = Tls::get($port, '/p/index.html', headers => [$RSA]);
+            Test::More::is($r->{status}, 200, "round $round: the next TLS request passes");
+        }
+    }
+    Test::More::is(JwtPeerAuth::log_count(qr/stale global SSL error|\[alert\]|\[crit\]/), 0,
+                   'nothing left in OpenSSL\'s error queue for NGINX\'s SSL code');
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a worker killed while it publishes a rotated JWKS: no worker keeps the removed key
+--- http_config
+    server {
+        listen 127.0.0.1:@PORT@ reuseport;
+        jwt_peer_auth "peers";
+        jwt_peer_auth_key_request /_jwks;
+        jwt_peer_auth_key_cache 1h min_refresh=1s;
+        location = /_jwks { internal; default_type application/json; alias $TEST_NGINX_HTML_DIR/jwks.json; }
+        location /p { alias $TEST_NGINX_HTML_DIR/; }
+        location = /pid { jwt_peer_auth off; return 200 "$pid"; }
+    }
+--- between_0
+main::key_rotation_death($block);
+
+
+
+=== TEST 2: a worker killed right after it linked a revocation entry: the entry is still checked
+--- http_config
+    jwt_peer_auth_revocation zone=@REV@:1m;
+    server {
+        listen 127.0.0.1:@PORT@ reuseport;
+        jwt_peer_auth "peers";
+        jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+        jwt_peer_auth_revocation_check identifier;
+        location /p { alias $TEST_NGINX_HTML_DIR/; }
+        location = /pid { jwt_peer_auth off; return 200 "$pid"; }
+        location = /revocations { jwt_peer_auth off; jwt_peer_auth_revocation_api; }
+    }
+--- between_0
+main::revocation_death($block);
+
+
+
+=== TEST 3: RSA refusals by OpenSSL leave no error behind for the TLS connections of the worker
+--- http_config
+    server {
+        listen 127.0.0.1:@PORT@ ssl;
+        ssl_certificate $TEST_NGINX_TLS_DIR/server.pem;
+        ssl_certificate_key $TEST_NGINX_TLS_DIR/server.key;
+        jwt_peer_auth "peers";
+        jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks-algs.json;
+        location /p { alias $TEST_NGINX_HTML_DIR/; }
+    }
+--- between_0
+main::tls_after_rsa_refusals($block);

@@ -20,7 +20,8 @@
 //! Requests with fresh keys never take it (the slot's version says the worker's copy of the
 //! state is current). The next holder after such a death may find an update half done: the
 //! stores that matter are ordered so that this stays safe (a body pointer never goes with
-//! another block's length, a generation number is never handed out twice).
+//! another block's length, a new body never with the old generation, a generation number is
+//! never handed out twice).
 
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
@@ -569,7 +570,14 @@ impl Zone {
             let g = st.next_generation;
             store(&mut st.next_generation, g + 1);
             let s = &mut st.slots[slot];
+            // The new generation goes in before the new body, and is announced once the body
+            // is in: a worker that dies later (freeing the old body below, say) leaves the
+            // new body under the new generation, which the other workers then load. The new
+            // body under the old generation would stay with workers that parsed the old one
+            // (a refetch of the same body keeps the generation): a removed key accepted.
+            store(&mut s.state.generation, g);
             let old = s.set_body(Some(copy));
+            self.bump(slot);
             s.kids.set(kids.as_bytes());
             if let Some(old) = old {
                 free_body(&slab, old);

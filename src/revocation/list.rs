@@ -138,8 +138,14 @@ impl List {
             });
         }
         let key = NgxString::try_from_bytes_in(k, tree.slab()).map_err(|_| Full)?;
-        tree.try_insert(key, Expiry { expires }).map_err(|_| Full)?;
+        // Counted before it is linked: a worker that dies in between leaves the count too high
+        // (harmless), never too low. With a count of 0 `revoked` skips the list, and a repeated
+        // add only extends the entry: the revoked token would pass for good.
         self.shared.count.fetch_add(1, Ordering::AcqRel);
+        if tree.try_insert(key, Expiry { expires }).is_err() {
+            self.shared.count.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full);
+        }
         Ok(Added {
             created: true,
             expires,

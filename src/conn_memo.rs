@@ -89,9 +89,9 @@ fn previous(m: &Memo) -> &[u8] {
 }
 
 /// Makes `token` (≤ MAX_TOKEN bytes) and its digest the remembered ones, growing the buffer if
-/// needed; when the pool cannot give more, nothing is remembered.
+/// needed; when the pool cannot give more, the previous token stays remembered with its own
+/// digest (never an emptied token with the previous digest, which an empty token would match).
 fn remember(m: &mut Memo, pool: *mut ngx::ffi::ngx_pool_t, token: &[u8], d: Digest) {
-    m.len = 0;
     if token.len() > m.cap {
         let cap = token.len().max(m.cap * 2).clamp(FIRST_BUFFER, MAX_TOKEN);
         // SAFETY: `pool` is the connection's live pool; NULL on failure.

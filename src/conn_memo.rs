@@ -8,9 +8,13 @@
 //! make one token pass for another; what the digest then finds in the caches is checked as
 //! for any request.
 //!
-//! HTTP/1.x only: there the request's connection is the TCP connection and its pool lives as
-//! long as it. An HTTP/2 or HTTP/3 stream's connection is made per stream, so remembering
-//! there would only cost. The copy lives in the connection's pool: one buffer, grown by
+//! Switched on by the request's HTTP version, 1.x (and the 0.9 that `post_action` or an
+//! HTTP/0.9 upstream answer set): there the request's connection is the TCP connection and its
+//! pool lives as long as it. An HTTP/2 stream's connection is a per-stream copy of the TCP
+//! connection (sharing its pool) and an HTTP/3 stream's has a pool of its own; neither is
+//! used, to keep one simple rule (a 0.9 on an HTTP/2 stream still shares one memo per TCP
+//! connection, which is as correct: requests of a connection run one at a time and nothing is
+//! held between them). The copy lives in the connection's pool: one buffer, grown by
 //! doubling up to [`MAX_TOKEN`] bytes (at most about 8 KiB per connection in all); a longer
 //! token is hashed every time. Nothing here can abort the worker: an allocation NGINX cannot
 //! make just means hashing.

@@ -26,7 +26,9 @@ $ENV{TEST_NGINX_JWT_KEYS} = $KEYS;
 $ENV{TEST_NGINX_REPO} = $ROOT;
 
 -x $MINT or die "$MINT not found: run scripts/build.sh first\n";
-if (!-f "$KEYS/jwks.json") {
+# jwks-algs.json (and the P-384 key) came with a later jwt-mint: a key directory made before
+# is made anew.
+if (!-f "$KEYS/jwks.json" || !-f "$KEYS/jwks-algs.json") {
     system($MINT, 'keygen', $KEYS) == 0 or die "jwt-mint keygen failed\n";
     # Workers may run as another user; they never read keys, but keep the tree readable.
     chmod 0755, $KEYS;

@@ -17,6 +17,7 @@
 use FindBin;
 use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
+use Workers;
 use IO::Select;
 use IO::Socket::INET;
 use POSIX ();
@@ -62,148 +63,9 @@ _EOC_
 
 JwtPeerAuth::use_between_hooks();
 
-our $GDB = (grep { -x } map { "$_/gdb" } split /:/, $ENV{PATH} // "")[0];
 our $VALID = JwtPeerAuth::bearer('rsa');
 # Signed with a key the JWKS does not have: an unknown kid, refused after a refetch.
 our $UNKNOWN_KID = JwtPeerAuth::bearer('rsa2');
-
-# --- keep-alive connections pinned to a worker ------------------------------------------------
-
-sub connect_to {
-    my ($port) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 5)
-        or die "connect 127.0.0.1:$port: $!";
-    return $s;
-}
-
-# Writes one HTTP/1.1 request on keep-alive connection $s.
-sub send_req {
-    my ($s, $path, $header) = @_;
-    my $req = "GET $path HTTP/1.1\r\nHost: localhost\r\n" . ($header ? "$header\r\n" : '') . "\r\n";
-    syswrite($s, $req) == length($req) or die "write: $!";
-}
-
-# Reads one answer (with a Content-Length) from $s within $timeout seconds. Returns
-# ($status, $body); $status is 0 when no whole answer came in time or the connection closed.
-sub read_resp {
-    my ($s, $timeout) = @_;
-    my ($buf, $sel) = ('', IO::Select->new($s));
-    my $deadline = Time::HiRes::time() + $timeout;
-    while (1) {
-        if ($buf =~ /\A(HTTP\/1\.1 (\d{3})[^\r]*\r\n(.*?)\r\n\r\n)/s) {
-            my ($head_len, $code, $head) = (length($1), $2, $3);
-            my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
-            defined $len or die "answer without Content-Length: $buf";
-            return ($code, substr($buf, $head_len, $len)) if length($buf) >= $head_len + $len;
-        }
-        my $left = $deadline - Time::HiRes::time();
-        return (0, $buf) if $left <= 0 || !$sel->can_read($left);
-        my $got = sysread($s, $buf, 65536, length $buf);
-        return (0, $buf) unless $got;
-    }
-}
-
-sub ask {
-    my ($s, $path, $header, $timeout) = @_;
-    send_req($s, $path, $header);
-    return read_resp($s, $timeout // 5);
-}
-
-# Keep-alive connections to the workers whose pids are not in @not, one per worker, until
-# $want of them: { pid => socket }. New connections land on a worker by the kernel's
-# reuseport hash, so a bounded number of tries reaches each.
-sub pin_workers {
-    my ($port, $want, @not) = @_;
-    my %skip = map { $_ => 1 } @not;
-    my %c;
-    for (1 .. 200) {
-        my $s = connect_to($port);
-        my ($code, $pid) = ask($s, '/pid', undef, 5);
-        $code == 200 or die "GET /pid: status $code";
-        if ($skip{$pid} || $c{$pid}) {
-            close $s;
-        } else {
-            $c{$pid} = $s;
-        }
-        return \%c if keys %c == $want;
-        Time::HiRes::sleep(0.01);
-    }
-    die "found " . scalar(keys %c) . " of $want workers after 200 connections";
-}
-
-# --- gdb ---------------------------------------------------------------------------------------
-
-# Attaches gdb to $pid with a breakpoint at $where; once it is hit, gdb prints a backtrace and
-# kills the process (SIGKILL). Returns (gdb's pid, its output file) when the breakpoint is set.
-sub arm_gdb {
-    my ($pid, $where) = @_;
-    $GDB or die "gdb not found in PATH: scripts/deps.sh installs it (this test needs it)";
-    my $out = Test::Nginx::Socket::server_root() . "/logs/gdb-$pid.log";
-    my @cmd = ($GDB, '-nx', '-batch', '-p', $pid,
-        '-ex', 'set confirm off', '-ex', 'set pagination off',
-        '-ex', 'handle all nostop noprint pass',
-        '-ex', "break $where",
-        '-ex', 'echo ARMED\n',
-        '-ex', 'continue',
-        '-ex', 'bt 4',
-        '-ex', 'kill',
-        '-ex', 'quit');
-    my $gdb = fork() // die "fork: $!";
-    if ($gdb == 0) {
-        open(STDIN, '<', '/dev/null');
-        open(STDOUT, '>', $out) or POSIX::_exit(126);
-        open(STDERR, '>&', \*STDOUT);
-        exec(@cmd) or POSIX::_exit(127);
-    }
-    my $deadline = Time::HiRes::time() + 60;
-    while (1) {
-        my $log = -f $out ? JwtPeerAuth::slurp($out) : '';
-        if ($log =~ /^ARMED$/m) {
-            $log =~ /^Breakpoint 1 at /m or die "gdb set no breakpoint at $where:\n$log";
-            return ($gdb, $out);
-        }
-        if (waitpid($gdb, POSIX::WNOHANG()) == $gdb) {
-            die "gdb exited (status " . ($? >> 8) . ") before the breakpoint was set:\n$log";
-        }
-        if (Time::HiRes::time() > $deadline) {
-            kill('KILL', $gdb);
-            waitpid($gdb, 0);
-            die "gdb did not attach to $pid within 60 s:\n$log";
-        }
-        Time::HiRes::sleep(0.05);
-    }
-}
-
-# Waits (bounded) for gdb to report the breakpoint hit and to exit; returns its output.
-sub gdb_done {
-    my ($gdb, $out, $where) = @_;
-    my $deadline = Time::HiRes::time() + 30;
-    while (waitpid($gdb, POSIX::WNOHANG()) != $gdb) {
-        if (Time::HiRes::time() > $deadline) {
-            # Interrupting `continue` runs the rest of the commands: the worker is killed anyway.
-            kill('INT', $gdb);
-            Time::HiRes::sleep(2);
-            kill('KILL', $gdb);
-            waitpid($gdb, 0);
-            die "the breakpoint at $where was not hit within 30 s:\n" . JwtPeerAuth::slurp($out);
-        }
-        Time::HiRes::sleep(0.05);
-    }
-    my $log = JwtPeerAuth::slurp($out);
-    $log =~ /^(?:Thread \S+ )?(?:hit )?Breakpoint 1(?:\.\d+)?, .*\b\Q$where\E\b/m
-        or die "gdb did not stop at $where:\n$log";
-    return $log;
-}
-
-# Waits (bounded) until the error log has a line matching $re.
-sub wait_log {
-    my ($re, $what) = @_;
-    for (1 .. 500) {
-        return if JwtPeerAuth::log_count($re);
-        Time::HiRes::sleep(0.02);
-    }
-    die "not in the error log within 10 s: $what";
-}
 
 # The whole case: pins a connection to each worker, warms the key zone ($warm: which workers
 # parse the keys before, 'both' or 'other'), stops the victim at $where under the lock with
@@ -247,12 +109,12 @@ sub killed_holding_lock {
         my ($name, $pid, $s) = @$w;
         # Each within 5 s (a worker spinning on the lock never answers); after a timeout the
         # connection is useless, so the rest count as failed too.
-        my ($code) = ask($s, '/p/index.html', $VALID, 5);
+        my ($code) = ask($s, '/p/index.html', $VALID);
         Test::More::is($code, 200, "$name worker ($pid): a valid token is accepted within 5 s");
-        ($code) = ask($s, '/p/index.html', $UNKNOWN_KID, 5) if $code;
+        ($code) = ask($s, '/p/index.html', $UNKNOWN_KID) if $code;
         Test::More::is($code, 401, "$name worker ($pid): a token with an unknown kid is refused within 5 s");
         my $body;
-        ($code, $body) = ask($s, '/status', undef, 5) if $code;
+        ($code, $body) = ask($s, '/status') if $code;
         Test::More::is($code, 200, "$name worker ($pid): the status page answers within 5 s");
         Test::More::like($body // '', qr/"requests":\{"ok":\d+.*"key_sources":\[\{/,
             "$name worker ($pid): the status page lists the key source");

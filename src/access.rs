@@ -351,6 +351,7 @@ fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
     job.ctx.verified.borrow_mut().take();
     job.count(|c| &c.forbidden);
     if !job.lc.enforcement().enforces(Reason::Claim) {
+        job.count(|c| &c.unenforced);
         job.ctx.outcome.set(Some(Outcome::Passed(Reason::Claim)));
         ngx_log_error!(
             NGX_LOG_INFO,
@@ -598,6 +599,7 @@ fn refuse(request: &mut Request, job: &Job, rejection: &Rejection, slot: Option<
 /// A refusal the location does not enforce: the request goes on without identity. A shadow
 /// check logs what it would have refused; an optional token's absence is not worth a line.
 fn pass_unenforced(request: &Request, job: &Job, rejection: &Rejection, level: u32) -> ngx_int_t {
+    job.count(|c| &c.unenforced);
     if job.lc.enforcement() == Enforcement::Shadow {
         ngx_log_error!(
             level,

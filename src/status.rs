@@ -64,6 +64,7 @@ fn collect(zone: &Zone, mc: &MainConf, now: i64) -> Snapshot {
         cache_hits: load(&c.cache_hits),
         cache_misses: load(&c.cache_misses),
         refusal_cache_hits: load(&c.refusal_cache_hits),
+        unenforced: load(&c.unenforced),
     };
     let sources = zone
         .sources()
@@ -114,8 +115,8 @@ fn render_json(snap: &Snapshot) -> String {
     }
     let _ = write!(
         s,
-        ",\"forbidden\":{}}},\"token_cache\":{{\"hits\":{},\"misses\":{}}},\"refusal_cache\":{{\"hits\":{}}},\"key_sources\":[",
-        c.forbidden, c.cache_hits, c.cache_misses, c.refusal_cache_hits
+        ",\"forbidden\":{}}},\"unenforced\":{},\"token_cache\":{{\"hits\":{},\"misses\":{}}},\"refusal_cache\":{{\"hits\":{}}},\"key_sources\":[",
+        c.forbidden, c.unenforced, c.cache_hits, c.cache_misses, c.refusal_cache_hits
     );
     for (i, src) in snap.sources.iter().enumerate() {
         if i > 0 {
@@ -172,6 +173,11 @@ fn render_prometheus(snap: &Snapshot) -> String {
         "jwt_peer_auth_requests_total{{result=\"forbidden\"}} {}",
         c.forbidden
     );
+    s.push_str(
+        "# HELP jwt_peer_auth_unenforced_total Refusals (also counted by result) that shadow or optional did not enforce: the request went on.\n",
+    );
+    s.push_str("# TYPE jwt_peer_auth_unenforced_total counter\n");
+    let _ = writeln!(s, "jwt_peer_auth_unenforced_total {}", c.unenforced);
     s.push_str("# HELP jwt_peer_auth_token_cache_total Verified-token cache lookups, by result.\n");
     s.push_str("# TYPE jwt_peer_auth_token_cache_total counter\n");
     let _ = writeln!(

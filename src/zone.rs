@@ -47,7 +47,7 @@ const RESULT_LEN: usize = 96;
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtpeer\0");
 /// Bumped whenever [`Shared`] changes shape.
-const LAYOUT_VERSION: u32 = 5;
+const LAYOUT_VERSION: u32 = 6;
 
 /// A key source's identity: a digest of what the configuration says it is.
 pub type Identity = [u8; 32];
@@ -183,6 +183,9 @@ pub struct Counters {
     pub cache_misses: AtomicU64,
     /// Refusals answered from the per-worker refusal cache (counted in `rejected` too).
     pub refusal_cache_hits: AtomicU64,
+    /// Refusals (counted in `rejected` or `forbidden` too) that the location did not enforce:
+    /// `shadow`, or `optional` without a token; the request went on.
+    pub unenforced: AtomicU64,
 }
 
 impl Counters {
@@ -352,6 +355,7 @@ impl Shared {
                 cache_hits: AtomicU64::new(0),
                 cache_misses: AtomicU64::new(0),
                 refusal_cache_hits: AtomicU64::new(0),
+                unenforced: AtomicU64::new(0),
             },
             meta: std::array::from_fn(|_| SlotMeta {
                 owner: AtomicU64::new(0),

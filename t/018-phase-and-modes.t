@@ -352,6 +352,7 @@ Test::More::is(KeyService::lines($log), 1, 'auth_request asked only for the requ
 Test::More::like(main::status_json(),
     qr/"requests":\{"ok":1,"missing":2,"malformed":0,"expired":1,"not_yet_valid":0,"signature":1,"unknown_kid":0,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":1,/,
     'a missing token is counted as missing');
+Test::More::like(main::status_json(), qr/"unenforced":2\b/, 'the two requests without a token went on: unenforced');
 Test::More::is(JwtPeerAuth::log_count(qr/token rejected: missing/), 0, 'a request without a token is not a refusal');
 Test::More::is(JwtPeerAuth::log_count(qr/token rejected: (expired|signature|invalid_request)/), 3, 'the others are');
 
@@ -412,6 +413,9 @@ Test::More::is(JwtPeerAuth::log_count(qr/token rejected: (expired|signature|inva
 Test::More::like(main::status_json(),
     qr/"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":1,"unknown_kid":0,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":1,"binding":0,"revoked":0,"forbidden":1\}/,
     'shadow decisions are counted');
+Test::More::like(main::status_json(), qr/"unenforced":5\b/, 'the five refusals shadow did not enforce are counted as such');
+Test::More::like((JwtPeerAuth::http_get(JwtPeerAuth::server_port(), '/status?format=prometheus'))[1] // '', qr/^jwt_peer_auth_unenforced_total 5$/m,
+                 'and in the Prometheus text');
 for my $what ('token would be rejected: missing', 'token would be rejected: expired', 'token would be rejected: signature',
               'token would be rejected: invalid_request', 'request would be forbidden by "jwt_peer_auth_require"') {
     Test::More::is(JwtPeerAuth::log_count(qr/\[info\].*jwt_peer_auth: shadow: \Q$what\E/), 1, "logged at info: shadow: $what");
@@ -419,6 +423,7 @@ for my $what ('token would be rejected: missing', 'token would be rejected: expi
 Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: (token rejected|request forbidden)/), 0, 'nothing logged as refused');
 --- between_6
 Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: token rejected: expired/), 1, 'a location that enforces still refuses');
+Test::More::like(main::status_json(), qr/"unenforced":5\b/, 'a refusal that is enforced is not counted as unenforced');
 
 
 

@@ -29,6 +29,9 @@ pub struct Counts {
     pub cache_misses: u64,
     /// Refusals answered from the refusal cache (counted in `rejected` too).
     pub refusal_cache_hits: u64,
+    /// Refusals (counted in `rejected` or `forbidden` too) that `shadow` or `optional` did not
+    /// enforce: the request went on.
+    pub unenforced: u64,
 }
 
 /// One fetched key source, as read from the shared zone.
@@ -727,8 +730,17 @@ fn requests_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
     writeln!(
         p,
         "<tr class=\"total\"><td>all</td><td class=\"num\" id=\"req-total\">{total}</td><td></td></tr>\n\
-         </tbody>\n</table>\n</section>"
-    )
+         </tbody>\n</table>"
+    )?;
+    if c.unenforced > 0 {
+        writeln!(
+            p,
+            "<p id=\"req-unenforced\">Not enforced (<code>shadow</code>, or <code>optional</code> without a \
+             token): <span class=\"count\">{}</span> of the refusals above; those requests went on.</p>",
+            c.unenforced
+        )?;
+    }
+    p.write_str("</section>\n")
 }
 
 fn token_cache_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
@@ -923,6 +935,7 @@ mod tests {
             "<tr id=\"req-ok\" title=\"verified\"><td><code>ok</code></td><td class=\"num count\">1843</td>"
         ));
         assert!(html.contains("<tr id=\"req-expired\" title=\"refused (401/400/500)\"><td><code>expired</code></td><td class=\"num count\">5</td>"));
+        assert!(!html.contains("req-unenforced"), "nothing unenforced, no line");
         assert!(html.contains("<td class=\"num\" id=\"req-total\">1850</td>"));
         assert!(html.contains("<td class=\"num\" id=\"cache-hit-rate\">97.1 %</td>"));
         assert!(html.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
@@ -930,6 +943,24 @@ mod tests {
         assert!(!html.contains("<script"));
         let empty = page(vec![]);
         assert!(empty.contains("<td class=\"num\" id=\"cache-hit-rate\">–</td>"));
+        counts = Counts {
+            unenforced: 3,
+            ..Counts::default()
+        };
+        counts.rejected[Reason::Missing.index()] = 3;
+        let html = render_html(&Snapshot {
+            now: NOW,
+            counts,
+            sources: vec![],
+            revocation: None,
+        })
+        .unwrap();
+        assert!(
+            html.contains(
+                "token): <span class=\"count\">3</span> of the refusals above; those requests went on.</p>"
+            ),
+            "{html}"
+        );
     }
 
     #[test]

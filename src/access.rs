@@ -237,7 +237,9 @@ fn check(
 /// that location's page is served; anything it redirects to is checked again.
 fn note_error_page(request: &Request, lc: &LocConf) {
     let r = request.as_ref();
-    if r.error_page() == 0 {
+    // A refused request goes on only to an error page (`r->error_page` is set for it only
+    // under `recursive_error_pages off`) or to `post_action` (never served as an error page).
+    if r.post_action() != 0 {
         return;
     }
     if let Some(c) = ctx::get(r) {

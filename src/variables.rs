@@ -172,8 +172,21 @@ fn suffix<'a>(data: usize, prefix: &str) -> Option<&'a str> {
     std::str::from_utf8(name.as_bytes()).ok()?.strip_prefix(prefix)
 }
 
-fn verified(c: &RequestCtx) -> Option<std::rc::Rc<Verified>> {
-    c.verified.borrow().clone()
+/// The verified token, where the request's location may show it: the location that decided
+/// (also by re-checking a carried-over decision), or one that verifies nothing. A protected
+/// location that has not decided (reached by an internal redirect, before its own check, or
+/// admitted by another module under `satisfy any`) shows no identity. For a sub-request, its
+/// main request's location.
+fn verified(req: &ngx_http_request_t, c: &RequestCtx) -> Option<std::rc::Rc<Verified>> {
+    let v = c.verified.borrow().clone()?;
+    // SAFETY: `main` is the live main request of `req` (`req` itself for a main request); only
+    // a shared reference is made.
+    let main = unsafe { req.main.as_ref() }?;
+    let lc = <JwtPeerAuthModule as ngx::http::HttpModuleLocationConf>::location_conf(main)?;
+    if lc.enabled() && !std::ptr::eq(c.decided_for.get(), lc) {
+        return None;
+    }
+    Some(v)
 }
 
 /// A value rendered for a variable, and the log name of what it is.
@@ -189,9 +202,9 @@ unsafe extern "C" fn get_claim(
     v: *mut ngx_http_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    getter(r, v, |_, c| {
+    getter(r, v, |req, c| {
         let name = suffix(data, "jwt_claim_")?.to_owned();
-        Some(member(verified(c)?.as_ref(), false, &[name]))
+        Some(member(verified(req, c)?.as_ref(), false, &[name]))
     })
 }
 
@@ -200,9 +213,9 @@ unsafe extern "C" fn get_header(
     v: *mut ngx_http_variable_value_t,
     data: usize,
 ) -> ngx_int_t {
-    getter(r, v, |_, c| {
+    getter(r, v, |req, c| {
         let name = suffix(data, "jwt_header_")?.to_owned();
-        Some(member(verified(c)?.as_ref(), true, &[name]))
+        Some(member(verified(req, c)?.as_ref(), true, &[name]))
     })
 }
 
@@ -219,7 +232,7 @@ pub unsafe extern "C" fn get_member_set(
             unsafe { ngx::http::Request::from_ngx_http_request(std::ptr::from_ref(req).cast_mut()) };
         let mc = JwtPeerAuthModule::main_conf(request)?;
         let set = mc.member_sets.get(data)?;
-        Some(member(verified(c)?.as_ref(), set.header, &set.path))
+        Some(member(verified(req, c)?.as_ref(), set.header, &set.path))
     })
 }
 
@@ -228,8 +241,11 @@ unsafe extern "C" fn get_payload(
     v: *mut ngx_http_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    getter(r, v, |_, c| {
-        Some((Some(verified(c)?.payload().to_owned()), "the payload".to_owned()))
+    getter(r, v, |req, c| {
+        Some((
+            Some(verified(req, c)?.payload().to_owned()),
+            "the payload".to_owned(),
+        ))
     })
 }
 

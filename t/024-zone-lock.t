@@ -85,22 +85,8 @@ sub killed_holding_lock {
         $code == 200 or die "warm-up in the victim: status $code";
     }
 
-    my ($gdb, $out) = arm_gdb($victim, $o{where});
-    send_req($c->{$victim}, '/p/index.html', $o{trigger});
-    my $bt = gdb_done($gdb, $out, $o{where});
-    Test::More::note("worker $victim stopped and killed by gdb at:\n$bt");
-    my ($dead) = read_resp($c->{$victim}, 5);
-    Test::More::is($dead, 0, "the victim ($victim) died without answering");
-    close $c->{$victim};
-    wait_log(qr/worker process $victim exited on signal 9/, "worker process $victim exited on signal 9");
-
-    # The master logs this right after the exit, if the dead worker held the zone's slab mutex.
-    my $unlocked = qr/shared memory zone "jwt_peer_auth_b\d+" was locked by $victim\b/;
-    for (1 .. 100) {
-        last if JwtPeerAuth::log_count($unlocked);
-        Time::HiRes::sleep(0.02);
-    }
-    Test::More::is(JwtPeerAuth::log_count($unlocked), 1, 'NGINX unlocked the key zone the dead worker held');
+    kill_at(victim => $victim, conn => $c->{$victim}, path => '/p/index.html', header => $o{trigger},
+            where => $o{where}, zone => 'jwt_peer_auth_b' . $block->seq_num);
 
     # The replacement worker takes the dead one's reuseport socket.
     my $r = pin_workers($port, 1, $victim, $other);

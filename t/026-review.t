@@ -61,26 +61,6 @@ JwtPeerAuth::use_between_hooks();
 our $RSA = JwtPeerAuth::bearer_claims(identifier => 'peer-a');
 our $RSA2 = JwtPeerAuth::bearer('rsa2');
 
-# Stops the worker behind connection $s (pid $victim) at $where (then @then) with the request
-# ($path, $header, $body), kills it there, and checks that NGINX unlocked zone $zone for it.
-sub kill_at {
-    my (%o) = @_;
-    my ($gdb, $out) = arm_gdb($o{victim}, $o{where}, @{ $o{then} // [] });
-    send_req($o{conn}, $o{path}, $o{header}, $o{body});
-    my $bt = gdb_done($gdb, $out, $o{name} // $o{where});
-    Test::More::note("worker $o{victim} stopped and killed by gdb at:\n$bt");
-    my ($dead) = read_resp($o{conn}, 5);
-    Test::More::is($dead, 0, "the victim ($o{victim}) died without answering");
-    close $o{conn};
-    wait_log(qr/worker process $o{victim} exited on signal 9/, "worker process $o{victim} exited on signal 9");
-    my $unlocked = qr/shared memory zone "$o{zone}" was locked by $o{victim}\b/;
-    for (1 .. 100) {
-        last if JwtPeerAuth::log_count($unlocked);
-        Time::HiRes::sleep(0.02);
-    }
-    Test::More::is(JwtPeerAuth::log_count($unlocked), 1, "the victim died holding zone $o{zone}'s lock");
-}
-
 # TEST 1.
 sub key_rotation_death {
     my ($block) = @_;

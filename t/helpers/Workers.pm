@@ -3,6 +3,7 @@
 # spreads new connections), and gdb stopping a worker at a breakpoint, optionally running more
 # commands there, then killing it (SIGKILL), as a worker that dies at that point would.
 #   use Workers;   # exports connect_to send_req read_resp ask pin_workers arm_gdb gdb_done wait_log
+#                  # kill_at
 # gdb comes with scripts/deps.sh; without it arm_gdb() dies (the tests fail, never skip).
 package Workers;
 
@@ -15,7 +16,7 @@ use POSIX ();
 use Time::HiRes ();
 use JwtPeerAuth;
 
-our @EXPORT = qw(connect_to send_req read_resp ask pin_workers arm_gdb gdb_done wait_log);
+our @EXPORT = qw(connect_to send_req read_resp ask pin_workers arm_gdb gdb_done wait_log kill_at);
 our $GDB = (grep { -x } map { "$_/gdb" } split /:/, $ENV{PATH} // "")[0];
 
 # --- keep-alive connections pinned to a worker ------------------------------------------------
@@ -159,6 +160,26 @@ sub wait_log {
         Time::HiRes::sleep(0.02);
     }
     die "not in the error log within 10 s: $what";
+}
+
+# Stops the worker behind connection $s (pid $victim) at $where (then @then) with the request
+# ($path, $header, $body), kills it there, and checks that NGINX unlocked zone $zone for it.
+sub kill_at {
+    my (%o) = @_;
+    my ($gdb, $out) = arm_gdb($o{victim}, $o{where}, @{ $o{then} // [] });
+    send_req($o{conn}, $o{path}, $o{header}, $o{body});
+    my $bt = gdb_done($gdb, $out, $o{name} // $o{where});
+    Test::More::note("worker $o{victim} stopped and killed by gdb at:\n$bt");
+    my ($dead) = read_resp($o{conn}, 5);
+    Test::More::is($dead, 0, "the victim ($o{victim}) died without answering");
+    close $o{conn};
+    wait_log(qr/worker process $o{victim} exited on signal 9/, "worker process $o{victim} exited on signal 9");
+    my $unlocked = qr/shared memory zone "$o{zone}" was locked by $o{victim}\b/;
+    for (1 .. 100) {
+        last if JwtPeerAuth::log_count($unlocked);
+        Time::HiRes::sleep(0.02);
+    }
+    Test::More::is(JwtPeerAuth::log_count($unlocked), 1, "the victim died holding zone $o{zone}'s lock");
 }
 
 1;

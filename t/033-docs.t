@@ -125,7 +125,7 @@ sub anchors {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The reference: a "### name" entry with Syntax/Default/Context per directive, a "#### $name"
+# The reference: a "### name" entry with Syntax/Default/Context per directive, a "### $name"
 # entry per variable ("$jwt_claim_<name>" for a prefix).
 
 ok(-f $REFERENCE, 'docs/reference.md exists') or BAIL_OUT('no reference');

@@ -143,7 +143,7 @@ my %entry;    # directive => text of its entry, up to the next heading
 }
 for my $d (sort keys %directives) {
     my $e = $entry{$d};
-    ok(defined $e, "directive $d has a reference entry (### $d)") or next;
+    ok(defined $e, "directive $d has a reference entry (a heading of its name)") or next;
     like($e, qr/^\s+Syntax:\s+\Q$d\E[\s;]/m, "$d: Syntax: line names it");
     like($e, qr/^\s+Default:\s+\S/m, "$d: Default: line");
     like($e, qr/^\s+Context:\s+(?:http|server|location)/m, "$d: Context: line");

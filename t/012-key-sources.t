@@ -3,22 +3,19 @@
 # the key location, and logs/status that are safe to keep on. Two workers share one zone.
 #
 # Every block has its own key service: the server on $TEST_NGINX_RAND_PORT_1 below, with one
-# location per behaviour, an access log of its own (logs/keysvc.log, "$msec $request_time
-# $status $request_uri") and the files it serves written per block (see $FILES).
+# location per behaviour, an access log of its own (logs/keysvc-b<block number>.log, "$msec
+# $request_time $status $request_uri") and the files it serves written per block (see $FILES).
+# The log's name is the block's own: under TEST_NGINX_USE_HUP=1 a worker of the previous
+# block's configuration may still be finishing a fetch, and it logs to that block's file.
 use FindBin;
 use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use KeyService;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
 our $fetched = qr/key request "\/_jwks": \d+ keys/;
-our $keysvc_log = sub { Test::Nginx::Socket::server_root() . '/logs/keysvc.log' };
+our $keysvc_log = sub { Test::Nginx::Socket::server_root() . '/logs/keysvc-b' . JwtPeerAuth::block_seq() . '.log' };
+our $poison_log = sub { Test::Nginx::Socket::server_root() . '/logs/poison-b' . JwtPeerAuth::block_seq() . '.log' };
 
 # A real-sized key set (rotation history) for the redirect blocks, and a slow one: through
 # "limit_rate 2k" its ~5 KB (plus headers) need two more rate-limit seconds, so a fetch of it
@@ -51,7 +48,7 @@ my $KEY_SERVICE = <<'_EOC_';
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
         default_type application/json;
-        access_log logs/keysvc.log keysvc;
+        access_log logs/keysvc-b@N@.log keysvc;
         root $TEST_NGINX_HTML_DIR;
         location = /jwks { alias $TEST_NGINX_HTML_DIR/jwks.json; }
         # 503 once the file is gone
@@ -73,9 +70,9 @@ my $KEY_SERVICE = <<'_EOC_';
             alias $TEST_NGINX_HTML_DIR/jwks.json;
         }
         # Honours Range, If-None-Match and Accept-Encoding like any static server would, and
-        # logs them (logs/poison.log).
+        # logs them (logs/poison-b<block number>.log).
         location = /poisonable {
-            access_log logs/poison.log poison;
+            access_log logs/poison-b@N@.log poison;
             gzip on; gzip_types application/json; gzip_min_length 1;
             alias $TEST_NGINX_HTML_DIR/jwks.json;
         }
@@ -93,25 +90,26 @@ my $KEY_SERVICE = <<'_EOC_';
     }
 _EOC_
 
-# A cold zone per block, also when Test::Nginx reloads one NGINX between blocks (HUP mode).
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', $KEY_SERVICE . ($block->http_config // ''));
-    $block->set_value('user_files', $FILES) unless defined $block->user_files;
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
+# Two workers; a cold zone per block, also when Test::Nginx reloads one NGINX between blocks
+# (HUP mode). Blocks carry --- between_N hooks (Perl run after request N, see JwtPeerAuth.pm).
+JwtPeerAuth::setup(
+    user_files => $FILES,
+    config => <<'_EOC_',
     jwt_peer_auth "peers";
     jwt_peer_auth_key_request /_jwks;
     location = /_jwks { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/jwks; }
     location /p { proxy_pass_request_headers off; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_9; }
     location /open { jwt_peer_auth off; return 200 "open\n"; }
 _EOC_
+);
+
+# The key service (with the block's own log files) in every block.
+add_block_preprocessor(sub {
+    my $block = shift;
+    (my $service = $KEY_SERVICE) =~ s/\@N\@/$block->seq_num/ge;
+    $block->set_value('http_config', $service . ($block->http_config // ''));
     $block->set_value('request', 'GET /p') unless defined $block->request || defined $block->must_die;
 });
-
-# Blocks carry --- between_N hooks (Perl run after request N, see JwtPeerAuth.pm).
-JwtPeerAuth::use_between_hooks();
 
 run_tests();
 
@@ -424,7 +422,7 @@ my @codes = JwtPeerAuth::parallel_get(server_port_for_client(), '/p', 20,
     "Authorization: Bearer x\r\nRange: bytes=0-0\r\nIf-None-Match: *\r\nAccept-Encoding: gzip", 10);
 Test::More::is(join(' ', @codes), join(' ', ('401') x 20), 'the 20 bad tokens got 401');
 --- between_1
-my $log = Test::Nginx::Socket::server_root() . '/logs/poison.log';
+my $log = $main::poison_log->();
 Test::More::is(KeyService::lines($log, qr/range="[^-]|inm="[^-]|ae="(?!-"|identity")/), 0,
                'no fetch reached the key service with a Range, If-None-Match or Accept-Encoding');
 Test::More::ok(KeyService::lines($log, qr{^/poisonable }) >= 1, 'the keys were fetched from it');

@@ -253,13 +253,18 @@ sub shutting_down_workers {
     return @old;
 }
 
-# This block's lines of the error log since mark_log() (those of old workers left out).
+# This block's lines of the error log since mark_log(): without those of old workers, nor the
+# master's notes that one of them exited (a block that reloads NGINX itself counts those of
+# its own workers).
 sub block_log {
     open(my $fh, '<', $log_file) or die "$log_file: $!";
     seek($fh, $log_mark, 0);
     my @lines = <$fh>;
     return @lines unless %old_workers;
-    return grep { !(/^\S+ \S+ \[\w+\] (\d+)#/ && $old_workers{$1}) } @lines;
+    return grep {
+        !(/^\S+ \S+ \[\w+\] (\d+)#/ && $old_workers{$1})
+            && !(/worker process (\d+) exited/ && $old_workers{$1})
+    } @lines;
 }
 
 sub log_count {

@@ -193,8 +193,6 @@ sub setup {
             my $block = shift;
             for my $section (sort keys %defaults) {
                 next if defined $block->$section;
-                # must_die blocks that give no request need none.
-                next if $section eq 'request' && defined $block->must_die;
                 $block->set_value($section, $defaults{$section});
             }
             $block->set_value('http_config', $prefix . ($block->http_config // '')) if defined $prefix;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the t/*.t files with OpenResty's real Test::Nginx::Socket (not the work-alike in t/lib):
 # `prove -r t/` once as usual, then once with TEST_NGINX_USE_HUP=1 (one NGINX per file, reloaded
-# with SIGHUP between blocks). Fails if either run fails.
+# with SIGHUP between blocks). Fails if either run fails. Test files given after the lib
+# directory are run instead of all of t/ (both ways).
 #
-#   scripts/test-real-test-nginx.sh /path/to/test-nginx/lib
+#   scripts/test-real-test-nginx.sh /path/to/test-nginx/lib [t/012-key-sources.t ...]
 #   TEST_NGINX_LIB=/path/to/test-nginx/lib scripts/test-real-test-nginx.sh
 #
 # The lib/ directory of a checkout of https://github.com/openresty/test-nginx; it must stay
@@ -13,13 +14,22 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 TEST_NGINX_LIB_DIR   (or set TEST_NGINX_LIB)" >&2
+    echo "usage: $0 TEST_NGINX_LIB_DIR [t/FILE.t ...]   (or set TEST_NGINX_LIB)" >&2
     exit 2
 }
 
-[ $# -le 1 ] || usage
 lib="${1:-${TEST_NGINX_LIB:-}}"
 [ -n "$lib" ] || usage
+[ $# -eq 0 ] || shift
+# Test files, as paths relative to the repository's top directory.
+for t in "$@"; do
+    case "$t" in
+        t/*.t) ;;
+        *) usage ;;
+    esac
+done
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=(-r t/)
 [ -f "$lib/Test/Nginx/Socket.pm" ] || {
     echo "$0: $lib/Test/Nginx/Socket.pm not found: give the lib/ directory of Test::Nginx" >&2
     exit 2
@@ -42,14 +52,17 @@ if [ -n "$common" ] &&
 fi
 
 cd "$root"
+for t in "$@"; do
+    [ -f "$t" ] || { echo "$0: $root/$t not found" >&2; exit 2; }
+done
 # Only the given lib (PERL5LIB comes before the system's @INC): not t/lib, the work-alike.
 export PERL5LIB="$lib"
 
 status=0
-echo "== real Test::Nginx ($lib): prove -r t/"
-env -u TEST_NGINX_USE_HUP prove -r t/ || status=1
-echo "== real Test::Nginx ($lib), TEST_NGINX_USE_HUP=1: prove -r t/"
-TEST_NGINX_USE_HUP=1 prove -r t/ || status=1
+echo "== real Test::Nginx ($lib): prove ${tests[*]}"
+env -u TEST_NGINX_USE_HUP prove "${tests[@]}" || status=1
+echo "== real Test::Nginx ($lib), TEST_NGINX_USE_HUP=1: prove ${tests[*]}"
+TEST_NGINX_USE_HUP=1 prove "${tests[@]}" || status=1
 
 if [ "$status" -ne 0 ]; then
     echo "$0: FAILED (see above)" >&2

@@ -5,23 +5,14 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
 my $fetched = qr/key request "\/_jwks": \d+ keys/;
 
-# Every block starts with a cold key cache and zeroed counters, also under TEST_NGINX_USE_HUP=1.
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', <<'_EOC_') unless defined $block->http_config;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-        default_type application/json;
+# Two workers; every block starts with a cold key cache and zeroed counters (a zone of its own),
+# also under TEST_NGINX_USE_HUP=1. Blocks carry --- between_N hooks (Perl code run after
+# request N; see JwtPeerAuth.pm) that change the key service's answer, wait, reload, or count
+# lines in the error log since the block began.
+JwtPeerAuth::setup(
+    http_config => JwtPeerAuth::key_service(<<'_EOC_'),
         location = /jwks { alias $TEST_NGINX_HTML_DIR/jwks.json; }
         location = /slow { limit_rate 2k; alias $TEST_NGINX_HTML_DIR/jwks.json; }
         location = /garbage { alias $TEST_NGINX_HTML_DIR/index.html; }
@@ -33,21 +24,15 @@ add_block_preprocessor(sub {
             if ($http_transfer_encoding) { return 400; }
             alias $TEST_NGINX_HTML_DIR/jwks.json;
         }
-    }
 _EOC_
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
+    config => <<'_EOC_',
     jwt_peer_auth "peers";
     jwt_peer_auth_key_request /_jwks;
     location = /_jwks { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/jwks; }
     location /p { alias html/; }
 _EOC_
-    $block->set_value('request', 'GET /p/index.html') unless defined $block->request;
-});
-
-# Blocks carry --- between_N hooks (Perl code run after request N; see JwtPeerAuth.pm) that
-# change the key service's answer, wait, reload, or count lines in the error log since the
-# block began.
-JwtPeerAuth::use_between_hooks();
+    request => 'GET /p/index.html',
+);
 
 run_tests();
 

@@ -11,11 +11,6 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
 # JWThenticator: the venv (tools/jwthenticator/setup.sh), a free port, a token.
 our ($JWTH_PORT, $JWTH_STATE, $TOKEN);
 require File::Path;
@@ -107,17 +102,13 @@ sub jwth_kid {
     return JSON::PP::decode_json(MIME::Base64::decode_base64url($head))->{kid};
 }
 
-# A cold key cache in every block, also under TEST_NGINX_USE_HUP=1 (one NGINX for the file).
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', $HTTP_CONFIG) unless defined $block->http_config;
-    # Nothing of the runner's own server is used (but Test::Nginx wants a config).
-    $block->set_value('config', "location = /unused { return 204; }\n") unless defined $block->config;
-});
-
-JwtPeerAuth::use_between_hooks(on_start => sub { $stats0 = JwtPeerAuth::jwthenticator_stats() });
+# Two workers; a cold key cache in every block, also under TEST_NGINX_USE_HUP=1 (one NGINX for
+# the file). Nothing of the runner's own server is used (but Test::Nginx wants a config).
+JwtPeerAuth::setup(
+    http_config => $HTTP_CONFIG,
+    config => "location = /unused { return 204; }\n",
+    on_start => sub { $stats0 = JwtPeerAuth::jwthenticator_stats() },
+);
 
 run_tests();
 

@@ -5,21 +5,12 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-log_level('info');
-no_shuffle();
-JwtPeerAuth::use_between_hooks();
-
 # Token-cache counters from the status page.
 sub cache_counts { JwtPeerAuth::cache_counts() }
 
-# Counters start at zero in each block, also under TEST_NGINX_USE_HUP=1.
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
-});
+# The runner's single process (the cache is per worker); counters start at zero in each block
+# (a zone of its own), also under TEST_NGINX_USE_HUP=1.
+JwtPeerAuth::setup(workers => 0, user_files => ">>> index.html\nok\n");
 
 run_tests();
 

@@ -4,24 +4,19 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-no_shuffle();
-
-# Counters start at zero in each block, also under TEST_NGINX_USE_HUP=1.
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
+# Two workers; counters start at zero in each block (a zone of its own), also under
+# TEST_NGINX_USE_HUP=1.
+JwtPeerAuth::setup(
+    log_level => undef,
+    between_hooks => 0,
+    user_files => ">>> index.html\nok\n",
+    config => <<'_EOC_',
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
     location /p { alias html/; }
     location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
 _EOC_
-});
+);
 
 run_tests();
 

@@ -15,14 +15,11 @@ use File::Temp ();
 use JSON::PP ();
 use MIME::Base64 qw(encode_base64 encode_base64url);
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 # The HTTP/2 server's port (a TEST_NGINX_* variable, so both runners substitute it in configs
 # and the Perl hooks know it too).
 $ENV{TEST_NGINX_H2_PORT} ||= JwtPeerAuth::free_port();
 # HTTP/2 in the listen syntax of the NGINX under test ($TEST_NGINX_H2).
 JwtPeerAuth::set_http2_listen();
-log_level('info');
-no_shuffle();
 
 # A 16-byte HMAC secret (too short to be a usable key), for the oct blocks.
 our $TMP = File::Temp::tempdir('jwt-peer-auth-013-XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -47,16 +44,9 @@ sub basic { 'Authorization: Basic ' . encode_base64($_[0], '') }
 # The header value of an HTTP/2 answer, '<none>' when absent (Http2::get lower-cases names).
 sub h2_header { $_[0]{headers}{ lc $_[1] } // '<none>' }
 
-# A cold zone per block, also when Test::Nginx reloads one NGINX between blocks (HUP mode).
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
-    $block->set_value('request', 'GET /p/index.html') unless defined $block->request;
-});
-
-JwtPeerAuth::use_between_hooks();
+# The runner's single process; a cold zone per block, also when Test::Nginx reloads one NGINX
+# between blocks (HUP mode).
+JwtPeerAuth::setup(workers => 0, user_files => ">>> index.html\nok\n", request => 'GET /p/index.html');
 
 run_tests();
 

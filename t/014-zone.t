@@ -6,28 +6,12 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
-# A cold zone per block, also when Test::Nginx reloads one NGINX between blocks (HUP mode).
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', <<'_EOC_') unless defined $block->http_config;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-        default_type application/json;
-        location = /jwks { alias $TEST_NGINX_HTML_DIR/jwks.json; }
-    }
-_EOC_
-    $block->set_value('request', 'GET /p/index.html') unless defined $block->request;
-});
-
-JwtPeerAuth::use_between_hooks();
+# Two workers; a cold zone per block, also when Test::Nginx reloads one NGINX between blocks
+# (HUP mode).
+JwtPeerAuth::setup(
+    http_config => JwtPeerAuth::key_service('        location = /jwks { alias $TEST_NGINX_HTML_DIR/jwks.json; }'),
+    request => 'GET /p/index.html',
+);
 
 # Rewrites the included key-source file to use URI /_jwks_$n, reloads, and waits until the
 # two workers of the previous configuration have exited (bounded), so that the next request

@@ -13,15 +13,8 @@ use JwtPeerAuth;
 use Tls;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-
 # HTTP/2 over TLS, in the listen syntax of the NGINX under test ($TEST_NGINX_TLS_H2).
 JwtPeerAuth::set_http2_listen();
-
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
 
 our %PRINT = map { $_ => Tls::thumbprint($_) } @Tls::PEERS;
 our $BOUND_A = JwtPeerAuth::token('rsa', '--cnf-cert', "$Tls::DIR/peer-a.pem", '--claims', '{"sub":"peer-a"}');
@@ -68,23 +61,20 @@ sub rejected_count {
     return JwtPeerAuth::log_count(qr/jwt_peer_auth: token rejected: binding \(\Q$detail\E\)/);
 }
 
-# A cold zone per block, also when Test::Nginx reloads one NGINX between blocks (HUP mode);
-# called before this file's own preprocessor (the preprocessor added last runs first).
-JwtPeerAuth::zone_per_block();
+# Two workers; a cold zone per block, also when Test::Nginx reloads one NGINX between blocks
+# (HUP mode); called before this file's own preprocessor (the preprocessor added last runs first).
+JwtPeerAuth::setup(
+    user_files => ">>> index.html\nok\n",
+    request => 'GET /open',
+    config => "    location = /open { return 200 \"open\\n\"; }\n",
+);
 
 add_block_preprocessor(sub {
     my $block = shift;
-    $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
-    $block->set_value('request', 'GET /open') unless defined $block->request;
-    unless (defined $block->config) {
-        $block->set_value('config', "    location = /open { return 200 \"open\\n\"; }\n");
-    }
     if (!defined $block->must_die && !defined $block->error_code) {
         $block->set_value('error_code', 200);
     }
 });
-
-JwtPeerAuth::use_between_hooks();
 
 run_tests();
 

@@ -7,21 +7,11 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', <<'_EOC_') unless defined $block->http_config;
-    # The key service refuses a key request that carries client credentials or no Host.
-    server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-        default_type application/json;
+# Two workers, a cold zone per block. The key service refuses a key request that carries client
+# credentials or no Host.
+JwtPeerAuth::setup(
+    between_hooks => 0,
+    http_config => JwtPeerAuth::key_service(<<'_EOC_'),
         location = /jwks {
             if ($http_authorization) { return 403; }
             if ($http_cookie) { return 409; }
@@ -30,14 +20,12 @@ add_block_preprocessor(sub {
         }
         # An echo backend for protected locations.
         location / { return 200 "host=[$http_x_host] peer=[$http_x_peer] uri=$uri\n"; }
-    }
 _EOC_
-    $block->set_value('user_files', [["jwks.json" => JwtPeerAuth::jwks('rsa', 'ec')],
-                                     ["partner.jwks" => JwtPeerAuth::jwks('rsa')],
-                                     ["admin.jwks" => JwtPeerAuth::jwks('ec')],
-                                     ["index.html" => "secret\n"]])
-        unless defined $block->user_files;
-});
+    user_files => [["jwks.json" => JwtPeerAuth::jwks('rsa', 'ec')],
+                   ["partner.jwks" => JwtPeerAuth::jwks('rsa')],
+                   ["admin.jwks" => JwtPeerAuth::jwks('ec')],
+                   ["index.html" => "secret\n"]],
+);
 
 run_tests();
 

@@ -6,12 +6,6 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
 # What Chromium sends for a page.
 our $BROWSER = 'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,'
     . 'image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7';
@@ -39,21 +33,17 @@ sub wait_status {
     die "status never showed $what\n";
 }
 
-# Every block starts with a cold key cache and zeroed counters, also under TEST_NGINX_USE_HUP=1.
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
+# Two workers; every block starts with a cold key cache and zeroed counters, also under
+# TEST_NGINX_USE_HUP=1.
+JwtPeerAuth::setup(
+    user_files => ">>> index.html\nok\n",
+    config => <<'_EOC_',
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
     location /p { alias html/; }
     location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
 _EOC_
-});
-
-JwtPeerAuth::use_between_hooks();
+);
 
 run_tests();
 

@@ -12,12 +12,6 @@ use JwtPeerAuth;
 use KeyService;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
 my $ID = '11111111-2222-3333-4444-555555555555';    # jwt-mint's default identifier
 
 # The counters of the status page at /status.
@@ -39,15 +33,9 @@ sub two_peers {
 
 sub count_of { my ($want, $list) = @_; scalar grep { $_ == $want } @$list }
 
-# Every block starts with a cold key cache and zeroed counters, also under TEST_NGINX_USE_HUP=1.
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
-});
-
-JwtPeerAuth::use_between_hooks();
+# Two workers; every block starts with a cold key cache and zeroed counters, also under
+# TEST_NGINX_USE_HUP=1.
+JwtPeerAuth::setup(user_files => ">>> index.html\nok\n");
 
 run_tests();
 

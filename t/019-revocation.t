@@ -10,11 +10,8 @@ use JwtPeerAuth;
 use File::Temp ();
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
+# Two workers; a cold key zone per block too (the status counters of TEST 2 start at zero).
+JwtPeerAuth::setup();
 
 # State files live outside the server root (which a restart between blocks may wipe); the
 # workers (possibly "nobody") must be able to write there. TEST 11 turns sub/ into a file.
@@ -44,10 +41,6 @@ _EOC_
     $block->set_value('config', $config);
     $block->set_value('user_files', [["index.html" => "ok\n"]]) unless defined $block->user_files;
 });
-
-# A cold key zone per block too: the status counters of TEST 2 start at zero.
-JwtPeerAuth::zone_per_block();
-JwtPeerAuth::use_between_hooks();
 
 our $JSON = 'Content-Type: application/json';
 

@@ -12,11 +12,6 @@ use JwtPeerAuth;
 use KeyService;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
 
 # A JWKS with test key $key published under the kid $kid.
 sub jwks_as {
@@ -41,29 +36,22 @@ our $FILES = [
     ["jwks_b.json" => jwks_as('rsa2', 'k1')],
 ];
 
-my $KEY_SERVICE = <<'_EOC_';
+# Two workers, a cold zone per block, the backend and the key service in every block.
+JwtPeerAuth::setup(
+    http_config_prefix => <<'_EOC_' . JwtPeerAuth::key_service(<<'_EOC_'),
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_9;
         access_log off;
         location / { return 200 "ok $uri\n"; }
     }
     log_format keysvc '$request_uri';
-    server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-        default_type application/json;
+_EOC_
         access_log logs/keysvc.log keysvc;
         location = /a { alias $TEST_NGINX_HTML_DIR/jwks_a.json; }
         location = /b { alias $TEST_NGINX_HTML_DIR/jwks_b.json; }
-    }
 _EOC_
-
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('http_config', $KEY_SERVICE . ($block->http_config // ''));
-    $block->set_value('user_files', $FILES) unless defined $block->user_files;
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
+    user_files => $FILES,
+    config => <<'_EOC_',
     jwt_peer_auth "peers";
     jwt_peer_auth_key_request /_jwks_a issuer=A;
     jwt_peer_auth_key_request /_jwks_b issuer=B;
@@ -72,9 +60,7 @@ add_block_preprocessor(sub {
     location /p { proxy_pass_request_headers off; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_9; }
     location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
 _EOC_
-});
-
-JwtPeerAuth::use_between_hooks();
+);
 
 run_tests();
 

@@ -11,26 +11,17 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(1);
-log_level('info');
-no_shuffle();
-
 # Counters start at zero in each block, also under TEST_NGINX_USE_HUP=1.
-JwtPeerAuth::zone_per_block();
-JwtPeerAuth::use_between_hooks();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
+JwtPeerAuth::setup(
+    workers => 1,
+    user_files => ">>> index.html\nok\n",
+    config => <<'_EOC_',
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
     location /p { alias html/; add_header X-Status $jwt_peer_auth_status always; }
     location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
 _EOC_
-});
+);
 
 # The status page's counters: "<reason>" counts, and hits/misses/refusal_hits.
 sub counts {

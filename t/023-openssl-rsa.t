@@ -14,12 +14,6 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
 # A token whose header is $header (JSON) with jwt-mint's default claims, its signature made by
 # `openssl dgst -$hash` with test key 'rsa' and the given -sigopt values.
 sub openssl_token {
@@ -78,17 +72,13 @@ sub codes { [map { $_->[2] } @CASES] }
 # The info line of each refusal: "signature does not verify", nothing else.
 sub refusals { scalar grep { $_->[2] == 401 } @CASES }
 
-JwtPeerAuth::zone_per_block();
-JwtPeerAuth::use_between_hooks();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
-    # A connection per request: with two workers, both verify.
-    $block->set_value('request', main::requests()) unless defined $block->request;
-    $block->set_value('more_headers', main::headers()) unless defined $block->more_headers;
-    $block->set_value('error_code', main::codes()) unless defined $block->error_code;
-});
+# Two workers, a cold zone per block; a connection per request: with two workers, both verify.
+JwtPeerAuth::setup(
+    user_files => ">>> index.html\nok\n",
+    request => requests(),
+    more_headers => headers(),
+    error_code => codes(),
+);
 
 run_tests();
 

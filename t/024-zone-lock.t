@@ -24,15 +24,14 @@ use POSIX ();
 use Time::HiRes ();
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
-# A cold key zone per block (jwt_peer_auth_b<N>), also when one NGINX is reloaded between
-# blocks (TEST_NGINX_USE_HUP=1).
-JwtPeerAuth::zone_per_block();
+# Two workers; a cold key zone per block (jwt_peer_auth_b<N>), also when one NGINX is reloaded
+# between blocks (TEST_NGINX_USE_HUP=1).
+JwtPeerAuth::setup(
+    config => "    location = /t { return 200 \"ok\\n\"; }\n",
+    request => 'GET /t',
+    response_body => "ok\n",
+    user_files => [["jwks.json" => JwtPeerAuth::jwks('rsa')], ["index.html" => "ok\n"]],
+);
 
 # The pinned server's port, per block (the hooks need it, and under TEST_NGINX_USE_HUP=1 no
 # worker of the previous block's configuration, still finishing, listens on it).
@@ -54,14 +53,7 @@ add_block_preprocessor(sub {
     }
 _EOC_
     $block->set_value('http_config', $http) unless defined $block->http_config;
-    $block->set_value('config', "    location = /t { return 200 \"ok\\n\"; }\n") unless defined $block->config;
-    $block->set_value('request', 'GET /t') unless defined $block->request;
-    $block->set_value('response_body', "ok\n") unless defined $block->response_body;
-    $block->set_value('user_files', [["jwks.json" => JwtPeerAuth::jwks('rsa')], ["index.html" => "ok\n"]])
-        unless defined $block->user_files;
 });
-
-JwtPeerAuth::use_between_hooks();
 
 our $VALID = JwtPeerAuth::bearer('rsa');
 # Signed with a key the JWKS does not have: an unknown kid, refused after a refetch.

@@ -10,17 +10,12 @@ use JwtPeerAuth;
 use KeyService;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(1);
-log_level('info');
-no_shuffle();
-JwtPeerAuth::use_between_hooks();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
-    $block->set_value('config', <<'_EOC_') unless defined $block->config;
+# One worker (the digest is remembered per connection); keys from a file, no zone needed.
+JwtPeerAuth::setup(
+    workers => 1,
+    zone_per_block => 0,
+    user_files => ">>> index.html\nok\n",
+    config => <<'_EOC_',
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
     keepalive_requests 1000;
@@ -30,7 +25,7 @@ add_block_preprocessor(sub {
         add_header X-Status $jwt_peer_auth_status always;
     }
 _EOC_
-});
+);
 
 # Runs @seq ([token, status, sub or '', status word]) on one kept-alive connection.
 sub run_on_one_connection {

@@ -6,9 +6,11 @@
 #   use Test::Nginx::Socket 'no_plan';
 # In blocks: --- more_headers eval
 #            JwtPeerAuth::bearer('rsa', '--exp', '-60')
+# Most files then call setup(...) (below) for the preamble they share: master on, two workers,
+# log level info, a cold zone per block, between hooks, default block sections.
 # Also: use_between_hooks() (Perl hooks between a block's requests), zone_per_block() (a cold
-# shared zone per block), http_get()/http_request()/free_port() (loopback), and jwthenticator_*() (the real
-# JWThenticator from tools/jwthenticator).
+# shared zone per block), key_service() (the key-service server block), http_get()/http_request()/
+# free_port() (loopback), and jwthenticator_*() (the real JWThenticator from tools/jwthenticator).
 package JwtPeerAuth;
 
 use strict;
@@ -148,17 +150,124 @@ sub zone_per_block {
     });
 }
 
-# Error-log lines since mark_log() matching $re, for counting fetches within one block.
-my ($log_file, $log_mark) = ('', 0);
+# --- the shared preamble -------------------------------------------------------------------
+#
+# JwtPeerAuth::setup(%opts), called by a test file after `use Test::Nginx::Socket` and before
+# run_tests(), sets what most files share:
+#   workers => N      master on and N worker processes (2 by default; 0: the runner's default,
+#                     no master). Two workers where workers matter.
+#   log_level => L    'info' by default (the module's refusal lines); undef: the runner's default
+#   zone_per_block    1 by default: a cold jwt_peer_auth_zone per block (zone_per_block())
+#   between_hooks     1 by default: --- between_N hooks (use_between_hooks()); on_start => sub
+#                     is passed on to it
+#   http_config, config, user_files, request, ...   any block section: set in every block that
+#                     has none (the file's defaults)
+#   http_config_prefix => text   put before every block's own http_config (a key service that
+#                     every block needs); zone_per_block's zone line still comes first
+# It also sets $TEST_NGINX_HTML_DIR (the runner's html directory, for configs) and no_shuffle().
+# A file's own add_block_preprocessor() calls after setup() run before setup's (the
+# preprocessor added last runs first), so what they set wins over these defaults.
+sub setup {
+    my (%o) = @_;
+    my $workers = exists $o{workers} ? delete $o{workers} : 2;
+    my $level = exists $o{log_level} ? delete $o{log_level} : 'info';
+    my $zones = exists $o{zone_per_block} ? delete $o{zone_per_block} : 1;
+    my $hooks = exists $o{between_hooks} ? delete $o{between_hooks} : 1;
+    my $on_start = delete $o{on_start};
+    my $prefix = delete $o{http_config_prefix};
+    my %defaults = %o;
+    die "setup: on_start needs between_hooks\n" if $on_start && !$hooks;
+
+    $ENV{TEST_NGINX_HTML_DIR} ||= Test::Nginx::Socket::html_dir();
+    if ($workers) {
+        Test::Nginx::Socket::master_on();
+        Test::Nginx::Socket::workers($workers);
+    }
+    Test::Nginx::Socket::log_level($level) if defined $level;
+    Test::Nginx::Socket::no_shuffle();
+
+    # Added first, so it runs last: it prepends its zone to the http_config set below.
+    zone_per_block() if $zones;
+    if (%defaults || defined $prefix) {
+        Test::Nginx::Socket::add_block_preprocessor(sub {
+            my $block = shift;
+            for my $section (sort keys %defaults) {
+                next if defined $block->$section;
+                $block->set_value($section, $defaults{$section});
+            }
+            $block->set_value('http_config', $prefix . ($block->http_config // '')) if defined $prefix;
+        });
+    }
+    use_between_hooks($on_start ? (on_start => $on_start) : ()) if $hooks;
+}
+
+# A key service for the module's key requests: a server on 127.0.0.1:$TEST_NGINX_RAND_PORT_1
+# answering JSON, with $body (its locations and other server-level lines) inside. Text for a
+# block's http_config.
+sub key_service {
+    my ($body) = @_;
+    $body =~ s/\n?\z/\n/;
+    return <<"_EOC_" . $body . "    }\n";
+    server {
+        listen 127.0.0.1:\$TEST_NGINX_RAND_PORT_1;
+        default_type application/json;
+_EOC_
+}
+
+# --- counting error-log lines within one block ---------------------------------------------
+#
+# Error-log lines since mark_log() matching $re, for counting fetches within one block. Lines
+# of the worker processes that were shutting down when the block began are not counted: under
+# TEST_NGINX_USE_HUP=1 the runner reloads one NGINX between blocks, and a worker of the
+# previous block's configuration that still finishes a request (a slow key fetch, say) writes
+# into this block's error log.
+my ($log_file, $log_mark, %old_workers) = ('', 0);
 sub mark_log {
     ($log_file) = @_;
     $log_mark = -s $log_file || 0;
+    %old_workers = map { $_ => 1 } shutting_down_workers();
 }
-sub log_count {
-    my ($re) = @_;
+
+# The pids of NGINX worker processes that are gracefully shutting down (children of the
+# master in logs/nginx.pid whose title says so): a previous configuration's workers.
+sub shutting_down_workers {
+    my $pidfile = Test::Nginx::Socket::server_root() . '/logs/nginx.pid';
+    open(my $pf, '<', $pidfile) or return ();
+    my $master = <$pf> // return ();
+    chomp $master;
+    $master =~ /^\d+$/ or return ();
+    my @old;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open(my $fh, '<', $stat) or next;
+        my $line = <$fh> // next;
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses, so take the last ')'.
+        my ($pid, $ppid) = $line =~ /^(\d+) \(.*\) \S+ (\d+) / or next;
+        next unless $ppid == $master;
+        (my $cmd = $stat) =~ s/stat$/cmdline/;
+        open(my $ch, '<', $cmd) or next;
+        my $title = do { local $/; <$ch> } // '';
+        push @old, $pid if $title =~ /worker process is shutting down/;
+    }
+    return @old;
+}
+
+# This block's lines of the error log since mark_log(): without those of old workers, nor the
+# master's notes that one of them exited (a block that reloads NGINX itself counts those of
+# its own workers).
+sub block_log {
     open(my $fh, '<', $log_file) or die "$log_file: $!";
     seek($fh, $log_mark, 0);
-    my $n = grep { $_ =~ $re } <$fh>;
+    my @lines = <$fh>;
+    return @lines unless %old_workers;
+    return grep {
+        !(/^\S+ \S+ \[\w+\] (\d+)#/ && $old_workers{$1})
+            && !(/worker process (\d+) exited/ && $old_workers{$1})
+    } @lines;
+}
+
+sub log_count {
+    my ($re) = @_;
+    my $n = grep { $_ =~ $re } block_log();
     return $n;
 }
 
@@ -166,9 +275,7 @@ sub log_count {
 # number: what a line says, to compare lines of different requests.
 sub log_lines {
     my ($re) = @_;
-    open(my $fh, '<', $log_file) or die "$log_file: $!";
-    seek($fh, $log_mark, 0);
-    my @lines = grep { $_ =~ $re } <$fh>;
+    my @lines = grep { $_ =~ $re } block_log();
     s/^\S+ \S+ \[\w+\] \d+#\d+: \*\d+ // for @lines;
     chomp @lines;
     return @lines;
@@ -186,23 +293,32 @@ sub log_lines {
 # and it dies to fail loudly (an unexpected die is reported by the runner).
 #
 # It also sets every block's `--- init` to mark the error log (log_count() then counts only
-# this block's lines) and to call $opts{on_start} (a code ref), if given. A block's own
+# this block's lines), to note the block's number (block_seq()) and to call $opts{on_start} (a
+# code ref), if given. A block's own
 # `--- init` still runs, after that (Test::Base allows a section only once per block, so
 # the two are joined into one).
 my @on_start;
+my $block_seq;
 sub block_start {
+    ($block_seq) = @_;
     mark_log(Test::Nginx::Socket::server_root() . '/logs/error.log');
     $_->() for @on_start;
 }
+
+# The number of the block that runs (from its `--- init`), for names of its own: a log file
+# that workers of a previous block's configuration, still finishing under TEST_NGINX_USE_HUP=1,
+# do not write to.
+sub block_seq { $block_seq // die "block_seq: no block started (use_between_hooks)\n" }
+
 my $hooks_installed;
 sub use_between_hooks {
     my (%opts) = @_;
     push @on_start, $opts{on_start} if $opts{on_start};
     # Installed once per file: a second set of hooks would run every between_N twice.
     return if $hooks_installed++;
-    my $start = 'JwtPeerAuth::block_start();';
     Test::Nginx::Socket::add_block_preprocessor(sub {
         my $block = shift;
+        my $start = 'JwtPeerAuth::block_start(' . ($block->seq_num // die "block without seq_num") . ');';
         my $init = $block->init // '';
         $block->set_value('init', "$start\n$init") unless index($init, $start) == 0;
     });

@@ -1,5 +1,5 @@
-# Review of the gateway paths (h-rev2): phases, optional/shadow and issuer-bound key sources,
-# as an attacker would try them.
+# Error pages of a refusal under `recursive_error_pages on`, and no identity in a location that
+# another module admitted under `satisfy any` (found by a review of the gateway paths).
 #
 #   TEST 1, 2: under `recursive_error_pages on` NGINX does not set r->error_page
 #           (ngx_http_special_response.c: only `if (clcf->recursive_error_pages == 0)`), so the
@@ -15,23 +15,15 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
-JwtPeerAuth::zone_per_block();
-
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value('user_files', [["jwks.json" => JwtPeerAuth::jwks('rsa', 'ec')],
-                                     ["partner.jwks" => JwtPeerAuth::jwks('rsa')],
-                                     ["corp.jwks" => JwtPeerAuth::jwks('ec')],
-                                     ["index.html" => "secret\n"],
-                                     ["401.html" => "please log in\n"]])
-        unless defined $block->user_files;
-});
+# Two workers, a cold zone per block.
+JwtPeerAuth::setup(
+    between_hooks => 0,
+    user_files => [["jwks.json" => JwtPeerAuth::jwks('rsa', 'ec')],
+                   ["partner.jwks" => JwtPeerAuth::jwks('rsa')],
+                   ["corp.jwks" => JwtPeerAuth::jwks('ec')],
+                   ["index.html" => "secret\n"],
+                   ["401.html" => "please log in\n"]],
+);
 
 run_tests();
 

@@ -1,5 +1,5 @@
-# Review of the shared-zone updates (h-rev): a worker that dies in the middle of an update
-# under a zone's slab mutex (SIGKILL, as an OOM kill or a crash in another module would) must
+# A worker killed in the middle of a shared-zone update: a worker that dies under a zone's
+# slab mutex (SIGKILL, as an OOM kill or a crash in another module would) must
 # leave the zone in a state that is safe for the others, not merely unlocked (t/024 checks
 # that). gdb stops one of two workers at a point inside the update and kills it there.
 #
@@ -12,7 +12,7 @@
 #           the tree. The entry count must not stay below the entries in the tree: with a
 #           count of 0 the lock-free check skips the list, and the revoked peer passes (also
 #           after the add is repeated, which only extends the listed entry).
-#   TEST 3: RSA refusals by OpenSSL leave nothing in OpenSSL's per-thread error queue: TLS
+#   TEST 3 (not a death): RSA refusals by OpenSSL leave nothing in OpenSSL's per-thread error queue: TLS
 #           requests on the same worker after them log no "ignoring stale global SSL error".
 #
 # Requests are pinned to a worker as in t/024 (a reuseport listener, keep-alive connections
@@ -28,13 +28,13 @@ use POSIX ();
 use Time::HiRes ();
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
-
-JwtPeerAuth::zone_per_block();
+# Two workers, a cold key zone per block.
+JwtPeerAuth::setup(
+    config => "    location = /t { return 200 \"ok\\n\"; }\n",
+    request => 'GET /t',
+    response_body => "ok\n",
+    user_files => [["jwks.json" => JwtPeerAuth::jwks('rsa')], ["index.html" => "ok\n"]],
+);
 
 # The pinned server's port, per block.
 our %PORT;
@@ -48,14 +48,7 @@ add_block_preprocessor(sub {
         $http =~ s/\@REV\@/rev_r$n/g;
         $block->set_value('http_config', $http);
     }
-    $block->set_value('config', "    location = /t { return 200 \"ok\\n\"; }\n") unless defined $block->config;
-    $block->set_value('request', 'GET /t') unless defined $block->request;
-    $block->set_value('response_body', "ok\n") unless defined $block->response_body;
-    $block->set_value('user_files', [["jwks.json" => JwtPeerAuth::jwks('rsa')], ["index.html" => "ok\n"]])
-        unless defined $block->user_files;
 });
-
-JwtPeerAuth::use_between_hooks();
 
 # Key 'rsa' (kid "rsa") and key 'rsa2' (kid "rsa2").
 our $RSA = JwtPeerAuth::bearer_claims(identifier => 'peer-a');

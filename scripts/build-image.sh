@@ -52,13 +52,17 @@ nginx_version=$(sed -n 's/^nginx=//p' "$work/packages")
 module_version=$(sed -n 's/^libnginx-mod-http-jwt-peer-auth=//p' "$work/packages")
 
 # A new base and image each time; the old ones' layers are freed.
-podman rmi --force "$name:$version" "$base" >/dev/null 2>&1 || true
+podman rmi --force "$name:$version" "docker.io/library/$name:$version" "$base" >/dev/null 2>&1 || true
 podman import --quiet "$work/rootfs.tar" "$base" >/dev/null
 rm "$work/rootfs.tar"
-podman build --quiet --pull=never --build-arg BASE="$base" --build-arg VERSION="$version" \
+podman build --quiet --pull=never --layers=false --build-arg BASE="$base" --build-arg VERSION="$version" \
     --build-arg NGINX_VERSION="$nginx_version" -t "$name:$version" -f Dockerfile . >/dev/null
+# The archive names the image twice: docker load makes the second `$name:$version`, podman
+# load the first (podman has no docker.io/library default for short names).
+podman tag "$name:$version" "docker.io/library/$name:$version"
 rm -f "$archive"
-podman save --quiet --format docker-archive -o "$archive" "$name:$version"
+podman save --quiet --format docker-archive --multi-image-archive -o "$archive" \
+    "localhost/$name:$version" "docker.io/library/$name:$version"
 
 size=$(podman image inspect --format '{{.Size}}' "$name:$version")
 echo "image: $name:$version, $((size / 1000000)) MB ($size bytes) uncompressed," \

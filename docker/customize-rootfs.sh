@@ -35,6 +35,7 @@ purge() {
 purge usrmerge libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl
 purge perl perl-modules-5.36 libperl5.36 libgdbm-compat4 libgdbm6 debconf
 purge perl-base
+# shellcheck disable=SC2016  # dpkg-query format, not a shell expansion
 if chroot "$root" dpkg-query -W -f='${Package}\n' | grep -E '(^|-)perl|^usrmerge$|^debconf$'; then
     echo "customize-rootfs: the packages above are still installed" >&2
     exit 1

@@ -37,7 +37,7 @@ rm -rf "$work"
 mkdir -p "$work"
 excludes=()
 for p in /usr/share/doc /usr/share/man /usr/share/info /usr/share/locale /usr/share/lintian \
-    /usr/share/bash-completion /usr/lib/x86_64-linux-gnu/gconv /usr/lib/aarch64-linux-gnu/gconv; do
+    /usr/share/bash-completion "/usr/lib/*/gconv"; do
     excludes+=(--dpkgopt="path-exclude=$p/*")
 done
 echo "image: mmdebstrap (bookworm, nginx, $deb)"
@@ -51,8 +51,10 @@ mmdebstrap --quiet --mode=root --variant=essential --format=tar \
 nginx_version=$(sed -n 's/^nginx=//p' "$work/packages")
 module_version=$(sed -n 's/^libnginx-mod-http-jwt-peer-auth=//p' "$work/packages")
 
-# A new base and image each time; the old ones' layers are freed.
-podman rmi --force "$name:$version" "docker.io/library/$name:$version" "$base" >/dev/null 2>&1 || true
+# A new base and image each time; the old ones are removed afterwards unless a container
+# still uses them (never --force: that would remove a user's containers too).
+ids() { for i in "$name:$version" "$base"; do podman image inspect --format '{{.Id}}' "$i" 2>/dev/null || true; done; }
+old=$(ids)
 podman import --quiet "$work/rootfs.tar" "$base" >/dev/null
 rm "$work/rootfs.tar"
 podman build --quiet --pull=never --layers=false --build-arg BASE="$base" --build-arg VERSION="$version" \
@@ -60,6 +62,8 @@ podman build --quiet --pull=never --layers=false --build-arg BASE="$base" --buil
 # The archive names the image twice: docker load makes the second `$name:$version`, podman
 # load the first (podman has no docker.io/library default for short names).
 podman tag "$name:$version" "docker.io/library/$name:$version"
+new=" $(ids | tr '\n' ' ')"
+for id in $old; do [[ $new == *" $id "* ]] || podman rmi "$id" >/dev/null 2>&1 || true; done
 rm -f "$archive"
 podman save --quiet --format docker-archive --multi-image-archive -o "$archive" \
     "localhost/$name:$version" "docker.io/library/$name:$version"

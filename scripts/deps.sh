@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that are missing, with apt-get (sudo when not root):
 #
-#   ./scripts/deps.sh        what building and the Test::Nginx files need (the demo, the build,
-#                            the Dockerfile's builder stage; gdb for t/024-zone-lock.t)
+#   ./scripts/deps.sh        what building and the Test::Nginx files need (the demo and the build;
+#                            gdb for t/024-zone-lock.t)
 #   ./scripts/deps.sh ci     also what the rest of scripts/test.sh needs: valgrind, dpkg-dev
 #                            and lintian (the Debian package), chromium and a font (the status
-#                            page in a browser)
+#                            page in a browser), podman, runc and mmdebstrap (the image:
+#                            scripts/build-image.sh, as root; runc listed so that apt
+#                            satisfies podman's "crun | runc" with it, crun fails here)
 set -euo pipefail
 pkgs=(
     build-essential pkg-config libclang-dev libssl-dev libpcre2-dev zlib1g-dev
@@ -15,7 +17,7 @@ pkgs=(
 )
 case "${1:-}" in
     "") ;;
-    ci) pkgs+=(valgrind dpkg-dev lintian chromium fonts-dejavu-core) ;;
+    ci) pkgs+=(valgrind dpkg-dev lintian chromium fonts-dejavu-core podman runc mmdebstrap) ;;
     *) echo "usage: $0 [ci]" >&2; exit 2 ;;
 esac
 missing=()

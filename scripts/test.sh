@@ -22,10 +22,12 @@ if ! perl -MTest::Nginx::Socket -e1 2>/dev/null; then
 fi
 prove -r t/
 
-# The Dockerfile, checked without a Docker engine: paths, stages, NGINX_VERSION, and nginx -t
-# of docker/nginx.conf with nginx-conf/netunnel-peer.conf in conf.d.
-echo "== Dockerfile: scripts/check-dockerfile.sh"
-./scripts/check-dockerfile.sh
+# The Docker image (Dockerfile), built offline from the Debian package with mmdebstrap and
+# podman (build/jwt-peer-auth-nginx.tar), then loaded into a fresh storage and run read-only
+# on loopback: tokens, keys from the host, reloads under load, logs, graceful stop.
+echo "== Docker image: scripts/build-image.sh, scripts/test-image.sh"
+./scripts/build-image.sh
+./scripts/test-image.sh
 
 # Debian's packaged NGINX (bookworm: 1.22.1): build the module for /usr/sbin/nginx
 # (build/debian/), check that NGINX refuses modules built for another version, and run

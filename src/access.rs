@@ -3,8 +3,10 @@
 //!
 //! The handler runs after NGINX's own access handlers (allow/deny, auth_basic, auth_request),
 //! so `satisfy any` lets an allowed client through without waiting for keys. The decision is
-//! kept in the request's context: after an internal redirect (`error_page`, `try_files`,
-//! named locations) the token is not verified or logged again.
+//! kept in the request's context: after an internal redirect (`try_files`, named locations)
+//! a location that trusts the decision does not verify or log the token again. A refused
+//! request reaching a protected location (its error page) is checked there again, as
+//! `auth_basic` does: only a location with the module off serves it unchecked.
 //!
 //! The same checks run from the preaccess phase where a location says so ([`crate::phase`]);
 //! each location is checked by the handler of its own phase only. Under `optional` and
@@ -80,7 +82,6 @@ fn handle(request: &mut Request, phase: Phase) -> ngx_int_t {
     let Some(lc) = JwtPeerAuthModule::location_conf(request) else {
         return Status::NGX_DECLINED.into();
     };
-    note_error_page(request, lc);
     let Some(Mode::On {
         token: source,
         enforcement,
@@ -233,38 +234,31 @@ fn check(
     refuse(request, &job, &rejection, None)
 }
 
-/// Remembers the first location an error page for a refusal leads to (protected or not): only
-/// that location's page is served; anything it redirects to is checked again.
-fn note_error_page(request: &Request, lc: &LocConf) {
-    let r = request.as_ref();
-    // A refused request goes on only to an error page (`r->error_page` is set for it only
-    // under `recursive_error_pages off`) or to `post_action` (never served as an error page).
-    if r.post_action() != 0 {
-        return;
-    }
-    if let Some(c) = ctx::get(r) {
-        let refused = matches!(c.outcome.get(), Some(Outcome::Refused(_) | Outcome::Forbidden));
-        if refused && c.error_page_for.get().is_null() {
-            c.error_page_for.set(lc);
-        }
-    }
-}
-
 /// The phase runs again for a request already decided: after an internal redirect to another
-/// location, or an error page. Nothing is verified or logged twice; `None`: the decision does
-/// not carry over to this location, verify from scratch.
+/// location, or an error page. Nothing is verified or logged twice in one location; `None`: the
+/// decision does not carry over to this location, check it from scratch.
+///
+/// A refused request goes on only to an error page (or `post_action`). As with `auth_basic`,
+/// a protected location there checks the request again: its own checks may admit the token;
+/// a second refusal ends in NGINX's own page for the status (`recursive_error_pages off`), or
+/// in the redirect cycle's 500 (`on`). Only a location with `jwt_peer_auth off` serves the
+/// page of a refused request unchecked (`handle` never gets here for it).
 fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int_t> {
     let ctx = job.ctx;
     let same_location = std::ptr::eq(ctx.decided_for.get(), job.lc);
     let rc = match outcome {
-        // The error page for a refusal is served (only the location it led to first).
-        Outcome::Refused(_) | Outcome::Forbidden if std::ptr::eq(ctx.error_page_for.get(), job.lc) => OK,
-        Outcome::Refused(reason) => refusal_status(request, job, reason, false),
-        Outcome::Forbidden => NGX_HTTP_FORBIDDEN as ngx_int_t,
+        // The same checks again would give the same answer: refused again, not logged again.
+        Outcome::Refused(reason) if same_location => refusal_status(request, job, reason, false),
+        Outcome::Forbidden if same_location => NGX_HTTP_FORBIDDEN as ngx_int_t,
+        Outcome::Refused(_) | Outcome::Forbidden => {
+            ctx.again.set(true);
+            forget(ctx);
+            return None;
+        }
         // Passed without identity: only where that was decided; elsewhere checked afresh.
         Outcome::Passed(_) if same_location => DECLINED,
         Outcome::Passed(_) => {
-            ctx.outcome.set(None);
+            forget(ctx);
             return None;
         }
         Outcome::Allowed if same_location => OK,
@@ -273,8 +267,7 @@ fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int
             // trusts too, and the token it would read.
             let v = ctx.verified.borrow().clone()?;
             if !trusts_decision(request, job) {
-                ctx.outcome.set(None);
-                ctx.verified.borrow_mut().take();
+                forget(ctx);
                 return None;
             }
             // Its own checks apply to the same verified token: no signature work.
@@ -291,6 +284,14 @@ fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int
         }
     };
     Some(rc)
+}
+
+/// Forgets a decision that does not carry over to this location: it is checked from scratch,
+/// and shows nothing of the earlier one meanwhile.
+fn forget(ctx: &RequestCtx) {
+    ctx.outcome.set(None);
+    ctx.verified.borrow_mut().take();
+    ctx.thumbprint.borrow_mut().take();
 }
 
 /// Whether this location trusts the key source that verified the request's token, and reads
@@ -323,6 +324,7 @@ fn trusts_decision(request: &mut Request, job: &Job) -> bool {
 /// The token passed: record the identity, then `jwt_peer_auth_require` (whose values may use
 /// the claim variables set here).
 fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_int_t {
+    job.ctx.again.set(false);
     *job.ctx.verified.borrow_mut() = Some(v);
     job.ctx.verified_by.set(Some(by));
     job.ctx.outcome.set(Some(Outcome::Allowed));
@@ -351,7 +353,9 @@ fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_i
 /// Refuses the request by `jwt_peer_auth_require ... error=403`: no identity, counted, logged.
 fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
     job.ctx.verified.borrow_mut().take();
-    job.count(|c| &c.forbidden);
+    if !job.ctx.again.replace(false) {
+        job.count(|c| &c.forbidden);
+    }
     if !job.lc.enforcement().enforces(Reason::Claim) {
         job.count(|c| &c.unenforced);
         job.ctx.outcome.set(Some(Outcome::Passed(Reason::Claim)));
@@ -585,7 +589,11 @@ fn refuse(request: &mut Request, job: &Job, rejection: &Rejection, slot: Option<
         Outcome::Passed(reason)
     }));
     job.ctx.decided_for.set(job.lc);
-    job.count(|c| c.rejected(reason));
+    // A request refused before, checked again at its error page, is counted once.
+    let again = job.ctx.again.replace(false);
+    if !again {
+        job.count(|c| c.rejected(reason));
+    }
     let level = match (reason, slot, &job.zone) {
         (Reason::NoKeys, Some(slot), Some(zone)) if zone.first_no_keys(slot) => NGX_LOG_ERR,
         (Reason::NoKeys, None, _) => NGX_LOG_ERR,
@@ -594,7 +602,15 @@ fn refuse(request: &mut Request, job: &Job, rejection: &Rejection, slot: Option<
     if !enforced {
         return pass_unenforced(request, job, rejection, level);
     }
-    ngx_log_error!(level, request.log(), "jwt_peer_auth: token rejected: {rejection}");
+    if again {
+        ngx_log_error!(
+            level,
+            request.log(),
+            "jwt_peer_auth: error page refused too: {rejection}"
+        );
+    } else {
+        ngx_log_error!(level, request.log(), "jwt_peer_auth: token rejected: {rejection}");
+    }
     refusal_status(request, job, reason, true)
 }
 
@@ -619,15 +635,23 @@ fn server_error(job: &Job) -> ngx_int_t {
         return SERVER_ERROR;
     }
     job.ctx.verified.borrow_mut().take();
+    job.ctx.again.set(false);
     job.ctx.outcome.set(Some(Outcome::Passed(Reason::NoKeys)));
     job.ctx.decided_for.set(job.lc);
     DECLINED
 }
 
-/// The status of a refusal, with its challenge (`challenge`: the first time).
+/// The status of a refusal, with its challenge (`challenge`: the first time). A response that
+/// has a challenge already (the first refusal's, before an error page) keeps that one only:
+/// `auth_basic` adds its challenge again, but a second one adds nothing for the client, which
+/// asked for the first location.
 fn refusal_status(request: &mut Request, job: &Job, reason: Reason, challenge: bool) -> ngx_int_t {
     let status = reason.http_status();
+    // SAFETY: NULL or an element of the request's output header list.
+    let challenged =
+        unsafe { request.as_ref().headers_out.www_authenticate.as_ref() }.is_some_and(|h| h.hash != 0);
     if challenge
+        && !challenged
         && matches!(status, 400 | 401)
         && !glue::set_www_authenticate(request.as_mut(), job.lc.challenge(reason))
     {

@@ -179,14 +179,23 @@ fn suffix<'a>(data: usize, prefix: &str) -> Option<&'a str> {
 /// main request's location.
 fn verified(req: &ngx_http_request_t, c: &RequestCtx) -> Option<std::rc::Rc<Verified>> {
     let v = c.verified.borrow().clone()?;
+    decided_here(req, c).then_some(v)
+}
+
+/// Whether the request's location may show what the module decided: the location that decided
+/// (also by re-checking a carried-over decision), or one that verifies nothing (an error page
+/// with the module off). For a sub-request, its main request's location. The identity, the
+/// status and the certificate thumbprint are all gated so.
+fn decided_here(req: &ngx_http_request_t, c: &RequestCtx) -> bool {
     // SAFETY: `main` is the live main request of `req` (`req` itself for a main request); only
     // a shared reference is made.
-    let main = unsafe { req.main.as_ref() }?;
-    let lc = <JwtPeerAuthModule as ngx::http::HttpModuleLocationConf>::location_conf(main)?;
-    if lc.enabled() && !std::ptr::eq(c.decided_for.get(), lc) {
-        return None;
-    }
-    Some(v)
+    let Some(main) = (unsafe { req.main.as_ref() }) else {
+        return false;
+    };
+    let Some(lc) = <JwtPeerAuthModule as ngx::http::HttpModuleLocationConf>::location_conf(main) else {
+        return false;
+    };
+    !lc.enabled() || std::ptr::eq(c.decided_for.get(), lc)
 }
 
 /// A value rendered for a variable, and the log name of what it is.
@@ -254,7 +263,10 @@ unsafe extern "C" fn get_status(
     v: *mut ngx_http_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    getter(r, v, |_, c| {
+    getter(r, v, |req, c| {
+        if !decided_here(req, c) {
+            return None;
+        }
         let word = match c.outcome.get()? {
             Outcome::Allowed => "ok",
             Outcome::Refused(reason) => reason.word(),
@@ -270,7 +282,10 @@ unsafe extern "C" fn get_thumbprint(
     v: *mut ngx_http_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    getter(r, v, |_, c| {
+    getter(r, v, |req, c| {
+        if !decided_here(req, c) {
+            return None;
+        }
         let t = c.thumbprint.borrow().clone()?;
         Some((Some(t), "the certificate thumbprint".to_owned()))
     })

@@ -41,10 +41,32 @@ pub extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 /// Runs the checks for the handler of `phase`. Panics never cross into NGINX: one answers 500
 /// and is logged.
 pub fn run(r: *mut ngx_http_request_t, phase: Phase) -> ngx_int_t {
+    guarded(r, |request| handle(request, phase, false))
+}
+
+/// The preaccess handler after the limiters ([`crate::phase`]): verifies the token that the
+/// first preaccess handler left pending, if any.
+pub fn run_pending(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guarded(r, |request| match ctx::get(request.as_ref()) {
+        Some(c) if c.pending.get() => {
+            // Pending until decided: a key request to wait for (NGX_AGAIN) runs this handler
+            // again, which must verify then, not let the request through.
+            let rc = handle(request, Phase::Preaccess, true);
+            if rc != AGAIN {
+                c.pending.set(false);
+            }
+            rc
+        }
+        _ => DECLINED,
+    })
+}
+
+/// Runs a phase handler's work: panics never cross into NGINX, one answers 500 and is logged.
+fn guarded(r: *mut ngx_http_request_t, work: impl FnOnce(&mut Request) -> ngx_int_t) -> ngx_int_t {
     // SAFETY: NGINX calls phase handlers with a valid request pointer.
     let request = unsafe { Request::from_ngx_http_request(r) };
     let log = request.log();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(request, phase))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(request))) {
         Ok(rc) => rc,
         Err(_) => {
             ngx_log_error!(
@@ -68,6 +90,9 @@ struct Job<'a> {
     mc: &'static MainConf,
     zone: Option<Zone>,
     ctx: &'a RequestCtx,
+    /// A token that needs a signature verification is left pending for the handler after the
+    /// limiters, not verified now.
+    defer: bool,
 }
 
 impl Job<'_> {
@@ -78,7 +103,8 @@ impl Job<'_> {
     }
 }
 
-fn handle(request: &mut Request, phase: Phase) -> ngx_int_t {
+/// `late`: the preaccess handler after the limiters, for a pending token.
+fn handle(request: &mut Request, phase: Phase, late: bool) -> ngx_int_t {
     let Some(lc) = JwtPeerAuthModule::location_conf(request) else {
         return Status::NGX_DECLINED.into();
     };
@@ -98,7 +124,7 @@ fn handle(request: &mut Request, phase: Phase) -> ngx_int_t {
         (Phase::Preaccess, true) if !request.is_main() => return DECLINED,
         _ => {}
     }
-    let rc = check(request, lc, *source);
+    let rc = check(request, lc, *source, phase == Phase::Preaccess && !late);
     // NGX_OK ends the preaccess phase (limit_req and limit_conn would not run) and, under
     // `satisfy any`, admits the request in the access phase: a shadow check never admits.
     if rc == OK && (phase == Phase::Preaccess || *enforcement == Enforcement::Shadow) {
@@ -125,6 +151,7 @@ fn check(
     request: &mut Request,
     lc: &'static LocConf,
     source: Option<crate::config::ComplexValue>,
+    early: bool,
 ) -> ngx_int_t {
     let (Some(mc), Some(ctx)) = (
         JwtPeerAuthModule::main_conf(request),
@@ -137,7 +164,13 @@ fn check(
         mc,
         zone: Zone::from_shm(mc.shm_zone),
         ctx,
+        defer: early && mc.verify_after_limiters,
     };
+    // A token left pending before an internal redirect (limit_req's error page) is not this
+    // location's: it decides afresh.
+    if early {
+        ctx.pending.set(false);
+    }
     if let Some(outcome) = ctx.outcome.get() {
         if let Some(rc) = reenter(request, &job, outcome) {
             return rc;
@@ -198,7 +231,12 @@ fn check(
         }
         let now = ngx::ffi::ngx_time();
         match verify_token(request, &job, t, &fetched, now) {
-            Ok((v, by)) => {
+            // Left for the handler after the limiters ($jwt_peer_auth_unverified_addr).
+            Ok(None) => {
+                ctx.pending.set(true);
+                return DECLINED;
+            }
+            Ok(Some((v, by))) => {
                 ctx.token.set((t.as_ptr(), t.len()));
                 return allow(request, &job, v, by);
             }
@@ -385,14 +423,15 @@ static NO_KEYS: KeySet = KeySet {
 };
 
 /// Verifies `t` (or takes it from the token cache, re-checked; or answers a refusal the token
-/// cannot outgrow from the refusal cache) and applies the location's claim rules.
+/// cannot outgrow from the refusal cache) and applies the location's claim rules. `None`: the
+/// token needs a signature verification, which `job.defer` leaves for later.
 fn verify_token(
     request: &mut Request,
     job: &Job,
     t: &[u8],
     fetched: &[Option<FetchedKeys>],
     now: i64,
-) -> Result<(Rc<Verified>, Source), Rejection> {
+) -> Result<Option<(Rc<Verified>, Source)>, Rejection> {
     let lc = job.lc;
     // The location's files, then its fetched sets, in fixed arrays (no allocation).
     let mut sets: [&KeySet; MAX_SETS] = [&NO_KEYS; MAX_SETS];
@@ -430,16 +469,10 @@ fn verify_token(
     let used: Option<token_cache::Sources> =
         (n <= 2).then(|| [sources.first().copied(), sources.get(1).copied()]);
     let cached = token_cache::get(&d, sources);
-    job.count(|c| {
-        if cached.is_some() {
-            &c.cache_hits
-        } else {
-            &c.cache_misses
-        }
-    });
     let capacity = job.mc.token_cache_entries();
     let (verified, by) = match cached {
         Some((checked, by)) => {
+            job.count(|c| &c.cache_hits);
             let v = Verified::from_checked(checked);
             match jwt_peer_auth_core::recheck(&v, &lc.policy, now) {
                 Ok(()) => (Rc::new(v), by),
@@ -458,9 +491,15 @@ fn verify_token(
                 .as_ref()
                 .and_then(|u| token_cache::refused(&d, u, &lc.policy, now))
             {
+                job.count(|c| &c.cache_misses);
                 job.count(|c| &c.refusal_cache_hits);
                 return Err(rejection);
             }
+            if job.defer {
+                return Ok(None);
+            }
+            // Counted here: one miss per signature verification.
+            job.count(|c| &c.cache_misses);
             match jwt_peer_auth_core::verify_bound(t, sets, issuers, &lc.policy, now) {
                 Ok(v) => {
                     let source = sources[v.key.set];
@@ -477,7 +516,7 @@ fn verify_token(
         }
     };
     check_policy(request.as_mut(), job, &verified, now)?;
-    Ok((verified, by))
+    Ok(Some((verified, by)))
 }
 
 /// The bearer token: from the configured variable, or from `Authorization: Bearer`. The bytes

@@ -57,6 +57,9 @@ pub struct RequestCtx {
     pub token: Cell<(*const u8, usize)>,
     /// A refused request is checked again (at its error page): counted once, logged as such.
     pub again: Cell<bool>,
+    /// The token needs a signature verification, left for the preaccess handler after the
+    /// limiters (`$jwt_peer_auth_unverified_addr` is the client address meanwhile).
+    pub pending: Cell<bool>,
     /// The client certificate's thumbprint, once computed for `jwt_peer_auth_cert_binding`.
     pub thumbprint: RefCell<Option<String>>,
     /// What variable values were withheld (control characters) and logged: each is logged
@@ -77,6 +80,7 @@ impl Default for RequestCtx {
             verified_by: Cell::default(),
             token: Cell::new((std::ptr::null(), 0)),
             again: Cell::default(),
+            pending: Cell::default(),
             thumbprint: RefCell::default(),
             withheld: RefCell::default(),
         }

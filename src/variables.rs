@@ -1,4 +1,5 @@
-//! `$jwt_claim_<name>`, `$jwt_header_<name>`, `$jwt_payload`, `$jwt_peer_auth_status`, and the
+//! `$jwt_claim_<name>`, `$jwt_header_<name>`, `$jwt_payload`, `$jwt_peer_auth_status`,
+//! `$jwt_peer_auth_cert_thumbprint`, `$jwt_peer_auth_unverified_addr`, and the
 //! variables of `jwt_peer_auth_claim_set` / `jwt_peer_auth_header_set`: read lazily from the
 //! request context the access handler filled; nothing is parsed again.
 //!
@@ -22,12 +23,13 @@ use crate::JwtPeerAuthModule;
 type GetFn =
     unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_http_variable_value_t, usize) -> ngx_int_t;
 
-const VARS: [(&str, GetFn, u32); 5] = [
+const VARS: [(&str, GetFn, u32); 6] = [
     ("jwt_claim_", get_claim, NGX_HTTP_VAR_PREFIX),
     ("jwt_header_", get_header, NGX_HTTP_VAR_PREFIX),
     ("jwt_payload", get_payload, 0),
     ("jwt_peer_auth_status", get_status, 0),
     ("jwt_peer_auth_cert_thumbprint", get_thumbprint, 0),
+    (crate::phase::UNVERIFIED_ADDR, get_unverified_addr, 0),
 ];
 
 /// Registers the variables (preconfiguration).
@@ -288,5 +290,24 @@ unsafe extern "C" fn get_thumbprint(
         }
         let t = c.thumbprint.borrow().clone()?;
         Some((Some(t), "the certificate thumbprint".to_owned()))
+    })
+}
+
+/// `$jwt_peer_auth_unverified_addr`: the client address while the request's token waits for a
+/// signature verification after the limiters (preaccess), not found otherwise: a `limit_req`
+/// keyed by it counts only those requests.
+unsafe extern "C" fn get_unverified_addr(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    _: usize,
+) -> ngx_int_t {
+    getter(r, v, |req, c| {
+        if !c.pending.get() {
+            return None;
+        }
+        // SAFETY: a live request's connection; its address text lives as long.
+        let addr = unsafe { req.connection.as_ref() }?.addr_text;
+        let text = String::from_utf8_lossy(addr.as_bytes()).into_owned();
+        Some((Some(text), "the client address".to_owned()))
     })
 }

@@ -45,19 +45,25 @@ pub fn run(r: *mut ngx_http_request_t, phase: Phase) -> ngx_int_t {
 }
 
 /// The preaccess handler after the limiters ([`crate::phase`]): verifies the token that the
-/// first preaccess handler left pending, if any.
+/// first preaccess handler left pending. It checks every main request of a preaccess location,
+/// not only those marked pending: one already decided there re-enters that decision for
+/// nothing, and one left undecided by any path is verified, never let through.
 pub fn run_pending(r: *mut ngx_http_request_t) -> ngx_int_t {
-    guarded(r, |request| match ctx::get(request.as_ref()) {
-        Some(c) if c.pending.get() => {
-            // Pending until decided: a key request to wait for (NGX_AGAIN) runs this handler
-            // again, which must verify then, not let the request through.
-            let rc = handle(request, Phase::Preaccess, true);
-            if rc != AGAIN {
+    guarded(r, |request| {
+        // Sub-requests (the key request itself) are not checked, and share the main
+        // request's state: they must not touch it.
+        if !request.is_main() {
+            return DECLINED;
+        }
+        let rc = handle(request, Phase::Preaccess, true);
+        // Pending until decided: a key request to wait for (NGX_AGAIN) runs this handler
+        // again.
+        if rc != AGAIN {
+            if let Some(c) = ctx::get(request.as_ref()) {
                 c.pending.set(false);
             }
-            rc
         }
-        _ => DECLINED,
+        rc
     })
 }
 

@@ -194,3 +194,38 @@ Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: token rejected: signatur
 my ($code, $body) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', '/',
     headers => ["Authorization: Bearer $main::PEER1"]);
 Test::More::is("$code $body", "200 upstream peer=peer-1\n", 'the valid (cached) token still passes');
+
+
+
+=== TEST 5: a pending token whose check waits for a key refetch (unknown kid) after the limiters is still refused, not let through
+# The handler after the limiters answers NGX_AGAIN while the refetch runs and NGINX calls it
+# again: the token must still be pending then (a request must never pass that way unverified).
+# Failed during development: the key request (a sub-request, sharing the main request's state)
+# ran the handler after the limiters too and cleared the mark: 200.
+--- http_config
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified:1m rate=100r/s;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location = /jwks { default_type application/json; alias $TEST_NGINX_HTML_DIR/jwks.json; }
+    }
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks;
+    jwt_peer_auth_phase preaccess;
+    location = /_jwks { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/jwks; }
+    location /p/ { limit_req zone=unverified burst=100 nodelay; alias html/; }
+--- user_files eval
+[["index.html" => "ok\n"], ["jwks.json" => JwtPeerAuth::jwks('rsa')]]
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+["Authorization: Bearer $main::PEER1", JwtPeerAuth::bearer('rsa', '--kid', 'not-there'),
+ JwtPeerAuth::bearer('rsa', '--claims', '{"identifier":"peer-2"}')]
+--- error_code eval
+[200, 401, 200]
+--- response_body eval
+["ok\n", qr/401 Authorization Required/, "ok\n"]
+--- between_1
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: token rejected: unknown_kid/), 1, 'refused: unknown_kid');
+# The refetch for the unknown kid ran (the handler after the limiters waited for it).
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: key request "\/_jwks": 1 keys/), 2, 'a first fetch and the refetch');

@@ -229,3 +229,38 @@ Test::More::is("$code $body", "200 upstream peer=peer-1\n", 'the valid (cached) 
 Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: token rejected: unknown_kid/), 1, 'refused: unknown_kid');
 # The refetch for the unknown kid ran (the handler after the limiters waited for it).
 Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: key request "\/_jwks": 1 keys/), 2, 'a first fetch and the refetch');
+
+
+
+=== TEST 6: split preaccess and error pages: a protected error page refuses again (NGINX's page), an open one is served; a refused POST never reaches the named fallback's backend
+--- http_config
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified:1m rate=100r/s;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / { return 200 "backend reached: $request_method $request_uri\n"; }
+    }
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_phase preaccess;
+    limit_req zone=unverified burst=100 nodelay;
+    location /p/ { error_page 401 /err.html; alias html/; }
+    location = /err.html { root html; }
+    location /q/ { error_page 401 /open-err.html; alias html/; }
+    location = /open-err.html { jwt_peer_auth off; alias html/err.html; }
+    location /a/ { error_page 401 = @fallback; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+    location @fallback { proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+--- user_files
+>>> index.html
+ok
+>>> err.html
+please log in
+--- request eval
+["GET /p/index.html", "GET /q/index.html", "POST /a/private\nhello=world", "POST /a/private\nhello=world"]
+--- more_headers eval
+[JwtPeerAuth::bearer('rsa', '--corrupt'), JwtPeerAuth::bearer('rsa', '--corrupt'),
+ JwtPeerAuth::bearer('rsa', '--corrupt', '--claims', '{"identifier":"x"}'), "Authorization: Bearer $main::PEER1"]
+--- error_code eval
+[401, 401, 401, 200]
+--- response_body eval
+[qr/401 Authorization Required/, "please log in\n", qr/401 Authorization Required/, "backend reached: POST /a/private\n"]

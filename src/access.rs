@@ -3,8 +3,10 @@
 //!
 //! The handler runs after NGINX's own access handlers (allow/deny, auth_basic, auth_request),
 //! so `satisfy any` lets an allowed client through without waiting for keys. The decision is
-//! kept in the request's context: after an internal redirect (`error_page`, `try_files`,
-//! named locations) the token is not verified or logged again.
+//! kept in the request's context: after an internal redirect (`try_files`, named locations)
+//! a location that trusts the decision does not verify or log the token again. A refused
+//! request reaching a protected location (its error page) is checked there again, as
+//! `auth_basic` does: only a location with the module off serves it unchecked.
 //!
 //! The same checks run from the preaccess phase where a location says so ([`crate::phase`]);
 //! each location is checked by the handler of its own phase only. Under `optional` and
@@ -39,10 +41,38 @@ pub extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 /// Runs the checks for the handler of `phase`. Panics never cross into NGINX: one answers 500
 /// and is logged.
 pub fn run(r: *mut ngx_http_request_t, phase: Phase) -> ngx_int_t {
+    guarded(r, |request| handle(request, phase, false))
+}
+
+/// The preaccess handler after the limiters ([`crate::phase`]): verifies the token that the
+/// first preaccess handler left pending. It checks every main request of a preaccess location,
+/// not only those marked pending: one already decided there re-enters that decision for
+/// nothing, and one left undecided by any path is verified, never let through.
+pub fn run_pending(r: *mut ngx_http_request_t) -> ngx_int_t {
+    guarded(r, |request| {
+        // Sub-requests (the key request itself) are not checked, and share the main
+        // request's state: they must not touch it.
+        if !request.is_main() {
+            return DECLINED;
+        }
+        let rc = handle(request, Phase::Preaccess, true);
+        // Pending until decided: a key request to wait for (NGX_AGAIN) runs this handler
+        // again.
+        if rc != AGAIN {
+            if let Some(c) = ctx::get(request.as_ref()) {
+                c.pending.set(false);
+            }
+        }
+        rc
+    })
+}
+
+/// Runs a phase handler's work: panics never cross into NGINX, one answers 500 and is logged.
+fn guarded(r: *mut ngx_http_request_t, work: impl FnOnce(&mut Request) -> ngx_int_t) -> ngx_int_t {
     // SAFETY: NGINX calls phase handlers with a valid request pointer.
     let request = unsafe { Request::from_ngx_http_request(r) };
     let log = request.log();
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(request, phase))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(request))) {
         Ok(rc) => rc,
         Err(_) => {
             ngx_log_error!(
@@ -66,6 +96,9 @@ struct Job<'a> {
     mc: &'static MainConf,
     zone: Option<Zone>,
     ctx: &'a RequestCtx,
+    /// A token that needs a signature verification is left pending for the handler after the
+    /// limiters, not verified now.
+    defer: bool,
 }
 
 impl Job<'_> {
@@ -76,11 +109,11 @@ impl Job<'_> {
     }
 }
 
-fn handle(request: &mut Request, phase: Phase) -> ngx_int_t {
+/// `late`: the preaccess handler after the limiters, for a pending token.
+fn handle(request: &mut Request, phase: Phase, late: bool) -> ngx_int_t {
     let Some(lc) = JwtPeerAuthModule::location_conf(request) else {
         return Status::NGX_DECLINED.into();
     };
-    note_error_page(request, lc);
     let Some(Mode::On {
         token: source,
         enforcement,
@@ -97,7 +130,7 @@ fn handle(request: &mut Request, phase: Phase) -> ngx_int_t {
         (Phase::Preaccess, true) if !request.is_main() => return DECLINED,
         _ => {}
     }
-    let rc = check(request, lc, *source);
+    let rc = check(request, lc, *source, phase == Phase::Preaccess && !late);
     // NGX_OK ends the preaccess phase (limit_req and limit_conn would not run) and, under
     // `satisfy any`, admits the request in the access phase: a shadow check never admits.
     if rc == OK && (phase == Phase::Preaccess || *enforcement == Enforcement::Shadow) {
@@ -124,6 +157,7 @@ fn check(
     request: &mut Request,
     lc: &'static LocConf,
     source: Option<crate::config::ComplexValue>,
+    early: bool,
 ) -> ngx_int_t {
     let (Some(mc), Some(ctx)) = (
         JwtPeerAuthModule::main_conf(request),
@@ -136,7 +170,13 @@ fn check(
         mc,
         zone: Zone::from_shm(mc.shm_zone),
         ctx,
+        defer: early && mc.verify_after_limiters,
     };
+    // A token left pending before an internal redirect (limit_req's error page) is not this
+    // location's: it decides afresh.
+    if early {
+        ctx.pending.set(false);
+    }
     if let Some(outcome) = ctx.outcome.get() {
         if let Some(rc) = reenter(request, &job, outcome) {
             return rc;
@@ -197,7 +237,12 @@ fn check(
         }
         let now = ngx::ffi::ngx_time();
         match verify_token(request, &job, t, &fetched, now) {
-            Ok((v, by)) => {
+            // Left for the handler after the limiters ($jwt_peer_auth_unverified_addr).
+            Ok(None) => {
+                ctx.pending.set(true);
+                return DECLINED;
+            }
+            Ok(Some((v, by))) => {
                 ctx.token.set((t.as_ptr(), t.len()));
                 return allow(request, &job, v, by);
             }
@@ -233,38 +278,31 @@ fn check(
     refuse(request, &job, &rejection, None)
 }
 
-/// Remembers the first location an error page for a refusal leads to (protected or not): only
-/// that location's page is served; anything it redirects to is checked again.
-fn note_error_page(request: &Request, lc: &LocConf) {
-    let r = request.as_ref();
-    // A refused request goes on only to an error page (`r->error_page` is set for it only
-    // under `recursive_error_pages off`) or to `post_action` (never served as an error page).
-    if r.post_action() != 0 {
-        return;
-    }
-    if let Some(c) = ctx::get(r) {
-        let refused = matches!(c.outcome.get(), Some(Outcome::Refused(_) | Outcome::Forbidden));
-        if refused && c.error_page_for.get().is_null() {
-            c.error_page_for.set(lc);
-        }
-    }
-}
-
 /// The phase runs again for a request already decided: after an internal redirect to another
-/// location, or an error page. Nothing is verified or logged twice; `None`: the decision does
-/// not carry over to this location, verify from scratch.
+/// location, or an error page. Nothing is verified or logged twice in one location; `None`: the
+/// decision does not carry over to this location, check it from scratch.
+///
+/// A refused request goes on only to an error page (or `post_action`). As with `auth_basic`,
+/// a protected location there checks the request again: its own checks may admit the token;
+/// a second refusal ends in NGINX's own page for the status (`recursive_error_pages off`), or
+/// in the redirect cycle's 500 (`on`). Only a location with `jwt_peer_auth off` serves the
+/// page of a refused request unchecked (`handle` never gets here for it).
 fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int_t> {
     let ctx = job.ctx;
     let same_location = std::ptr::eq(ctx.decided_for.get(), job.lc);
     let rc = match outcome {
-        // The error page for a refusal is served (only the location it led to first).
-        Outcome::Refused(_) | Outcome::Forbidden if std::ptr::eq(ctx.error_page_for.get(), job.lc) => OK,
-        Outcome::Refused(reason) => refusal_status(request, job, reason, false),
-        Outcome::Forbidden => NGX_HTTP_FORBIDDEN as ngx_int_t,
+        // The same checks again would give the same answer: refused again, not logged again.
+        Outcome::Refused(reason) if same_location => refusal_status(request, job, reason, false),
+        Outcome::Forbidden if same_location => NGX_HTTP_FORBIDDEN as ngx_int_t,
+        Outcome::Refused(_) | Outcome::Forbidden => {
+            ctx.again.set(true);
+            forget(ctx);
+            return None;
+        }
         // Passed without identity: only where that was decided; elsewhere checked afresh.
         Outcome::Passed(_) if same_location => DECLINED,
         Outcome::Passed(_) => {
-            ctx.outcome.set(None);
+            forget(ctx);
             return None;
         }
         Outcome::Allowed if same_location => OK,
@@ -273,8 +311,7 @@ fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int
             // trusts too, and the token it would read.
             let v = ctx.verified.borrow().clone()?;
             if !trusts_decision(request, job) {
-                ctx.outcome.set(None);
-                ctx.verified.borrow_mut().take();
+                forget(ctx);
                 return None;
             }
             // Its own checks apply to the same verified token: no signature work.
@@ -291,6 +328,14 @@ fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int
         }
     };
     Some(rc)
+}
+
+/// Forgets a decision that does not carry over to this location: it is checked from scratch,
+/// and shows nothing of the earlier one meanwhile.
+fn forget(ctx: &RequestCtx) {
+    ctx.outcome.set(None);
+    ctx.verified.borrow_mut().take();
+    ctx.thumbprint.borrow_mut().take();
 }
 
 /// Whether this location trusts the key source that verified the request's token, and reads
@@ -323,6 +368,7 @@ fn trusts_decision(request: &mut Request, job: &Job) -> bool {
 /// The token passed: record the identity, then `jwt_peer_auth_require` (whose values may use
 /// the claim variables set here).
 fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_int_t {
+    job.ctx.again.set(false);
     *job.ctx.verified.borrow_mut() = Some(v);
     job.ctx.verified_by.set(Some(by));
     job.ctx.outcome.set(Some(Outcome::Allowed));
@@ -351,7 +397,9 @@ fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_i
 /// Refuses the request by `jwt_peer_auth_require ... error=403`: no identity, counted, logged.
 fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
     job.ctx.verified.borrow_mut().take();
-    job.count(|c| &c.forbidden);
+    if !job.ctx.again.replace(false) {
+        job.count(|c| &c.forbidden);
+    }
     if !job.lc.enforcement().enforces(Reason::Claim) {
         job.count(|c| &c.unenforced);
         job.ctx.outcome.set(Some(Outcome::Passed(Reason::Claim)));
@@ -381,14 +429,15 @@ static NO_KEYS: KeySet = KeySet {
 };
 
 /// Verifies `t` (or takes it from the token cache, re-checked; or answers a refusal the token
-/// cannot outgrow from the refusal cache) and applies the location's claim rules.
+/// cannot outgrow from the refusal cache) and applies the location's claim rules. `None`: the
+/// token needs a signature verification, which `job.defer` leaves for later.
 fn verify_token(
     request: &mut Request,
     job: &Job,
     t: &[u8],
     fetched: &[Option<FetchedKeys>],
     now: i64,
-) -> Result<(Rc<Verified>, Source), Rejection> {
+) -> Result<Option<(Rc<Verified>, Source)>, Rejection> {
     let lc = job.lc;
     // The location's files, then its fetched sets, in fixed arrays (no allocation).
     let mut sets: [&KeySet; MAX_SETS] = [&NO_KEYS; MAX_SETS];
@@ -426,16 +475,10 @@ fn verify_token(
     let used: Option<token_cache::Sources> =
         (n <= 2).then(|| [sources.first().copied(), sources.get(1).copied()]);
     let cached = token_cache::get(&d, sources);
-    job.count(|c| {
-        if cached.is_some() {
-            &c.cache_hits
-        } else {
-            &c.cache_misses
-        }
-    });
     let capacity = job.mc.token_cache_entries();
     let (verified, by) = match cached {
         Some((checked, by)) => {
+            job.count(|c| &c.cache_hits);
             let v = Verified::from_checked(checked);
             match jwt_peer_auth_core::recheck(&v, &lc.policy, now) {
                 Ok(()) => (Rc::new(v), by),
@@ -454,9 +497,15 @@ fn verify_token(
                 .as_ref()
                 .and_then(|u| token_cache::refused(&d, u, &lc.policy, now))
             {
+                job.count(|c| &c.cache_misses);
                 job.count(|c| &c.refusal_cache_hits);
                 return Err(rejection);
             }
+            if job.defer {
+                return Ok(None);
+            }
+            // Counted here: one miss per signature verification.
+            job.count(|c| &c.cache_misses);
             match jwt_peer_auth_core::verify_bound(t, sets, issuers, &lc.policy, now) {
                 Ok(v) => {
                     let source = sources[v.key.set];
@@ -473,7 +522,7 @@ fn verify_token(
         }
     };
     check_policy(request.as_mut(), job, &verified, now)?;
-    Ok((verified, by))
+    Ok(Some((verified, by)))
 }
 
 /// The bearer token: from the configured variable, or from `Authorization: Bearer`. The bytes
@@ -585,7 +634,11 @@ fn refuse(request: &mut Request, job: &Job, rejection: &Rejection, slot: Option<
         Outcome::Passed(reason)
     }));
     job.ctx.decided_for.set(job.lc);
-    job.count(|c| c.rejected(reason));
+    // A request refused before, checked again at its error page, is counted once.
+    let again = job.ctx.again.replace(false);
+    if !again {
+        job.count(|c| c.rejected(reason));
+    }
     let level = match (reason, slot, &job.zone) {
         (Reason::NoKeys, Some(slot), Some(zone)) if zone.first_no_keys(slot) => NGX_LOG_ERR,
         (Reason::NoKeys, None, _) => NGX_LOG_ERR,
@@ -594,7 +647,15 @@ fn refuse(request: &mut Request, job: &Job, rejection: &Rejection, slot: Option<
     if !enforced {
         return pass_unenforced(request, job, rejection, level);
     }
-    ngx_log_error!(level, request.log(), "jwt_peer_auth: token rejected: {rejection}");
+    if again {
+        ngx_log_error!(
+            level,
+            request.log(),
+            "jwt_peer_auth: error page refused too: {rejection}"
+        );
+    } else {
+        ngx_log_error!(level, request.log(), "jwt_peer_auth: token rejected: {rejection}");
+    }
     refusal_status(request, job, reason, true)
 }
 
@@ -619,15 +680,23 @@ fn server_error(job: &Job) -> ngx_int_t {
         return SERVER_ERROR;
     }
     job.ctx.verified.borrow_mut().take();
+    job.ctx.again.set(false);
     job.ctx.outcome.set(Some(Outcome::Passed(Reason::NoKeys)));
     job.ctx.decided_for.set(job.lc);
     DECLINED
 }
 
-/// The status of a refusal, with its challenge (`challenge`: the first time).
+/// The status of a refusal, with its challenge (`challenge`: the first time). A response that
+/// has a challenge already (the first refusal's, before an error page) keeps that one only:
+/// `auth_basic` adds its challenge again, but a second one adds nothing for the client, which
+/// asked for the first location.
 fn refusal_status(request: &mut Request, job: &Job, reason: Reason, challenge: bool) -> ngx_int_t {
     let status = reason.http_status();
+    // SAFETY: NULL or an element of the request's output header list.
+    let challenged =
+        unsafe { request.as_ref().headers_out.www_authenticate.as_ref() }.is_some_and(|h| h.hash != 0);
     if challenge
+        && !challenged
         && matches!(status, 400 | 401)
         && !glue::set_www_authenticate(request.as_mut(), job.lc.challenge(reason))
     {

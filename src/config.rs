@@ -46,6 +46,9 @@ pub struct MainConf {
     /// Some enabled location verifies in the preaccess phase (set while merging): only then
     /// is the preaccess handler added.
     pub preaccess: bool,
+    /// The configuration uses `$jwt_peer_auth_unverified_addr`: preaccess locations verify
+    /// signatures after `limit_req` and `limit_conn` (set in postconfiguration, [`crate::phase`]).
+    pub verify_after_limiters: bool,
 }
 
 /// `jwt_peer_auth_claim_set $var name ...` (or `_header_set`): a path of case-sensitive member
@@ -67,6 +70,7 @@ impl Default for MainConf {
             revocation_used_at: None,
             revocation_names: Vec::new(),
             preaccess: false,
+            verify_after_limiters: false,
         }
     }
 }

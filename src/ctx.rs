@@ -55,8 +55,11 @@ pub struct RequestCtx {
     /// the same token.
     pub verified_by: Cell<Option<crate::token_cache::Source>>,
     pub token: Cell<(*const u8, usize)>,
-    /// The first location an error page for a refusal led to: only it is served.
-    pub error_page_for: Cell<*const LocConf>,
+    /// A refused request is checked again (at its error page): counted once, logged as such.
+    pub again: Cell<bool>,
+    /// The token needs a signature verification, left for the preaccess handler after the
+    /// limiters (`$jwt_peer_auth_unverified_addr` is the client address meanwhile).
+    pub pending: Cell<bool>,
     /// The client certificate's thumbprint, once computed for `jwt_peer_auth_cert_binding`.
     pub thumbprint: RefCell<Option<String>>,
     /// What variable values were withheld (control characters) and logged: each is logged
@@ -76,7 +79,8 @@ impl Default for RequestCtx {
             decided_for: Cell::new(std::ptr::null()),
             verified_by: Cell::default(),
             token: Cell::new((std::ptr::null(), 0)),
-            error_page_for: Cell::new(std::ptr::null()),
+            again: Cell::default(),
+            pending: Cell::default(),
             thumbprint: RefCell::default(),
             withheld: RefCell::default(),
         }

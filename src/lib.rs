@@ -77,6 +77,9 @@ fn postconfigure(cf: &mut ngx_conf_t) -> Result<(), String> {
         preaccess = mc.preaccess;
     }
     fetch::filters::install();
+    if preaccess {
+        phase::install(cf)?;
+    }
     let cmcf = NgxHttpCoreModule::main_conf_mut(cf).ok_or("no http core configuration")?;
     let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers;
     // SAFETY: the access phase handler array is initialised by the http core module.
@@ -93,9 +96,6 @@ fn postconfigure(cf: &mut ngx_conf_t) -> Result<(), String> {
         let n = phase.nelts;
         std::ptr::copy(base, base.add(1), n - 1);
         base.write(Some(access::access_handler));
-    }
-    if preaccess {
-        phase::install(cmcf)?;
     }
     Ok(())
 }

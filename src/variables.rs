@@ -1,4 +1,5 @@
-//! `$jwt_claim_<name>`, `$jwt_header_<name>`, `$jwt_payload`, `$jwt_peer_auth_status`, and the
+//! `$jwt_claim_<name>`, `$jwt_header_<name>`, `$jwt_payload`, `$jwt_peer_auth_status`,
+//! `$jwt_peer_auth_cert_thumbprint`, `$jwt_peer_auth_unverified_addr`, and the
 //! variables of `jwt_peer_auth_claim_set` / `jwt_peer_auth_header_set`: read lazily from the
 //! request context the access handler filled; nothing is parsed again.
 //!
@@ -22,12 +23,13 @@ use crate::JwtPeerAuthModule;
 type GetFn =
     unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_http_variable_value_t, usize) -> ngx_int_t;
 
-const VARS: [(&str, GetFn, u32); 5] = [
+const VARS: [(&str, GetFn, u32); 6] = [
     ("jwt_claim_", get_claim, NGX_HTTP_VAR_PREFIX),
     ("jwt_header_", get_header, NGX_HTTP_VAR_PREFIX),
     ("jwt_payload", get_payload, 0),
     ("jwt_peer_auth_status", get_status, 0),
     ("jwt_peer_auth_cert_thumbprint", get_thumbprint, 0),
+    (crate::phase::UNVERIFIED_ADDR, get_unverified_addr, 0),
 ];
 
 /// Registers the variables (preconfiguration).
@@ -179,14 +181,23 @@ fn suffix<'a>(data: usize, prefix: &str) -> Option<&'a str> {
 /// main request's location.
 fn verified(req: &ngx_http_request_t, c: &RequestCtx) -> Option<std::rc::Rc<Verified>> {
     let v = c.verified.borrow().clone()?;
+    decided_here(req, c).then_some(v)
+}
+
+/// Whether the request's location may show what the module decided: the location that decided
+/// (also by re-checking a carried-over decision), or one that verifies nothing (an error page
+/// with the module off). For a sub-request, its main request's location. The identity, the
+/// status and the certificate thumbprint are all gated so.
+fn decided_here(req: &ngx_http_request_t, c: &RequestCtx) -> bool {
     // SAFETY: `main` is the live main request of `req` (`req` itself for a main request); only
     // a shared reference is made.
-    let main = unsafe { req.main.as_ref() }?;
-    let lc = <JwtPeerAuthModule as ngx::http::HttpModuleLocationConf>::location_conf(main)?;
-    if lc.enabled() && !std::ptr::eq(c.decided_for.get(), lc) {
-        return None;
-    }
-    Some(v)
+    let Some(main) = (unsafe { req.main.as_ref() }) else {
+        return false;
+    };
+    let Some(lc) = <JwtPeerAuthModule as ngx::http::HttpModuleLocationConf>::location_conf(main) else {
+        return false;
+    };
+    !lc.enabled() || std::ptr::eq(c.decided_for.get(), lc)
 }
 
 /// A value rendered for a variable, and the log name of what it is.
@@ -254,7 +265,10 @@ unsafe extern "C" fn get_status(
     v: *mut ngx_http_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    getter(r, v, |_, c| {
+    getter(r, v, |req, c| {
+        if !decided_here(req, c) {
+            return None;
+        }
         let word = match c.outcome.get()? {
             Outcome::Allowed => "ok",
             Outcome::Refused(reason) => reason.word(),
@@ -270,8 +284,30 @@ unsafe extern "C" fn get_thumbprint(
     v: *mut ngx_http_variable_value_t,
     _: usize,
 ) -> ngx_int_t {
-    getter(r, v, |_, c| {
+    getter(r, v, |req, c| {
+        if !decided_here(req, c) {
+            return None;
+        }
         let t = c.thumbprint.borrow().clone()?;
         Some((Some(t), "the certificate thumbprint".to_owned()))
+    })
+}
+
+/// `$jwt_peer_auth_unverified_addr`: the client address while the request's token waits for a
+/// signature verification after the limiters (preaccess), not found otherwise: a `limit_req`
+/// keyed by it counts only those requests.
+unsafe extern "C" fn get_unverified_addr(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    _: usize,
+) -> ngx_int_t {
+    getter(r, v, |req, c| {
+        if !c.pending.get() {
+            return None;
+        }
+        // SAFETY: a live request's connection; its address text lives as long.
+        let addr = unsafe { req.connection.as_ref() }?.addr_text;
+        let text = String::from_utf8_lossy(addr.as_bytes()).into_owned();
+        Some((Some(text), "the client address".to_owned()))
     })
 }

@@ -195,9 +195,10 @@ jwt_peer_auth: token rejected
 
 
 
-=== TEST 7: error_page 401 to a location that inherits jwt_peer_auth: the page is served, the refusal logged once
-# fails before the fix: the redirect drops the module's context, so /denied.html is verified
-# (and refused, and logged) again and NGINX's own 401 page is sent instead
+=== TEST 7: error_page 401 to a location that inherits jwt_peer_auth: refused there too (NGINX's own page), as auth_basic; each refusal logged once
+# Until issue 21 this page was served unchecked (a protected location opened by the error
+# page): now it is checked again, as auth_basic does, and the second refusal gets NGINX's page.
+# t/028 has the same shapes beside auth_basic.
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
@@ -212,12 +213,15 @@ denied
 --- more_headers eval
 JwtPeerAuth::bearer('rsa', '--corrupt')
 --- error_code: 401
---- response_body
-denied
+--- response_body eval
+qr/401 Authorization Required/
+--- response_headers
+WWW-Authenticate: Bearer realm="peers", error="invalid_token"
 --- grep_error_log eval
-qr/jwt_peer_auth: token rejected/
+qr/jwt_peer_auth: (?:token rejected|error page refused too)/
 --- grep_error_log_out
 jwt_peer_auth: token rejected
+jwt_peer_auth: error page refused too
 
 
 

@@ -1,7 +1,7 @@
 # What an outside review of the glue found, each as a test: a key request shares nothing with
 # the client's request (not even NGINX's variable cache), key fetches through aio, and a
 # decision carried across an internal redirect only where it is valid (the same key source,
-# the same token; only the first location an error page leads to).
+# the same token; an error page in a protected location is checked again).
 use FindBin;
 use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;

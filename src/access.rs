@@ -255,19 +255,35 @@ fn check(
                     return refuse(request, &job, &r, None);
                 };
                 let mut again = false;
+                let mut note = None;
                 for (n, src) in sources
                     .iter()
                     .enumerate()
                     .filter_map(|(n, &i)| Some((n, wanted(i)?)))
                 {
-                    match keys::after_unknown_kid(request.as_mut(), lc, src, zone, ctx, fetched[n].as_ref()) {
+                    match keys::after_unknown_kid(
+                        request.as_mut(),
+                        lc,
+                        src,
+                        zone,
+                        ctx,
+                        fetched[n].as_ref(),
+                        t,
+                    ) {
                         Retry::VerifyAgain => again = true,
                         Retry::Wait => return AGAIN,
-                        Retry::No => continue,
+                        Retry::No(why) => {
+                            note = note.or(why);
+                            continue;
+                        }
                     }
                     break;
                 }
                 if !again {
+                    let r = match note {
+                        Some(why) => r.noted(why),
+                        None => r,
+                    };
                     return refuse(request, &job, &r, None);
                 }
             }

@@ -36,12 +36,9 @@ pub enum Outcome {
 pub struct RequestCtx {
     /// A waited key request is in flight.
     pub waiting: Cell<bool>,
-    /// The key sources (one bit per zone slot) for which an unknown-kid refetch was already
-    /// done for this request.
+    /// The key sources (one bit per zone slot) for which the request is done with an unknown
+    /// kid (refetched, waited, or refused at once: see keys.rs).
     pub forced: Cell<u32>,
-    /// The key sources (one bit per zone slot) whose zone state was already re-read for newer
-    /// keys after an unknown kid.
-    pub rechecked: Cell<u32>,
     /// Timer polls so far while waiting for another request's fetch.
     pub polls: Cell<u32>,
     /// The verified token, for the variables (never set for a refused request).
@@ -72,7 +69,6 @@ impl Default for RequestCtx {
         RequestCtx {
             waiting: Cell::default(),
             forced: Cell::default(),
-            rechecked: Cell::default(),
             polls: Cell::default(),
             verified: RefCell::default(),
             outcome: Cell::default(),

@@ -7,12 +7,14 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use jwt_peer_auth_core::freshness::{CacheSettings, Plan, SourceState};
+use jwt_peer_auth_core::absent;
+use jwt_peer_auth_core::freshness::{CacheSettings, KidPlan, Plan, SourceState};
 use jwt_peer_auth_core::{KeySet, Rejection};
 use ngx::ffi::ngx_http_request_t;
 
 use crate::config::LocConf;
 use crate::ctx::RequestCtx;
+use crate::fetch::kid_wait::{self, KidWait};
 use crate::fetch::{self, wait::POLL_MS};
 use crate::sources::KeySource;
 use crate::zone::{Zone, MAX_SOURCES};
@@ -128,13 +130,17 @@ pub fn for_request(
 pub enum Retry {
     /// Newer keys were published meanwhile: verify again.
     VerifyAgain,
-    /// A refetch started for this request: wait for it.
+    /// The request waits: for the refetch it started, or for the next one (a timer).
     Wait,
-    No,
+    /// Refused as far as this source goes; the note says what was done about the `kid`.
+    No(Option<&'static str>),
 }
 
-/// Another worker may have published newer keys since this one looked; else refetch at once
-/// (rate-limited by `min_refresh`), once per request and source.
+/// Another worker may have published newer keys since this one looked; else the request waits
+/// for the first refetch that starts after it came (at once if the budget, one per
+/// `min_refresh`, allows), bounded in time and in number per source and worker, unless a
+/// refetch already proved its `kid` absent from the keys now published. Decided once per
+/// request and source.
 pub fn after_unknown_kid(
     r: &mut ngx_http_request_t,
     lc: &LocConf,
@@ -142,29 +148,85 @@ pub fn after_unknown_kid(
     zone: &Zone,
     ctx: &RequestCtx,
     used: Option<&FetchedKeys>,
+    token: &[u8],
 ) -> Retry {
     let slot = source.slot;
     // One bit per zone slot (MAX_SOURCES is 32).
     let bit = 1u32 << slot;
-    if ctx.rechecked.get() & bit == 0 {
-        ctx.rechecked.set(ctx.rechecked.get() | bit);
-        let (_, st) = zone.state(slot);
-        if used.is_none_or(|u| st.generation != u.generation) && st.generation != 0 {
-            return Retry::VerifyAgain;
-        }
-    }
     if ctx.forced.get() & bit != 0 {
-        return Retry::No;
+        return Retry::No(None);
     }
-    ctx.forced.set(ctx.forced.get() | bit);
+    let seen = used.map_or(0, |u| u.generation);
+    let now = ngx::ffi::ngx_time();
+    let version = zone.version(slot);
+    let st = state(zone, slot);
+    if st.generation != 0 && st.generation != seen {
+        return Retry::VerifyAgain;
+    }
+    let Some(w) = kid_wait::of(r, true) else {
+        return Retry::No(None);
+    };
+    // A timer poll with nothing new to look at: sleep again, without the lock.
+    if w.unchanged(slot, version, now) {
+        return poll(r, w);
+    }
+    if w.since(slot).is_some() && w.expired() {
+        return done(ctx, w, bit, "no refetch answered in time");
+    }
+    let kid = absent::token_kid(token).unwrap_or_default();
     let cfg = lc.key_cache.unwrap_or_default();
-    match zone.try_start(slot, &cfg, ngx::ffi::ngx_time(), true) {
-        Some(lease) => match start_waited(r, source, zone, ctx, lease) {
-            Keys::Wait => Retry::Wait,
-            _ => Retry::No,
-        },
-        None => Retry::No,
+    let room = kid_wait::waiters(slot) < kid_wait::MAX_WAITERS;
+    let d = zone.unknown_kid(
+        slot,
+        &cfg,
+        now,
+        w.since(slot),
+        &absent::key(kid.as_bytes()),
+        seen,
+        room,
+    );
+    match d.plan {
+        KidPlan::Refetch => {
+            w.run(slot, d.since);
+            let Some(lease) = d.lease else {
+                return done(ctx, w, bit, "the refetch could not start");
+            };
+            match start_waited(r, source, zone, ctx, lease) {
+                Keys::Wait => Retry::Wait,
+                _ => done(ctx, w, bit, "the refetch could not start"),
+            }
+        }
+        KidPlan::Wait => {
+            if w.wait(slot, d.since, d.version, d.next_force_at) {
+                poll(r, w)
+            } else {
+                done(ctx, w, bit, "too many requests wait for a refetch")
+            }
+        }
+        // Keys newer than the ones verified with: verify again first (then remembered).
+        KidPlan::Absent if d.generation != seen => Retry::VerifyAgain,
+        KidPlan::Absent => done(ctx, w, bit, "a refetch did not find it"),
+        KidPlan::Remembered => done(ctx, w, bit, "absent at the last refetch"),
+        KidPlan::Failed => done(ctx, w, bit, "the refetch failed"),
+        KidPlan::NotSoon => done(ctx, w, bit, "no refetch allowed within 1s"),
+        KidPlan::Full => done(ctx, w, bit, "too many requests wait for a refetch"),
     }
+}
+
+/// The request is done with unknown-`kid` handling for the source of `bit`.
+fn done(ctx: &RequestCtx, w: &KidWait, bit: u32, note: &'static str) -> Retry {
+    w.end();
+    ctx.forced.set(ctx.forced.get() | bit);
+    Retry::No(Some(note))
+}
+
+/// Sleeps a timer poll and runs the phases again.
+fn poll(r: &mut ngx_http_request_t, w: &KidWait) -> Retry {
+    if fetch::wait::poll_later(r) {
+        return Retry::Wait;
+    }
+    w.end();
+    Retry::No(None)
 }
 
 fn start_waited(

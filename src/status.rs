@@ -81,6 +81,10 @@ fn collect(zone: &Zone, mc: &MainConf, now: i64) -> Snapshot {
             fetch: v.state,
             fetches_ok: v.stats.ok,
             fetches_failed: v.stats.failed,
+            kid_waits: v.stats.kid_waits,
+            kid_absent: v.stats.kid_absent,
+            kid_full: v.stats.kid_full,
+            absent_kids: v.absent_kids as u64,
             kids: v
                 .kids
                 .split(' ')
@@ -126,7 +130,8 @@ fn render_json(snap: &Snapshot) -> String {
         let _ = write!(
             s,
             "{{\"uri\":{},\"live\":{},\"state\":\"{}\",\"generation\":{},\"age_seconds\":{},\"consecutive_failures\":{},\
-             \"fetches\":{{\"ok\":{},\"failed\":{}}},\"last_result\":{},\"last_result_age_seconds\":{},\"next_attempt_in\":{},\"kids\":[{}]}}",
+             \"fetches\":{{\"ok\":{},\"failed\":{}}},\"unknown_kid\":{{\"waited\":{},\"refused_absent\":{},\"refused_busy\":{}}},\
+             \"absent_kids\":{},\"last_result\":{},\"last_result_age_seconds\":{},\"next_attempt_in\":{},\"kids\":[{}]}}",
             json_str(&src.uri),
             src.live,
             if src.published() { "published" } else { "no_keys" },
@@ -135,6 +140,10 @@ fn render_json(snap: &Snapshot) -> String {
             src.fetch.failures,
             src.fetches_ok,
             src.fetches_failed,
+            src.kid_waits,
+            src.kid_absent,
+            src.kid_full,
+            src.absent_kids,
             json_str(&src.last_result),
             src.last_result_age(now).map_or("null".to_owned(), |a| a.to_string()),
             src.next_attempt_in(now),
@@ -212,6 +221,31 @@ fn render_prometheus(snap: &Snapshot) -> String {
             s,
             "jwt_peer_auth_key_fetches_total{{source=\"{u}\",result=\"failed\"}} {}",
             src.fetches_failed
+        );
+    }
+    s.push_str("# HELP jwt_peer_auth_unknown_kid_total Requests with a kid the keys lack: waited for a refetch, or refused at once (absent at the last refetch; too many waiting).\n");
+    s.push_str("# TYPE jwt_peer_auth_unknown_kid_total counter\n");
+    for src in sources {
+        let u = prom_label(&src.uri);
+        for (what, n) in [
+            ("waited", src.kid_waits),
+            ("refused_absent", src.kid_absent),
+            ("refused_busy", src.kid_full),
+        ] {
+            let _ = writeln!(
+                s,
+                "jwt_peer_auth_unknown_kid_total{{source=\"{u}\",result=\"{what}\"}} {n}"
+            );
+        }
+    }
+    s.push_str("# HELP jwt_peer_auth_absent_kids Kids remembered absent from the published key set.\n");
+    s.push_str("# TYPE jwt_peer_auth_absent_kids gauge\n");
+    for src in sources {
+        let _ = writeln!(
+            s,
+            "jwt_peer_auth_absent_kids{{source=\"{}\"}} {}",
+            prom_label(&src.uri),
+            src.absent_kids
         );
     }
     s.push_str("# HELP jwt_peer_auth_key_generation Generation of the published key set.\n");

@@ -29,7 +29,8 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
 
-use jwt_peer_auth_core::freshness::{CacheSettings, SourceState};
+use jwt_peer_auth_core::absent::{AbsentKids, KidKey};
+use jwt_peer_auth_core::freshness::{CacheSettings, KidPlan, SourceState};
 use jwt_peer_auth_core::Reason;
 use ngx::allocator::{AllocError, Allocator};
 use ngx::core::{SlabPool, Status};
@@ -47,7 +48,7 @@ const RESULT_LEN: usize = 96;
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtpeer\0");
 /// Bumped whenever [`Shared`] changes shape.
-const LAYOUT_VERSION: u32 = 6;
+const LAYOUT_VERSION: u32 = 7;
 
 /// A key source's identity: a digest of what the configuration says it is.
 pub type Identity = [u8; 32];
@@ -83,6 +84,12 @@ impl<const N: usize> Text<N> {
 pub struct FetchStats {
     pub ok: u64,
     pub failed: u64,
+    /// Requests with an unknown `kid` that waited for a refetch.
+    pub kid_waits: u64,
+    /// Requests with an unknown `kid` refused at once: remembered absent.
+    pub kid_absent: u64,
+    /// Requests with an unknown `kid` refused at once: too many were waiting.
+    pub kid_full: u64,
 }
 
 /// A key source slot, under the lock.
@@ -101,6 +108,8 @@ struct Slot {
     body: *mut u8,
     body_len: usize,
     kids: Text<KIDS_LEN>,
+    /// The `kid`s a fetch proved absent from the published keys.
+    absent: AbsentKids,
     /// What the last fetch gave ("200, 2 keys", "status 502", ...), and when.
     result: Text<RESULT_LEN>,
     result_at: i64,
@@ -128,10 +137,17 @@ impl Slot {
         epoch: 0,
         label: Text::EMPTY,
         state: SourceState::INITIAL,
-        stats: FetchStats { ok: 0, failed: 0 },
+        stats: FetchStats {
+            ok: 0,
+            failed: 0,
+            kid_waits: 0,
+            kid_absent: 0,
+            kid_full: 0,
+        },
         body: std::ptr::null_mut(),
         body_len: 0,
         kids: Text::EMPTY,
+        absent: AbsentKids::EMPTY,
         result: Text::EMPTY,
         result_at: 0,
     };
@@ -388,8 +404,27 @@ pub struct SourceView {
     pub state: SourceState,
     pub stats: FetchStats,
     pub kids: String,
+    /// How many `kid`s are remembered absent from the published keys.
+    pub absent_kids: usize,
     pub result: String,
     pub result_at: i64,
+}
+
+/// What a request does about a `kid` missing from the keys it verified with (see
+/// [`Zone::unknown_kid`]).
+#[derive(Debug, Clone, Copy)]
+pub struct KidDecision {
+    pub plan: KidPlan,
+    /// The lease of the refetch it starts (for [`KidPlan::Refetch`]).
+    pub lease: Option<u64>,
+    /// The lease count when the request first saw the `kid` unknown.
+    pub since: u64,
+    /// The generation of the published keys.
+    pub generation: u64,
+    /// When the next unknown-`kid` refetch may start (Unix seconds).
+    pub next_force_at: i64,
+    /// The slot's version after the decision: until it moves, nothing changed.
+    pub version: u64,
 }
 
 fn tag(identity: &Identity) -> u64 {
@@ -541,6 +576,51 @@ impl Zone {
         lease
     }
 
+    /// Decides, in one locked step, what a request does about a `kid` missing from the keys of
+    /// generation `seen` it verified with (see [`SourceState::unknown_kid`]): starts the
+    /// refetch (taking the lease), remembers the `kid` absent when a refetch that started
+    /// after `since` did not find it in the keys still published, and counts waits and
+    /// refusals at once. Constant work under the lock (a set of at most 32 digests).
+    #[allow(clippy::too_many_arguments)]
+    pub fn unknown_kid(
+        &self,
+        slot: usize,
+        cfg: &CacheSettings,
+        now: i64,
+        since: Option<u64>,
+        kid: &KidKey,
+        seen: u64,
+        room: bool,
+    ) -> KidDecision {
+        let mut st = self.lock();
+        let s = &mut st.slots[slot];
+        let remembered = s.absent.contains(s.state.generation, kid);
+        let plan = s.state.unknown_kid(cfg, now, since, remembered, room);
+        let first = since.unwrap_or(s.state.last_lease);
+        let mut lease = None;
+        match plan {
+            KidPlan::Refetch => {
+                lease = Some(s.state.start(cfg, now, true));
+                self.bump(slot);
+            }
+            KidPlan::Absent if s.state.generation == seen => {
+                s.absent.remember(seen, *kid);
+            }
+            KidPlan::Remembered => s.stats.kid_absent += 1,
+            KidPlan::Full => s.stats.kid_full += 1,
+            KidPlan::Wait if since.is_none() => s.stats.kid_waits += 1,
+            _ => {}
+        }
+        KidDecision {
+            plan,
+            lease,
+            since: first,
+            generation: s.state.generation,
+            next_force_at: s.state.next_force_at(cfg),
+            version: self.version(slot),
+        }
+    }
+
     /// Publishes a validated JWKS body fetched under `lease`. The generation only moves when
     /// the body differs from the published one. `None`: the lease was outdated, nothing
     /// changed.
@@ -650,6 +730,7 @@ impl Zone {
                 state: s.state,
                 stats: s.stats,
                 kids: s.kids.as_str().into_owned(),
+                absent_kids: s.absent.len(s.state.generation),
                 result: s.result.as_str().into_owned(),
                 result_at: s.result_at,
             })

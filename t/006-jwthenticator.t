@@ -187,7 +187,7 @@ token rejected: signature (signature does not verify)
 
 
 
-=== TEST 5: tokens signed with other keys (other kids): 401 unknown_kid, at most one refetch
+=== TEST 5: tokens signed with other keys (other kids): 401 unknown_kid, at most one refetch a second
 --- request eval
 ["GET /netunnel/version", "GET /netunnel/version", "GET /netunnel/version",
  "GET /netunnel/version", "GET /netunnel/version"]
@@ -200,9 +200,14 @@ token rejected: signature (signature does not verify)
 ["!WWW-Authenticate", ('WWW-Authenticate: Bearer realm="netunnel", error="invalid_token"') x 3,
  "!WWW-Authenticate"]
 --- between_4
-Test::More::is(jwth_calls('/jwks'), 2, 'JWThenticator: /jwks fetched twice (cold cache + one unknown-kid refetch)');
-Test::More::is(JwtPeerAuth::log_count(qr/token rejected: unknown_kid \(no key with kid "rsa"\)/), 2, 'unknown kid "rsa" twice');
-Test::More::is(JwtPeerAuth::log_count(qr/token rejected: unknown_kid \(no key with kid "made-up-kid"\)/), 1,
+# The first unknown kid refetches at once; "rsa" again within that second is known absent
+# (refused at once), in the next second it refetches again; "made-up-kid" waits for the next
+# second's refetch.
+my $jwks = jwth_calls('/jwks');
+Test::More::ok($jwks >= 3 && $jwks <= 4, "JWThenticator: /jwks fetched $jwks times (cold cache + one unknown-kid refetch a second)");
+Test::More::is(JwtPeerAuth::log_count(qr/token rejected: unknown_kid \(no key with kid "rsa"; (a refetch did not find it|absent at the last refetch)\)/),
+               2, 'unknown kid "rsa" twice');
+Test::More::is(JwtPeerAuth::log_count(qr/token rejected: unknown_kid \(no key with kid "made-up-kid"; a refetch did not find it\)/), 1,
                'unknown kid "made-up-kid" once');
 Test::More::is(jwth_calls('/validate_request'), 0, 'JWThenticator: /validate_request not called');
 

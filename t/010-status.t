@@ -71,7 +71,7 @@ __DATA__
 [200, 200, 200]
 --- response_body_like eval
 ["ok",
- qr/"key_sources":\[\{"uri":"\/_jwks","live":true,"state":"published","generation":1,"age_seconds":\d+,"consecutive_failures":0,"fetches":\{"ok":1,"failed":0\},"last_result":"200","last_result_age_seconds":\d+,"next_attempt_in":0,"kids":\["rsa","ec","ed"\]\}\]/,
+ qr/"key_sources":\[\{"uri":"\/_jwks","live":true,"state":"published","generation":1,"age_seconds":\d+,"consecutive_failures":0,"fetches":\{"ok":1,"failed":0\},"unknown_kid":\{"waited":0,"refused_absent":0,"refused_busy":0\},"absent_kids":0,"last_result":"200","last_result_age_seconds":\d+,"next_attempt_in":0,"kids":\["rsa","ec","ed"\]\}\]/,
  qr/jwt_peer_auth_key_fetches_total\{source="\/_jwks",result="ok"\} 1\n.*jwt_peer_auth_key_generation\{source="\/_jwks"\} 1\n.*jwt_peer_auth_key_info\{source="\/_jwks",kid="ed"\} 1/s]
 
 

@@ -10,7 +10,9 @@ pub struct CacheSettings {
     pub valid: u64,
     /// How long past `valid` they may still be used while no fetch succeeds.
     pub stale: u64,
-    /// At most one unknown-`kid` refetch per this many seconds.
+    /// At most one unknown-`kid` refetch per this many seconds (while it is spent, a request
+    /// with an unknown `kid` waits for the next one if it may start within
+    /// [`KID_WAIT_AHEAD`] seconds).
     pub min_refresh: u64,
     /// How long an in-flight fetch blocks others; bounds the damage of a worker that dies
     /// mid-fetch.
@@ -22,7 +24,7 @@ impl Default for CacheSettings {
         CacheSettings {
             valid: 300,
             stale: 86_400,
-            min_refresh: 10,
+            min_refresh: 1,
             lease: 30,
         }
     }
@@ -63,6 +65,10 @@ pub struct SourceState {
     pub failures: u32,
     /// Consecutive fetches abandoned by their clients (reset by an outcome).
     pub abandons: u32,
+    /// The lease of the last fetch that ended with an outcome (success or failure); 0: none.
+    pub last_ended: u64,
+    /// The lease of the last successful fetch; 0: none.
+    pub last_ok: u64,
 }
 
 /// How usable the published keys are now.
@@ -103,6 +109,38 @@ pub fn backoff(failures: u32) -> u64 {
 /// Longest cool-down after consecutive abandoned fetches.
 const MAX_ABANDON_COOL_DOWN: u64 = 2;
 
+/// A request with an unknown `kid` starts waiting only if the next unknown-`kid` refetch may
+/// start within this many seconds.
+pub const KID_WAIT_AHEAD: u64 = 1;
+
+/// What a request does whose token names a `kid` that the published keys lack (after it made
+/// sure no newer keys were published meanwhile).
+///
+/// Lease ids count up, so "a fetch that started after the request first saw its `kid`
+/// unknown" is a lease id above [`SourceState::last_lease`] as it was then (`since`). Only such
+/// a fetch proves the `kid` absent: one that started earlier may hold the keys from before a
+/// rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KidPlan {
+    /// Start an unknown-`kid` refetch now and wait for it.
+    Refetch,
+    /// Wait for the next refetch (the caller bounds the time, and the number of waiters).
+    Wait,
+    /// Refuse: a fetch that started after `since` delivered keys without the `kid` (remember
+    /// it as absent from the published keys).
+    Absent,
+    /// Refuse at once: the `kid` is remembered absent from the published keys and no refetch
+    /// may start now.
+    Remembered,
+    /// Refuse: the fetch that started after `since` failed.
+    Failed,
+    /// Refuse: no refetch may start within [`KID_WAIT_AHEAD`] seconds (`min_refresh` or a
+    /// backoff after failures).
+    NotSoon,
+    /// Refuse at once: too many requests already wait for a refetch of this source.
+    Full,
+}
+
 impl SourceState {
     /// Never fetched (as `Default`, usable in constants such as a shared zone's initial layout).
     pub const INITIAL: SourceState = SourceState {
@@ -115,6 +153,8 @@ impl SourceState {
         last_lease: 0,
         failures: 0,
         abandons: 0,
+        last_ended: 0,
+        last_ok: 0,
     };
     pub fn freshness(&self, cfg: &CacheSettings, now: i64) -> Freshness {
         if self.generation == 0 {
@@ -155,6 +195,60 @@ impl SourceState {
         self.may_start(now) && (self.last_forced == 0 || now >= add(self.last_forced, cfg.min_refresh))
     }
 
+    /// When the next unknown-`kid` refetch may start, a fetch in flight aside: after the
+    /// last one's `min_refresh`, and after a backoff.
+    pub fn next_force_at(&self, cfg: &CacheSettings) -> i64 {
+        let budget = match self.last_forced {
+            0 => 0,
+            t => add(t, cfg.min_refresh),
+        };
+        budget.max(self.next_attempt)
+    }
+
+    /// What a request whose token names a `kid` missing from the published keys does.
+    /// `since`: [`last_lease`](Self::last_lease) when the request first saw the `kid` unknown
+    /// (`None`: it sees it now for the first time); `remembered`: the `kid` is remembered
+    /// absent from the published keys; `room`: the request may start waiting (fewer than the
+    /// bound wait already).
+    ///
+    /// A flood of unknown `kid`s thus costs the key service at most one refetch per
+    /// `min_refresh`, and every waiting request is answered by the first fetch that started
+    /// after it came: a rotated key is found within about `min_refresh`.
+    pub fn unknown_kid(
+        &self,
+        cfg: &CacheSettings,
+        now: i64,
+        since: Option<u64>,
+        remembered: bool,
+        room: bool,
+    ) -> KidPlan {
+        if let Some(since) = since {
+            if self.last_ended > since {
+                return if self.last_ok > since {
+                    KidPlan::Absent
+                } else {
+                    KidPlan::Failed
+                };
+            }
+        }
+        if self.may_force(cfg, now) {
+            return KidPlan::Refetch;
+        }
+        if since.is_some() {
+            return KidPlan::Wait;
+        }
+        if remembered {
+            return KidPlan::Remembered;
+        }
+        if self.next_force_at(cfg) > add(now, KID_WAIT_AHEAD) {
+            return KidPlan::NotSoon;
+        }
+        if !room {
+            return KidPlan::Full;
+        }
+        KidPlan::Wait
+    }
+
     /// A fetch starts: take the lease. Returns its id (never 0), which the fetch passes back
     /// when it ends. Any earlier lease is outdated from now on.
     pub fn start(&mut self, cfg: &CacheSettings, now: i64, forced: bool) -> u64 {
@@ -185,6 +279,8 @@ impl SourceState {
             self.generation = g;
         }
         self.fetched_at = now;
+        self.last_ended = lease;
+        self.last_ok = lease;
         self.lease_id = 0;
         self.lease_until = 0;
         self.failures = 0;
@@ -199,6 +295,7 @@ impl SourceState {
         if !self.holds(lease) {
             return false;
         }
+        self.last_ended = lease;
         self.lease_id = 0;
         self.lease_until = 0;
         self.failures = self.failures.saturating_add(1);
@@ -426,5 +523,128 @@ mod tests {
             }
             assert!(starts <= 1, "second {second}: {starts} starts");
         }
+    }
+
+    #[test]
+    fn default_min_refresh_is_one_second() {
+        assert_eq!(CacheSettings::default().min_refresh, 1);
+    }
+
+    const FAST: CacheSettings = CacheSettings {
+        valid: 300,
+        stale: 3600,
+        min_refresh: 1,
+        lease: 30,
+    };
+
+    fn published(cfg: &CacheSettings, at: i64) -> SourceState {
+        let mut s = SourceState::default();
+        let l = s.start(cfg, at, false);
+        assert!(s.succeed(l, at, Some(1)));
+        s
+    }
+
+    #[test]
+    fn unknown_kid_refetches_at_once_when_the_budget_allows() {
+        let s = published(&FAST, 100);
+        assert_eq!(s.unknown_kid(&FAST, 100, None, false, true), KidPlan::Refetch);
+        // Remembered absent does not stop a refetch the budget allows (a key may have come in).
+        assert_eq!(s.unknown_kid(&FAST, 100, None, true, true), KidPlan::Refetch);
+    }
+
+    #[test]
+    fn unknown_kid_waits_for_the_next_refetch_then_is_answered_by_it() {
+        let mut s = published(&FAST, 100);
+        let first = s.start(&FAST, 100, true);
+        assert!(s.succeed(first, 100, None));
+        // The budget is spent until 101: a new kid waits (bounded by the caller).
+        let since = s.last_lease;
+        assert_eq!(s.unknown_kid(&FAST, 100, None, false, true), KidPlan::Wait);
+        assert_eq!(s.unknown_kid(&FAST, 100, Some(since), false, true), KidPlan::Wait);
+        // Past the bound on waiters: refused at once.
+        assert_eq!(s.unknown_kid(&FAST, 100, None, false, false), KidPlan::Full);
+        // Remembered absent: refused at once, no wait.
+        assert_eq!(s.unknown_kid(&FAST, 100, None, true, true), KidPlan::Remembered);
+        // At 101 one waiter starts the refetch; the others go on waiting for its outcome.
+        assert_eq!(
+            s.unknown_kid(&FAST, 101, Some(since), false, true),
+            KidPlan::Refetch
+        );
+        let l = s.start(&FAST, 101, true);
+        assert_eq!(s.unknown_kid(&FAST, 101, Some(since), false, true), KidPlan::Wait);
+        assert!(s.succeed(l, 101, None));
+        assert_eq!(
+            s.unknown_kid(&FAST, 101, Some(since), false, true),
+            KidPlan::Absent
+        );
+        // A request that first saw its kid after that fetch started is not answered by it.
+        assert_eq!(s.unknown_kid(&FAST, 101, Some(l), false, true), KidPlan::Wait);
+    }
+
+    #[test]
+    fn only_a_fetch_started_after_the_kid_came_proves_it_absent() {
+        let mut s = published(&FAST, 100);
+        // A background refresh is in flight when the token comes.
+        let early = s.start(&FAST, 100, false);
+        let since = s.last_lease;
+        assert_eq!(s.unknown_kid(&FAST, 100, Some(since), false, true), KidPlan::Wait);
+        assert!(s.succeed(early, 100, None));
+        assert_eq!(
+            s.unknown_kid(&FAST, 100, Some(since), false, true),
+            KidPlan::Refetch,
+            "its keys may predate a rotation: refetch"
+        );
+    }
+
+    #[test]
+    fn a_failed_refetch_answers_its_waiters() {
+        let mut s = published(&FAST, 100);
+        let since = s.last_lease;
+        let l = s.start(&FAST, 100, true);
+        assert!(s.fail(l, 100));
+        assert_eq!(
+            s.unknown_kid(&FAST, 100, Some(since), false, true),
+            KidPlan::Failed
+        );
+        // The backoff after it is within the wait bound; longer backoffs are not waited for.
+        assert_eq!(s.unknown_kid(&FAST, 100, None, false, true), KidPlan::Wait);
+        s.next_attempt = 110;
+        assert_eq!(s.unknown_kid(&FAST, 100, None, false, true), KidPlan::NotSoon);
+    }
+
+    #[test]
+    fn a_long_min_refresh_is_not_waited_for() {
+        let mut s = published(&CFG, 100);
+        let l = s.start(&CFG, 100, true);
+        assert!(s.succeed(l, 100, None));
+        assert_eq!(s.unknown_kid(&CFG, 101, None, false, true), KidPlan::NotSoon);
+        assert_eq!(s.unknown_kid(&CFG, 109, None, false, true), KidPlan::Wait);
+        assert_eq!(s.unknown_kid(&CFG, 110, None, false, true), KidPlan::Refetch);
+    }
+
+    #[test]
+    fn a_flood_of_unknown_kids_refetches_at_most_once_per_min_refresh() {
+        let mut s = published(&FAST, 1000);
+        let mut refetches = 0;
+        let mut waiting: Vec<u64> = vec![];
+        // 100 new kids every second for 10 s; every refetch ends at once, without them.
+        for second in 1000..1010 {
+            for _ in 0..100 {
+                let since = s.last_lease;
+                match s.unknown_kid(&FAST, second, None, false, waiting.len() < 64) {
+                    KidPlan::Refetch => {
+                        let l = s.start(&FAST, second, true);
+                        refetches += 1;
+                        assert!(s.succeed(l, second, None));
+                    }
+                    KidPlan::Wait => waiting.push(since),
+                    KidPlan::Full => {}
+                    other => panic!("{other:?}"),
+                }
+                // Waiters answered by a refetch leave.
+                waiting.retain(|&w| s.unknown_kid(&FAST, second, Some(w), false, true) == KidPlan::Wait);
+            }
+        }
+        assert_eq!(refetches, 10);
     }
 }

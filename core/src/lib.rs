@@ -16,6 +16,7 @@
 //! - [`enforcement`]: which refusals are answered (`optional`, `shadow`).
 //! - [`cache`]: the bounded per-worker cache keyed by a token's SHA-256 ([`digest::token`]).
 
+pub mod absent;
 pub mod alg;
 pub mod b64;
 pub mod bearer;

@@ -134,6 +134,8 @@ pub enum Detail {
     Text(&'static str),
     /// Text plus an untrusted value from the token, already made printable and bounded.
     TextValue(&'static str, String),
+    /// As `TextValue`, and what the module did about it ("a refetch did not find it").
+    TextValueNote(&'static str, String, &'static str),
     /// A claim of the wrong JSON type or range.
     ClaimType {
         claim: &'static str,
@@ -171,6 +173,18 @@ impl Rejection {
         Rejection {
             reason,
             detail: Detail::TextValue(text, crate::jwk::printable(value, 64)),
+        }
+    }
+
+    /// The same refusal, saying what was done about it (after the detail, "; note"). Only a
+    /// detail of text and value takes a note; others stay as they are.
+    pub fn noted(self, note: &'static str) -> Rejection {
+        match self.detail {
+            Detail::TextValue(t, v) => Rejection {
+                reason: self.reason,
+                detail: Detail::TextValueNote(t, v, note),
+            },
+            _ => self,
         }
     }
 }
@@ -252,6 +266,7 @@ impl fmt::Display for Rejection {
         match &self.detail {
             Detail::Text(t) => f.write_str(t),
             Detail::TextValue(t, v) => write!(f, "{t} \"{v}\""),
+            Detail::TextValueNote(t, v, note) => write!(f, "{t} \"{v}\"; {note}"),
             Detail::ClaimType { claim, what } => write!(f, "\"{claim}\" {what}"),
             Detail::Expired { exp, now, leeway } => {
                 write!(f, "token expired at {exp}, now {now}, leeway {leeway}s")
@@ -337,6 +352,14 @@ mod tests {
         assert_eq!(r.to_string(), "expired (token expired at 5, now 9, leeway 1s)");
         let r = Rejection::with_value(Reason::UnknownKid, "no key with kid", "a\nb");
         assert_eq!(r.to_string(), "unknown_kid (no key with kid \"a?b\")");
+        let r = r.noted("a refetch did not find it");
+        assert_eq!(
+            r.to_string(),
+            "unknown_kid (no key with kid \"a?b\"; a refetch did not find it)"
+        );
+        assert_eq!(r.lasting(), None);
+        let r = Rejection::new(Reason::Binding, "x").noted("y");
+        assert_eq!(r.to_string(), "binding (x)");
         let r = Rejection::new(Reason::Binding, "no client certificate");
         assert_eq!(r.to_string(), "binding (no client certificate)");
     }

@@ -47,6 +47,13 @@ pub struct Source {
     pub cache: Option<CacheSettings>,
     pub fetches_ok: u64,
     pub fetches_failed: u64,
+    /// Requests with an unknown `kid`: waited for a refetch; refused at once because a
+    /// refetch proved it absent; refused at once because too many were waiting.
+    pub kid_waits: u64,
+    pub kid_absent: u64,
+    pub kid_full: u64,
+    /// `kid`s remembered absent from the published keys.
+    pub absent_kids: u64,
     /// Key ids of the published set (printable, as the glue stored them).
     pub kids: Vec<String>,
     /// What the last fetch gave ("200", "status 502", ...); empty: no fetch ended yet.
@@ -683,11 +690,21 @@ fn key_sources_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
         }
         write!(
             p,
-            "</td><td>{}</td><td class=\"num\">{} / {}</td><td>",
+            "</td><td>{}</td><td class=\"num\">{} / {}",
             NextAttempt(src, now),
             src.fetches_ok,
             src.fetches_failed
         )?;
+        if src.kid_waits + src.kid_absent + src.kid_full + src.absent_kids > 0 {
+            write!(
+                p,
+                "<br><span class=\"dim\">unknown kids: {} waited, {} refused at once, {} known absent</span>",
+                src.kid_waits,
+                src.kid_absent + src.kid_full,
+                src.absent_kids
+            )?;
+        }
+        p.write_str("</td><td>")?;
         if src.kids.is_empty() {
             p.write_str("<span class=\"dim\">–</span>")?;
         }
@@ -770,6 +787,10 @@ mod tests {
             cache: Some(CacheSettings::default()),
             fetches_ok: 0,
             fetches_failed: 0,
+            kid_waits: 0,
+            kid_absent: 0,
+            kid_full: 0,
+            absent_kids: 0,
             kids: Vec::new(),
             last_result: String::new(),
             last_result_at: 0,
@@ -885,6 +906,15 @@ mod tests {
 
         let html = page(vec![]);
         assert!(summary(&html).contains("No fetched key sources"));
+    }
+
+    #[test]
+    fn unknown_kid_waits_and_absent_kids_are_shown_only_when_there_are_some() {
+        let quiet = page(vec![fetched("/a", 5)]);
+        assert!(!quiet.contains("unknown kids"));
+        let mut s = fetched("/a", 5);
+        (s.kid_waits, s.kid_absent, s.kid_full, s.absent_kids) = (7, 2, 1, 3);
+        assert!(page(vec![s]).contains("unknown kids: 7 waited, 3 refused at once, 3 known absent"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use ngx::ffi::{ngx_destroy_pool, ngx_http_request_t, ngx_int_t, ngx_pool_t};
 use crate::zone::Zone;
 
 pub mod filters;
+pub mod kid_wait;
 pub mod result;
 pub mod start;
 pub mod wait;

@@ -124,4 +124,119 @@ sub wait_until {
     }
 }
 
+# --- concurrent clients (t/032-key-rotation.t) ------------------------------------------------
+
+# Runs $code in a child process and returns its pid. The child leaves with POSIX::_exit, so the
+# runner's END blocks (Test::More's plan, stopping NGINX) never run in it.
+sub spawn {
+    my ($code) = @_;
+    require POSIX;
+    my $pid = fork() // die "fork: $!";
+    return $pid if $pid;
+    my $ok = eval { $code->(); 1 };
+    print STDERR "child $$: $@" unless $ok;
+    POSIX::_exit($ok ? 0 : 1);
+}
+
+# Waits at most $timeout seconds for the child processes @pids; kills those still running
+# (SIGKILL) and reaps them. Returns how many had to be killed.
+sub reap {
+    my ($timeout, @pids) = @_;
+    require POSIX;
+    my %left = map { $_ => 1 } @pids;
+    my $deadline = Time::HiRes::time() + $timeout;
+    while (%left && Time::HiRes::time() < $deadline) {
+        for my $pid (keys %left) {
+            delete $left{$pid} if waitpid($pid, POSIX::WNOHANG()) != 0;
+        }
+        Time::HiRes::sleep(0.02) if %left;
+    }
+    for my $pid (keys %left) {
+        kill('KILL', $pid);
+        waitpid($pid, 0);
+    }
+    return scalar keys %left;
+}
+
+# A client: until the epoch time $until and at most $max times, sends GET $path on a new
+# connection to 127.0.0.1:$port with the header line that $pick->(now) returns (with a label
+# for the record), at most one request per $every seconds, each answered before the next.
+# Appends one line per request to the file $out: "sent answered status label".
+sub client_loop {
+    my ($port, $path, $until, $every, $max, $pick, $out) = @_;
+    open(my $fh, '>>', $out) or die "$out: $!";
+    $fh->autoflush(1);
+    for (1 .. $max) {
+        my $t0 = Time::HiRes::time();
+        last if $t0 >= $until;
+        my ($label, $header) = $pick->($t0);
+        my ($r) = session($port, [[$path, $header, 'Connection: close']], 5);
+        printf $fh "%.3f %.3f %d %s\n", $t0, Time::HiRes::time(), $r ? $r->{status} : 0, $label;
+        my $pause = $t0 + $every - Time::HiRes::time();
+        Time::HiRes::sleep($pause) if $pause > 0;
+    }
+    close $fh;
+}
+
+# The records written by client_loop into the files @files, as hashes {sent, answered, status,
+# label}, in the order they were sent.
+sub records {
+    my @out;
+    for my $file (@_) {
+        open(my $fh, '<', $file) or next;
+        while (<$fh>) {
+            my ($sent, $answered, $status, $label) = split ' ';
+            push @out, { sent => $sent, answered => $answered, status => $status, label => $label }
+                if defined $label;
+        }
+    }
+    return sort { $a->{sent} <=> $b->{sent} } @out;
+}
+
+# $n requests GET $path, each on its own connection to 127.0.0.1:$port, all sent before any
+# answer is read; $header->($i) gives request $i's header line. Returns one hash per request
+# {status (0: none), secs (from the last request sent to its answer)}, all within $timeout.
+sub burst {
+    my ($port, $path, $n, $header, $timeout) = @_;
+    my @socks;
+    for my $i (1 .. $n) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                                      Timeout => 2) or die "connect 127.0.0.1:$port: $!";
+        print $s join("\r\n", "GET $path HTTP/1.1", 'Host: localhost', $header->($i), 'Connection: close', '', '');
+        push @socks, $s;
+    }
+    my $t0 = Time::HiRes::time();
+    my $deadline = $t0 + $timeout;
+    my %buf;
+    my %done;
+    my @out = map { { status => 0, secs => undef } } @socks;
+    my $sel = IO::Select->new(@socks);
+    my %index = map { ("$socks[$_]" => $_) } 0 .. $#socks;
+    while ($sel->count && (my $left = $deadline - Time::HiRes::time()) > 0) {
+        for my $s ($sel->can_read($left)) {
+            my $i = $index{"$s"};
+            my $got = sysread($s, my $chunk, 65536);
+            $buf{$i} .= $chunk if $got;
+            if (!$got) {
+                my ($status) = ($buf{$i} // '') =~ m{^HTTP/1\.\d (\d{3})};
+                $out[$i] = { status => $status // 0, secs => Time::HiRes::time() - $t0 };
+                $sel->remove($s);
+                close $s;
+            }
+        }
+    }
+    close $_ for $sel->handles;
+    return @out;
+}
+
+# A copy of the JWT $token whose header names kid $kid (alg $alg, RS256 if not given). The
+# signature stays the original token's: it verifies under no key with that kid.
+sub with_kid {
+    my ($token, $kid, $alg) = @_;
+    require MIME::Base64;
+    my (undef, $payload, $sig) = split /\./, $token;
+    my $h = MIME::Base64::encode_base64url(sprintf('{"alg":"%s","kid":"%s","typ":"JWT"}', $alg // 'RS256', $kid));
+    return "$h.$payload.$sig";
+}
+
 1;

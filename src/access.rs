@@ -224,6 +224,7 @@ fn check(
                 jwt_peer_auth_core::verify::precheck(t, &lc.policy)
             }) {
                 Keys::Wait => return AGAIN,
+                Keys::Gone => return crate::fetch::wait::gone(request.as_mut()),
                 Keys::Refused(rejection) => return refuse(request, &job, &rejection, None),
                 Keys::Error(msg) => {
                     ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: {msg}");
@@ -272,6 +273,7 @@ fn check(
                     ) {
                         Retry::VerifyAgain => again = true,
                         Retry::Wait => return AGAIN,
+                        Retry::Gone => return crate::fetch::wait::gone(request.as_mut()),
                         Retry::No(why) => {
                             note = note.or(why);
                             continue;

@@ -50,6 +50,9 @@ pub enum Keys {
     /// The token failed the checks that need no key: refused before any fetch or wait.
     Refused(Rejection),
     Error(String),
+    /// The client left before the request would start or wait for a fetch: end it with 499
+    /// (`fetch::wait::gone`), without fetching.
+    Gone,
 }
 
 /// The shared state of `slot`: this worker's copy while the slot's version has not moved,
@@ -107,6 +110,7 @@ pub fn for_request(
                 }
             }
         }
+        Plan::FetchAndWait | Plan::WaitForOther if fetch::wait::client_gone(r) => return Keys::Gone,
         Plan::FetchAndWait => {
             return match zone.try_start(slot, &cfg, now, false) {
                 Some(lease) => start_waited(r, source, zone, ctx, lease),
@@ -134,6 +138,8 @@ pub enum Retry {
     Wait,
     /// Refused as far as this source goes; the note says what was done about the `kid`.
     No(Option<&'static str>),
+    /// The client left before the request would start or wait for a refetch: 499.
+    Gone,
 }
 
 /// Another worker may have published newer keys since this one looked; else the request waits
@@ -172,6 +178,10 @@ pub fn after_unknown_kid(
     }
     if w.since(slot).is_some() && w.expired() {
         return done(ctx, w, bit, "no refetch answered in time");
+    }
+    if fetch::wait::client_gone(r) {
+        w.end();
+        return Retry::Gone;
     }
     let kid = absent::token_kid(token).unwrap_or_default();
     let cfg = lc.key_cache.unwrap_or_default();

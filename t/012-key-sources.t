@@ -627,11 +627,10 @@ Test::More::is(KeyService::lines($main::keysvc_log->()), 1, 'the key service saw
 
 
 === TEST 23: E1 clients that left while they wait for another request's fetch are let go at once, never verified nor proxied
-# fails on the module today (SKIP until it is fixed): a request waiting for another request's fetch (src/fetch/wait.rs,
-# poll_later) only notices its client left on a new read event; a client whose FIN came with its request gives none, so
-# the request waits on, is verified when the keys come and reaches the backend (or, during the cool-down after an
-# abandoned fetch, starts and abandons a fetch of its own: t/012 TEST 16's timeouts)
---- SKIP
+# a client whose FIN came with its request gives NGINX no new read event (epoll: pending_eof), so a request
+# waiting on a timer for another request's fetch must look at it on every poll (src/fetch/wait.rs): without
+# that it was verified when the keys came and reached the backend, or, during the cool-down after an abandoned
+# fetch, started and abandoned a fetch of its own (the timeouts of TEST 16). Failed 1 of 12 checks before.
 --- http_config
     log_format clients '$status upstream=$upstream_addr';
 --- config

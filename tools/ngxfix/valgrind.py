@@ -40,7 +40,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ngxfix import ROOT, Fail, Run, bearer, env_int, main, need, request, say  # noqa: E402
 
 # The t/ subset (about 9 min on 2 idle cores, measured; each file's cases are in CONTRIBUTING).
-T_FILES = ("001-accept 002-reject 005-key-request 007-policy 009-token-cache 012-key-sources "
+# 007-policy is left out: its tokens are minted when the file is read, and under valgrind its
+# max_age 1m cases run more than a minute later (the single sequence checks claim rules,
+# max_age, require and a cookie token instead).
+T_FILES = ("001-accept 002-reject 005-key-request 009-token-cache 012-key-sources "
            "013-access-glue 016-isolation-and-redirects 018-phase-and-modes 019-revocation "
            "025-connection-memo").split()
 
@@ -79,6 +82,12 @@ http {
             jwt_peer_auth_jwks_file {{keys}}/jwks.json;
             jwt_peer_auth_claim aud api;
             jwt_peer_auth_require $peer_ok error=403;
+            jwt_peer_auth_max_age 1h;
+            alias {{www}}/;
+        }
+        location /cookie/ {
+            jwt_peer_auth "vg" token=$cookie_access_token;
+            jwt_peer_auth_jwks_file {{keys}}/jwks.json;
             alias {{www}}/;
         }
         location /fetched/ {
@@ -163,6 +172,16 @@ def single(run, vg, ports):
     for key in ("rsa", "ec", "ed"):
         c.req(ngx, f"file keys, {key}", 200, "/file/hello.txt", headers=bearer(k.sign(key)))
     c.req(ngx, "file keys, bad signature", 401, "/file/hello.txt", headers=bearer(k.sign("rsa", "--corrupt")))
+    # Claim rules, max_age, require (t/007 under valgrind would outlive its tokens), cookie.
+    aud = '{"aud":"api"}'
+    c.req(ngx, "claims ok", 200, "/claims/hello.txt", headers=bearer(k.sign("rsa", "--claims", aud)))
+    c.req(ngx, "claim aud wrong", 401, "/claims/hello.txt", headers=bearer(k.sign("rsa", "--claims", '{"aud":"x"}')))
+    c.req(ngx, "max_age: iat too old", 401, "/claims/hello.txt",
+          headers=bearer(k.sign("rsa", "--claims", f'{{"aud":"api","iat":{int(time.time()) - 7200}}}')))
+    c.req(ngx, "require map: 403", 403, "/claims/hello.txt",
+          headers=bearer(k.sign("rsa", "--claims", '{"aud":"api","identifier":"revoked-peer"}')))
+    c.req(ngx, "token from a cookie", 200, "/cookie/hello.txt", headers={"Cookie": f"access_token={k.sign('ec')}"})
+    c.req(ngx, "cookie missing", 401, "/cookie/hello.txt")
     # A live key source while the key service changes state.
     c.req(ngx, "fetched: cold", 200, "/fetched/hello.txt", headers=bearer(k.sign("rsa")))
     c.req(ngx, "fetched: cached", 200, "/fetched/hello.txt", headers=bearer(k.sign("ec")))

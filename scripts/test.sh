@@ -53,6 +53,8 @@ echo "== Debian package: scripts/test-deb-package.sh"
 
 # Memory safety: a subset of t/ under valgrind, then the reload and fault sequences t/ cannot
 # express (tools/ngxfix/valgrind.py; about 10 min).
+echo "== the fixture of scripts/ and bench/: tools/ngxfix/selftest.py"
+python3 tools/ngxfix/selftest.py
 echo "== valgrind: scripts/valgrind.sh"
 ./scripts/valgrind.sh
 

@@ -312,6 +312,7 @@ class Nginx:
         self.params = dict(run.params(), name=name, pidfile=self.pidfile,
                            error_log=self.error_log, **params)
         self.template = template
+        self.binary = None   # another NGINX than the run's snapshot of build/nginx
         self.proc = None
         self.pid = None
         self.seen_workers = set()
@@ -326,7 +327,7 @@ class Nginx:
         os.replace(self.conf + ".tmp", self.conf)
 
     def cmd(self, *args):
-        return [self.run.bin("nginx"), "-p", f"{self.run.work}/", "-c", self.conf, *args]
+        return [self.binary or self.run.bin("nginx"), "-p", f"{self.run.work}/", "-c", self.conf, *args]
 
     def test(self):
         r = subprocess.run(self.cmd("-t", "-q"), capture_output=True, text=True)

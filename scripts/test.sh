@@ -3,8 +3,16 @@
 # Test::Nginx files in t/ against the real NGINX binary with the module loaded; then the
 # Dockerfile check, the build for (and tests against) Debian's packaged NGINX, the Debian
 # package, a valgrind run, the HTML status page in a real browser and a short fuzzing run.
+#
+#   scripts/test.sh          # everything (CI; about 15-20 min on 2 cores)
+#   scripts/test.sh quick    # the developer's tier: build, fmt, clippy, core tests, t/ (a few min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+tier=${1:-all}
+case $tier in
+    all | quick) ;;
+    *) echo "usage: $0 [quick]" >&2; exit 2 ;;
+esac
 
 ./scripts/deps.sh ci
 ./scripts/build.sh
@@ -21,6 +29,10 @@ if ! perl -MTest::Nginx::Socket -e1 2>/dev/null; then
     export PERL5LIB="$PWD/t/lib${PERL5LIB:+:$PERL5LIB}"
 fi
 prove -r t/
+if [ "$tier" = quick ]; then
+    echo "== quick tier passed (scripts/test.sh without arguments runs everything)"
+    exit 0
+fi
 
 # The Docker image (Dockerfile), built offline from the Debian package with mmdebstrap and
 # podman (build/jwt-peer-auth-nginx.tar), then loaded into a fresh storage and run read-only
@@ -41,7 +53,10 @@ echo "== Debian's NGINX: scripts/test-debian.sh (build/debian/, /usr/sbin/nginx)
 echo "== Debian package: scripts/test-deb-package.sh"
 ./scripts/test-deb-package.sh
 
-# Memory safety: NGINX with the module under valgrind through every path (about 30 s).
+# Memory safety: a subset of t/ under valgrind, then the reload and fault sequences t/ cannot
+# express (tools/ngxfix/valgrind.py; about 10 min).
+echo "== the fixture of scripts/ and bench/: tools/ngxfix/selftest.py"
+python3 tools/ngxfix/selftest.py
 echo "== valgrind: scripts/valgrind.sh"
 ./scripts/valgrind.sh
 

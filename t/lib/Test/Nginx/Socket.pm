@@ -78,6 +78,15 @@ our $EventType            = $ENV{TEST_NGINX_EVENT_TYPE};
 our $ConnectWait          = 5;    # max seconds spent retrying connect()
 our $StartWait            = 10;   # max seconds for `nginx` (the parent) to exit
 our $ConfigPreamble       = '';
+# As Test::Nginx::Util: nginx runs under valgrind (memcheck), in the foreground (daemon off),
+# started by the runner; "1" (any number) means the default options below, anything else is
+# the whole valgrind option string.  Its reports go to the test's stderr, or where the options'
+# --log-file says.  valgrind slows nginx down 20-50 times: timeouts get a floor of
+# TEST_NGINX_VALGRIND_TIMEOUT seconds (default 30).
+our $UseValgrind          = $ENV{TEST_NGINX_USE_VALGRIND};
+our $ValgrindExitOnFirstErr = $ENV{TEST_NGINX_VALGRIND_EXIT_ON_FIRST_ERR};
+our $ValgrindTimeout      = $ENV{TEST_NGINX_VALGRIND_TIMEOUT} || 30;
+$DaemonEnabled = 'off' if $UseValgrind;
 
 our (@EnvToNginx, @BlockPreprocessors, @CleanupHandlers, @TestCleanupHandlers,
      @ResponseBodyChecks);
@@ -185,7 +194,10 @@ sub use_hup () { 1 }
 sub config_preamble ($) { $ConfigPreamble = shift }
 
 sub timeout (@) {
-    return $Timeout unless @_;
+    if (!@_) {
+        return $Timeout if !$UseValgrind || $Timeout >= $ValgrindTimeout;
+        return $ValgrindTimeout;
+    }
     $Timeout = shift;
 }
 
@@ -666,6 +678,7 @@ sub launch_nginx ($) {
     my $block = shift;
     my $name = $block->name;
     my @cmd = nginx_cmd();
+    @cmd = (valgrind_cmd(), @cmd) if $UseValgrind;
     vwarn "$name - running: @cmd\n";
 
     my $errfh = File::Temp->new(TMPDIR => 1);
@@ -678,7 +691,7 @@ sub launch_nginx ($) {
         eval {
             open STDIN, '<', '/dev/null';
             open STDOUT, '>', '/dev/null';
-            open STDERR, '>&', $errfh;
+            open STDERR, '>&', $errfh unless $UseValgrind;
             if (defined $ENV{TEST_NGINX_LD_PRELOAD}) {
                 $ENV{LD_PRELOAD} = join ' ', grep { defined && length }
                                    $ENV{TEST_NGINX_LD_PRELOAD}, $ENV{LD_PRELOAD};
@@ -691,10 +704,17 @@ sub launch_nginx ($) {
 
     my $status;
     my $deadline = time + List::Util::max($StartWait, timeout());
+    $deadline += $ValgrindTimeout if $UseValgrind;
     while (1) {
         my $r = waitpid($pid, POSIX::WNOHANG());
         if ($r == $pid) { $status = $?; last }
         if ($r == -1) { $status = -1; last }
+        # under valgrind nginx stays in the foreground: started once its pid file names it
+        if ($UseValgrind && (get_pid_from_pidfile($name) // 0) == $pid) {
+            $StartedPids{$pid} = 1;
+            $status = 0;
+            last;
+        }
         if (time > $deadline) {
             warn "$name - the nginx command did not return in time; killing it\n";
             kill 'KILL', $pid;
@@ -709,6 +729,17 @@ sub launch_nginx ($) {
     $status = -1 if $status > 0 && ($status >> 8) == 127
                     && $stderr =~ /^failed to execute /m;
     return ($status, $stderr);
+}
+
+# The valgrind command line, as Test::Nginx::Util builds it.
+sub valgrind_cmd () {
+    return ('valgrind', '-q', split ' ', $UseValgrind) if $UseValgrind !~ /^\d+$/;
+    my @opts = qw( --num-callers=100 -q --tool=memcheck --leak-check=full
+                   --keep-debuginfo=yes --show-possibly-lost=no );
+    push @opts, qw( --exit-on-first-error=yes --error-exitcode=1 ) if $ValgrindExitOnFirstErr;
+    push @opts, '--gen-suppressions=all';
+    push @opts, '--suppressions=valgrind.suppress' if -f 'valgrind.suppress';
+    return ('valgrind', @opts);
 }
 
 sub forward_stderr ($$) {

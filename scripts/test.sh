@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the core's unit tests (cargo test), then the
 # Test::Nginx files in t/ against the real NGINX binary with the module loaded; then the
-# Dockerfile check, the build for (and tests against) Debian's packaged NGINX, the Debian
-# package, a valgrind run, the HTML status page in a real browser and a short fuzzing run.
+# Docker image (built and run), the build for (and tests against) Debian's packaged NGINX, the
+# Debian package, the scripts' fixture, a valgrind run, the HTML status page in a real browser
+# and a short fuzzing run.
 #
 #   scripts/test.sh          # everything (CI; about 15-20 min on 2 cores)
 #   scripts/test.sh quick    # the developer's tier: build, fmt, clippy, core tests, t/ (a few min)
@@ -15,6 +16,10 @@ case $tier in
 esac
 
 ./scripts/deps.sh ci
+# The vendored NGINX's configure arguments, as scripts/build.sh sets them: clippy and cargo
+# test rebuild nginx-sys with other ones otherwise (and the next build.sh would copy that
+# NGINX, without auth_request).
+export NGX_CONFIGURE_ARGS=${NGX_CONFIGURE_ARGS:---with-http_auth_request_module}
 ./scripts/build.sh
 cargo fmt --all -- --check
 cargo clippy --locked --release --workspace --all-targets -- -D warnings

@@ -16,6 +16,9 @@
 //! - [`enforcement`]: which refusals are answered (`optional`, `shadow`).
 //! - [`cache`]: the bounded per-worker cache keyed by a token's SHA-256 ([`digest::token`]).
 
+// Plain Rust: the unsafe of the module is in its glue (src/) and the ossl/ crate.
+#![forbid(unsafe_code)]
+
 pub mod alg;
 pub mod b64;
 pub mod bearer;

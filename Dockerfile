@@ -22,6 +22,7 @@ RUN ./scripts/deps.sh
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY core core
+COPY ossl ossl
 COPY tools/jwt-mint tools/jwt-mint
 # NGX_VERSION makes the nginx-src crate download nginx-$NGINX_VERSION.tar.gz from nginx.org
 # (and verify its signature with gpg) instead of using its vendored copy; the check after

@@ -6,9 +6,10 @@
 //! second array indexes them by digest (open addressing: the digests are SHA-256 outputs, so
 //! their first bytes place them evenly; at most half full; a removal shifts its followers back,
 //! so no tombstones build up). Both arrays are reserved with `try_reserve_exact` when the cache
-//! is made and never grow: an insert reuses a free node or the least recently used one, so it
-//! allocates nothing and cannot abort the worker when memory is short (making the cache fails
-//! instead, and the caller goes without). `lru::LruCache` was measured against it
+//! is made and never reallocated: an insert takes a free node, a new one within the reserved
+//! room (so the worker's memory grows with the entries held, as before, up to the capacity),
+//! or the least recently used one; it allocates nothing and cannot abort the worker when
+//! memory is short (making the cache fails instead, and the caller goes without). `lru::LruCache` was measured against it
 //! (`cargo test --release -p jwt_peer_auth_core --test cache_measure -- --ignored`): it
 //! allocates a node per insert until full and its table at creation, both infallibly.
 
@@ -34,9 +35,11 @@ pub struct DigestCache<V> {
     /// Most and least recently used nodes.
     head: u32,
     tail: u32,
-    /// First free node.
+    /// First free node (a node once used, then removed).
     free: u32,
     len: usize,
+    /// Most nodes: `nodes` never grows past the room reserved for them.
+    capacity: usize,
 }
 
 impl<V> DigestCache<V> {
@@ -51,23 +54,17 @@ impl<V> DigestCache<V> {
         nodes.try_reserve_exact(capacity).ok()?;
         let mut index = Vec::new();
         index.try_reserve_exact(slots).ok()?;
-        // Within the reserved capacities: no reallocation.
-        nodes.extend((0..capacity).map(|_| Node {
-            entry: None,
-            prev: NIL,
-            next: NIL,
-        }));
+        // Within the reserved capacity: no reallocation. The nodes are made as they are needed.
         index.resize(slots, NIL);
-        let mut cache = DigestCache {
+        Some(DigestCache {
             nodes,
             index,
             head: NIL,
             tail: NIL,
             free: NIL,
             len: 0,
-        };
-        cache.free_all();
-        Some(cache)
+            capacity,
+        })
     }
 
     /// Bytes a cache of `capacity` entries reserves (both arrays).
@@ -77,7 +74,7 @@ impl<V> DigestCache<V> {
 
     /// How many entries fit.
     pub fn capacity(&self) -> usize {
-        self.nodes.len()
+        self.capacity
     }
 
     /// How many entries are held.
@@ -87,19 +84,6 @@ impl<V> DigestCache<V> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    /// Every node free, the index empty.
-    fn free_all(&mut self) {
-        let n = self.nodes.len();
-        for (i, node) in self.nodes.iter_mut().enumerate() {
-            node.entry = None;
-            node.prev = NIL;
-            // Fits: the capacity is at most 2^31.
-            node.next = if i + 1 < n { (i + 1) as u32 } else { NIL };
-        }
-        self.index.fill(NIL);
-        (self.head, self.tail, self.free, self.len) = (NIL, NIL, 0, 0);
     }
 
     /// Where `d` starts looking in the index.
@@ -213,6 +197,17 @@ impl<V> DigestCache<V> {
             self.free = self.nodes[n as usize].next;
             self.len += 1;
             n
+        } else if self.nodes.len() < self.capacity {
+            // Within the room reserved in `try_new`: no reallocation. Fits: the capacity is at
+            // most 2^31.
+            let n = self.nodes.len() as u32;
+            self.nodes.push(Node {
+                entry: None,
+                prev: NIL,
+                next: NIL,
+            });
+            self.len += 1;
+            n
         } else {
             // Full: the least recently used node is reused.
             let n = self.tail;
@@ -251,7 +246,9 @@ impl<V> DigestCache<V> {
 
     /// Forgets everything (the memory is kept).
     pub fn clear(&mut self) {
-        self.free_all();
+        self.nodes.clear();
+        self.index.fill(NIL);
+        (self.head, self.tail, self.free, self.len) = (NIL, NIL, NIL, 0);
     }
 }
 
@@ -400,6 +397,7 @@ mod tests {
             for (k, v) in model.clone() {
                 assert_eq!(c.get(&d(k)).copied(), Some(v));
             }
+            assert!(c.nodes.len() <= cap);
         }
     }
 

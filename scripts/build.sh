@@ -25,9 +25,18 @@ if [ -n "${NGINX_BUILD_DIR:-}${NGINX_SOURCE_DIR:-}" ]; then
     cargo build "${locked[@]}" --release -p jwt_peer_auth --no-default-features --features export-modules
     install -m 755 "$CARGO_TARGET_DIR/release/libjwt_peer_auth.so" "$out/ngx_http_jwt_peer_auth_module.so"
 else
-    cargo build "${locked[@]}" --release -p jwt_peer_auth -p jwt-mint
+    # The NGINX of this very build: cargo names the nginx-sys build it used (a build with other
+    # features or configure arguments, e.g. by clippy, has its own, and the module's build
+    # script only records the last one it ran for in target/release/nginx-build-dir).
+    objs=$(cargo build "${locked[@]}" --release -p jwt_peer_auth -p jwt-mint --message-format=json-render-diagnostics |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line) if line.startswith("{") else {}
+    if m.get("reason") == "build-script-executed" and "nginx-sys" in m.get("package_id", ""):
+        print(m["out_dir"] + "/objs")')
+    [ -x "$objs/nginx" ] || objs=$(cat target/release/nginx-build-dir)
     install -m 755 target/release/libjwt_peer_auth.so "$out/ngx_http_jwt_peer_auth_module.so"
-    install -m 755 "$(cat target/release/nginx-build-dir)/nginx" "$out/nginx"
+    install -m 755 "$objs/nginx" "$out/nginx"
     install -m 755 target/release/jwt-mint "$out/jwt-mint"
 fi
 echo "built: $out/ngx_http_jwt_peer_auth_module.so"

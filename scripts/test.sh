@@ -23,7 +23,7 @@ export NGX_CONFIGURE_ARGS=${NGX_CONFIGURE_ARGS:---with-http_auth_request_module}
 ./scripts/build.sh
 cargo fmt --all -- --check
 cargo clippy --locked --release --workspace --all-targets -- -D warnings
-cargo test --locked --release -p jwt_peer_auth_core -p jwt-mint
+cargo test --locked --release -p jwt_peer_auth_core -p jwt-mint -p jwt_peer_auth_ossl
 
 # The real JWThenticator for t/006-jwthenticator.t: a venv (build/venv) with the pinned PyPI
 # package (needs python3 and pip reaching PyPI the first time; then only a quick check).

@@ -18,17 +18,22 @@
 //! the same key sources (at the same generations) and the same algorithm allow-list and
 //! leeway. It is dropped with the token cache when keys change, and a reload starts new
 //! workers with empty caches. Bounded: at most [`MAX_REFUSALS`] entries (fewer when the token
-//! cache is smaller; none when it is off), in one array reserved once, fallibly.
+//! cache is smaller; none when it is off).
+//!
+//! Both are core's [`DigestCache`]: a true LRU whose memory is reserved once, fallibly, when
+//! it is first needed; an insert allocates nothing, so neither cache can abort the worker when
+//! memory is short (a cache whose memory cannot be reserved is simply off). Measured against
+//! `lru::LruCache`, which the token cache used before (core/tests/cache_measure.rs): 88 against
+//! 114 bytes per entry, one allocation against one per entry, faster look-ups, and under a
+//! memory limit `None` where `lru` aborted the process.
 
 use std::cell::RefCell;
-use std::num::NonZeroUsize;
 use std::rc::Rc;
 
 use jwt_peer_auth_core::cache::DigestCache;
 use jwt_peer_auth_core::digest::Digest;
 use jwt_peer_auth_core::verify::Checked;
 use jwt_peer_auth_core::{Lasting, Policy, Rejection};
-use lru::LruCache;
 
 /// Entries per worker when `jwt_peer_auth_token_cache` is not set.
 pub const DEFAULT_ENTRIES: usize = 4096;
@@ -47,8 +52,46 @@ struct Entry {
     source: Source,
 }
 
+/// A per-worker cache, made at its first use.
+enum Lazy<V> {
+    /// Not made yet.
+    Unmade,
+    /// Made with room for this many entries.
+    Ready(DigestCache<V>),
+    /// Off (`jwt_peer_auth_token_cache off`) or its memory could not be reserved.
+    Off,
+}
+
+impl<V> Lazy<V> {
+    /// The cache, made with room for `capacity` entries if not made yet (0: off), or made anew
+    /// for another capacity (a configuration with another `jwt_peer_auth_token_cache` in the
+    /// same process: only without a master process).
+    fn made(&mut self, capacity: usize) -> Option<&mut DigestCache<V>> {
+        let again = match self {
+            Lazy::Unmade => true,
+            Lazy::Ready(c) => c.capacity() != capacity,
+            Lazy::Off => false,
+        };
+        if again {
+            // The old memory goes before the new is reserved.
+            *self = Lazy::Off;
+            if let Some(c) = DigestCache::try_new(capacity) {
+                *self = Lazy::Ready(c);
+            }
+        }
+        self.get()
+    }
+
+    fn get(&mut self) -> Option<&mut DigestCache<V>> {
+        match self {
+            Lazy::Ready(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 thread_local! {
-    static CACHE: RefCell<Option<LruCache<Digest, Entry>>> = const { RefCell::new(None) };
+    static CACHE: RefCell<Lazy<Entry>> = const { RefCell::new(Lazy::Unmade) };
 }
 
 /// The cached verification of the token with digest `d`, if it was made by one of `sources`,
@@ -56,8 +99,7 @@ thread_local! {
 pub fn get(d: &Digest, sources: &[Source]) -> Option<(Rc<Checked>, Source)> {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        let cache = c.as_mut()?;
-        let entry = cache.get(d)?;
+        let entry = c.get()?.get(d)?;
         if sources.contains(&entry.source) {
             return Some((entry.token.clone(), entry.source));
         }
@@ -68,30 +110,27 @@ pub fn get(d: &Digest, sources: &[Source]) -> Option<(Rc<Checked>, Source)> {
 /// Remembers a verified token by its digest (capacity from configuration; 0 disables the
 /// cache).
 pub fn put(d: &Digest, verified: Rc<Checked>, source: Source, capacity: usize) {
-    let Some(cap) = NonZeroUsize::new(capacity) else {
+    if capacity == 0 {
         return;
-    };
+    }
     CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        let cache = c.get_or_insert_with(|| LruCache::new(cap));
-        if cache.cap() != cap {
-            cache.resize(cap);
+        if let Some(cache) = c.borrow_mut().made(capacity) {
+            cache.insert(
+                *d,
+                Entry {
+                    token: verified,
+                    source,
+                },
+            );
         }
-        cache.put(
-            *d,
-            Entry {
-                token: verified,
-                source,
-            },
-        );
     });
 }
 
 /// Forgets one token (expired, or refused by the current checks).
 pub fn forget(d: &Digest) {
     CACHE.with(|c| {
-        if let Some(cache) = c.borrow_mut().as_mut() {
-            cache.pop(d);
+        if let Some(cache) = c.borrow_mut().get() {
+            cache.remove(d);
         }
     });
 }
@@ -99,18 +138,18 @@ pub fn forget(d: &Digest) {
 /// Drops every entry, verified tokens and refusals: a key set changed.
 pub fn clear() {
     CACHE.with(|c| {
-        if let Some(cache) = c.borrow_mut().as_mut() {
+        if let Some(cache) = c.borrow_mut().get() {
             cache.clear();
         }
     });
     REFUSALS.with(|c| {
-        if let Refusals::Ready(cache) = &mut *c.borrow_mut() {
+        if let Some(cache) = c.borrow_mut().get() {
             cache.clear();
         }
     });
 }
 
-/// Most refusals one worker remembers (about 140 bytes each: 2.2 MiB at most).
+/// Most refusals one worker remembers (at most 160 bytes each with the index: 2.5 MiB at most).
 pub const MAX_REFUSALS: usize = 16384;
 
 /// The key sources a location verifies with, as a request has them: a JWKS file and a fetched
@@ -124,19 +163,11 @@ struct Refused {
     refusal: Lasting,
 }
 
-// One slot of the refusal cache: the size the documentation gives.
-const _: () = assert!(std::mem::size_of::<Option<(Digest, Refused)>>() <= 144);
-
-enum Refusals {
-    /// Not made yet.
-    Unmade,
-    Ready(DigestCache<Refused>),
-    /// Off (`jwt_peer_auth_token_cache off`) or its memory could not be reserved.
-    Off,
-}
+// The refusal cache's memory: what the documentation gives.
+const _: () = assert!(DigestCache::<Refused>::reserved_bytes(MAX_REFUSALS) <= 160 * MAX_REFUSALS);
 
 thread_local! {
-    static REFUSALS: RefCell<Refusals> = const { RefCell::new(Refusals::Unmade) };
+    static REFUSALS: RefCell<Lazy<Refused>> = const { RefCell::new(Lazy::Unmade) };
 }
 
 /// The refusal remembered for the token with digest `d`, as it answers now, if it was made
@@ -144,10 +175,7 @@ thread_local! {
 pub fn refused(d: &Digest, sources: &Sources, policy: &Policy, now: i64) -> Option<Rejection> {
     REFUSALS.with(|c| {
         let mut c = c.borrow_mut();
-        let Refusals::Ready(cache) = &mut *c else {
-            return None;
-        };
-        let entry = cache.get(d)?;
+        let entry = c.get()?.get(d)?;
         if entry.sources != *sources || entry.policy != *policy {
             return None;
         }
@@ -168,14 +196,7 @@ pub fn remember_refusal(
         return;
     };
     REFUSALS.with(|c| {
-        let mut c = c.borrow_mut();
-        if matches!(*c, Refusals::Unmade) {
-            *c = match DigestCache::try_new(capacity.min(MAX_REFUSALS)) {
-                Some(cache) => Refusals::Ready(cache),
-                None => Refusals::Off,
-            };
-        }
-        if let Refusals::Ready(cache) = &mut *c {
+        if let Some(cache) = c.borrow_mut().made(capacity.min(MAX_REFUSALS)) {
             cache.insert(
                 *d,
                 Refused {

@@ -12,9 +12,12 @@
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
 //! - [`revocation`]: revocation entries, the revocation API's input and the state file.
-//! - [`status`]: the status page's numbers, key-source states and its HTML view.
+//! - [`status`]: the status page: its model and its views (HTML, JSON, Prometheus).
 //! - [`enforcement`]: which refusals are answered (`optional`, `shadow`).
 //! - [`cache`]: the bounded per-worker cache keyed by a token's SHA-256 ([`digest::token`]).
+
+// Plain Rust: the unsafe of the module is in its glue (src/) and the ossl/ crate.
+#![forbid(unsafe_code)]
 
 pub mod absent;
 pub mod alg;

@@ -1,12 +1,10 @@
-//! The status page's numbers and its HTML view.
-//!
-//! The glue (`src/status.rs`) reads the shared zone once into a [`Snapshot`]; the JSON and
-//! Prometheus views (in the glue) and the HTML view ([`render_html`], here) only format it.
-//! Everything here is plain Rust, so the page's states, wording and escaping are unit-tested.
+//! The status page's HTML view: one self-contained document, every outside text escaped.
 
 use core::fmt::{self, Write as _};
 
-use crate::freshness::{CacheSettings, Freshness, SourceState};
+use super::model::{Health, Severity, Snapshot, Source};
+use super::{render, Page};
+use crate::freshness::Freshness;
 use crate::Reason;
 
 /// Seconds between the HTML page's own reloads (`<meta http-equiv="refresh">`).
@@ -16,173 +14,6 @@ pub const HTML_REFRESH_SECONDS: u32 = 5;
 /// (the page has no script, image, font, frame or form).
 pub const HTML_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-/// Request counters of all workers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub verified: u64,
-    /// Refusals by reason, in [`Reason::ALL`] order.
-    pub rejected: [u64; Reason::COUNT],
-    /// Refused by `jwt_peer_auth_require ... error=403`.
-    pub forbidden: u64,
-    pub cache_hits: u64,
-    pub cache_misses: u64,
-    /// Refusals answered from the refusal cache (counted in `rejected` too).
-    pub refusal_cache_hits: u64,
-    /// Refusals (counted in `rejected` or `forbidden` too) that `shadow` or `optional` did not
-    /// enforce: the request went on.
-    pub unenforced: u64,
-}
-
-/// One fetched key source, as read from the shared zone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    pub uri: String,
-    /// Claimed by the newest configuration.
-    pub live: bool,
-    pub fetch: SourceState,
-    /// The key cache settings the answering configuration uses for this source (the strictest
-    /// of its locations); `None` for a source it does not have (retired by a reload):
-    /// judged with the defaults.
-    pub cache: Option<CacheSettings>,
-    pub fetches_ok: u64,
-    pub fetches_failed: u64,
-    /// Requests with an unknown `kid`: waited for a refetch; refused at once because a
-    /// refetch proved it absent; refused at once because too many were waiting.
-    pub kid_waits: u64,
-    pub kid_absent: u64,
-    pub kid_full: u64,
-    /// `kid`s remembered absent from the published keys.
-    pub absent_kids: u64,
-    /// Key ids of the published set (printable, as the glue stored them).
-    pub kids: Vec<String>,
-    /// What the last fetch gave ("200", "status 502", ...); empty: no fetch ended yet.
-    pub last_result: String,
-    /// When (Unix seconds; 0: never).
-    pub last_result_at: i64,
-}
-
-/// Everything the status page shows, read at one moment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// Unix seconds when it was read.
-    pub now: i64,
-    pub counts: Counts,
-    pub sources: Vec<Source>,
-    /// The runtime revocation list, where `jwt_peer_auth_revocation` is configured.
-    pub revocation: Option<Revocations>,
-}
-
-/// The revocation list as the status page shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Revocations {
-    /// The zone's name.
-    pub zone: String,
-    /// The entries that have not expired, sorted by name and value.
-    pub entries: Vec<crate::revocation::Entry>,
-}
-
-/// A key source's state in plain words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    /// Keys within their `valid` time, last fetch good.
-    Fresh,
-    /// Keys past their `valid` time (still used, within `stale`); the last fetch did not fail.
-    Stale,
-    /// Keys usable, but the last fetch failed.
-    Failing,
-    /// No usable keys: none published yet, or past the stale limit.
-    None,
-}
-
-impl Health {
-    pub fn word(self) -> &'static str {
-        match self {
-            Health::Fresh => "fresh",
-            Health::Stale => "stale",
-            Health::Failing => "failing",
-            Health::None => "none",
-        }
-    }
-}
-
-/// How much a state needs attention, for the top of the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Severity {
-    /// Nothing to say.
-    Fine,
-    /// Worth knowing, nothing wrong (no keys yet because none was needed yet).
-    Note,
-    Warn,
-    Bad,
-}
-
-impl Severity {
-    fn class(self) -> &'static str {
-        match self {
-            Severity::Fine => "ok",
-            Severity::Note => "info",
-            Severity::Warn => "warn",
-            Severity::Bad => "bad",
-        }
-    }
-}
-
-impl Source {
-    pub fn published(&self) -> bool {
-        self.fetch.generation > 0
-    }
-
-    /// Seconds since the published set was fetched.
-    pub fn age(&self, now: i64) -> Option<i64> {
-        self.published().then(|| now - self.fetch.fetched_at)
-    }
-
-    pub fn last_result_age(&self, now: i64) -> Option<i64> {
-        (self.last_result_at > 0).then(|| now - self.last_result_at)
-    }
-
-    /// Seconds until a fetch may start after failures (0: now).
-    pub fn next_attempt_in(&self, now: i64) -> i64 {
-        (self.fetch.next_attempt - now).max(0)
-    }
-
-    fn settings(&self) -> CacheSettings {
-        self.cache.unwrap_or_default()
-    }
-
-    pub fn health(&self, now: i64) -> Health {
-        match self.fetch.freshness(&self.settings(), now) {
-            Freshness::Unusable => Health::None,
-            _ if self.fetch.failures > 0 => Health::Failing,
-            Freshness::Stale => Health::Stale,
-            Freshness::Fresh => Health::Fresh,
-        }
-    }
-
-    /// Seconds past the `valid` time (for stale keys).
-    fn stale_for(&self, now: i64) -> i64 {
-        let valid = i64::try_from(self.settings().valid).unwrap_or(i64::MAX);
-        self.age(now).map_or(0, |a| a.saturating_sub(valid).max(0))
-    }
-
-    /// Whether no fetch of this source ever ended (and none failed): nothing is wrong yet.
-    fn never_fetched(&self) -> bool {
-        self.fetches_ok == 0 && self.fetches_failed == 0 && self.fetch.failures == 0
-    }
-
-    fn severity(&self, now: i64) -> Severity {
-        match self.health(now) {
-            Health::Fresh => Severity::Fine,
-            Health::Stale => Severity::Warn,
-            Health::Failing => Severity::Bad,
-            Health::None if self.never_fetched() => Severity::Note,
-            // Unused for longer than the stale limit: the next request fetches (and waits).
-            Health::None if self.fetch.failures == 0 => Severity::Warn,
-            Health::None => Severity::Bad,
-        }
-    }
-}
 
 /// When the next fetch of `s` can happen, in words.
 struct NextAttempt<'a>(&'a Source, i64);
@@ -211,94 +42,6 @@ impl fmt::Display for NextAttempt<'_> {
             _ => f.write_str("at the next request"),
         }
     }
-}
-
-/// Which view of the status page to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Json,
-    Prometheus,
-    Html,
-}
-
-/// The view for a request: `?format=` decides when given (`prometheus`, `html`; any other
-/// value is JSON, as before the HTML view existed); otherwise the `Accept` header: HTML when it
-/// prefers `text/html` to JSON (a browser), else JSON (curl's `*/*`, no header, API clients).
-/// The flag says whether `Accept` decided (the answer then needs `Vary: Accept`).
-pub fn choose_format<'a>(
-    format: Option<&[u8]>,
-    accept: impl IntoIterator<Item = &'a [u8]>,
-) -> (Format, bool) {
-    match format {
-        Some(b"prometheus") => (Format::Prometheus, false),
-        Some(b"html") => (Format::Html, false),
-        Some(_) => (Format::Json, false),
-        None if prefers_html(accept) => (Format::Html, true),
-        None => (Format::Json, true),
-    }
-}
-
-/// Whether `Accept` header values prefer `text/html` to JSON: `text/html` is listed with a
-/// higher quality than JSON gets (from `application/json`, else `application/*`, else `*/*`).
-/// Only an explicit `text/html` counts: `*/*` alone stays JSON.
-pub fn prefers_html<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> bool {
-    // Quality in thousandths, per specificity: exact type, type/*, */*.
-    let mut html: Option<u16> = None;
-    let (mut json, mut app_any, mut any): (Option<u16>, Option<u16>, Option<u16>) = (None, None, None);
-    let best = |slot: &mut Option<u16>, q: u16| *slot = Some(slot.map_or(q, |o| o.max(q)));
-    // Bounded: NGINX limits the header's size; at most 64 media ranges are looked at.
-    for item in values.into_iter().flat_map(|v| v.split(|&b| b == b',')).take(64) {
-        let mut parts = item.split(|&b| b == b';');
-        let range = trim(parts.next().unwrap_or_default());
-        let mut q = 1000;
-        for p in parts {
-            let p = trim(p);
-            if p.len() >= 2 && p[..2].eq_ignore_ascii_case(b"q=") {
-                q = parse_q(&p[2..]).unwrap_or(0);
-            }
-        }
-        let is = |t: &[u8]| range.eq_ignore_ascii_case(t);
-        if is(b"text/html") {
-            best(&mut html, q);
-        } else if is(b"application/json") {
-            best(&mut json, q);
-        } else if is(b"application/*") {
-            best(&mut app_any, q);
-        } else if is(b"*/*") {
-            best(&mut any, q);
-        }
-    }
-    let json = json.or(app_any).or(any).unwrap_or(0);
-    html.is_some_and(|h| h > 0 && h > json)
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end.max(start)]
-}
-
-/// An RFC 9110 qvalue ("0", "0.8", "1.000") in thousandths.
-fn parse_q(s: &[u8]) -> Option<u16> {
-    let (int, frac) = match s.iter().position(|&b| b == b'.') {
-        Some(i) => (&s[..i], &s[i + 1..]),
-        None => (s, &[][..]),
-    };
-    if int.len() != 1 || frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut q = match int[0] {
-        b'0' => 0u16,
-        b'1' => 1000,
-        _ => return None,
-    };
-    for (i, d) in frac.iter().enumerate() {
-        q += u16::from(d - b'0') * [100, 10, 1][i];
-    }
-    (q <= 1000).then_some(q)
 }
 
 /// Text for HTML content and attribute values: `&`, `<`, `>`, `"` and `'` escaped.
@@ -374,20 +117,6 @@ impl fmt::Display for Permille {
         }
         let pm = (u128::from(part) * 1000 + u128::from(total) / 2) / u128::from(total);
         write!(f, "{}.{} %", pm / 10, pm % 10)
-    }
-}
-
-/// The page being written. Every write reserves its room first (`try_reserve`): running out
-/// of memory fails the page (the glue answers 500) instead of aborting the worker.
-struct Page {
-    out: String,
-}
-
-impl fmt::Write for Page {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.out.try_reserve(s.len()).map_err(|_| fmt::Error)?;
-        self.out.push_str(s);
-        Ok(())
     }
 }
 
@@ -486,10 +215,7 @@ footer{margin-top:28px;color:#59636e;font-size:12px}";
 /// reloads itself every [`HTML_REFRESH_SECONDS`]). Every text from a key service, a token or
 /// the configuration is escaped. `None` when memory for it could not be reserved.
 pub fn render_html(s: &Snapshot) -> Option<String> {
-    let mut page = Page { out: String::new() };
-    page.out.try_reserve(16 * 1024 + s.sources.len() * 2048).ok()?;
-    write_page(&mut page, s).ok()?;
-    Some(page.out)
+    render(16 * 1024 + s.sources.len() * 2048, |p| write_page(p, s))
 }
 
 fn write_page(p: &mut Page, s: &Snapshot) -> fmt::Result {
@@ -776,86 +502,8 @@ fn token_cache_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const NOW: i64 = 1_750_000_000;
-
-    fn source(uri: &str) -> Source {
-        Source {
-            uri: uri.to_owned(),
-            live: true,
-            fetch: SourceState::INITIAL,
-            cache: Some(CacheSettings::default()),
-            fetches_ok: 0,
-            fetches_failed: 0,
-            kid_waits: 0,
-            kid_absent: 0,
-            kid_full: 0,
-            absent_kids: 0,
-            kids: Vec::new(),
-            last_result: String::new(),
-            last_result_at: 0,
-        }
-    }
-
-    fn fetched(uri: &str, age: i64) -> Source {
-        let mut s = source(uri);
-        s.fetch.generation = 3;
-        s.fetch.fetched_at = NOW - age;
-        s.fetches_ok = 1;
-        s.kids = vec!["a".into(), "b".into()];
-        s.last_result = "200".into();
-        s.last_result_at = NOW - age;
-        s
-    }
-
-    fn failed(mut s: Source, failures: u32, why: &str) -> Source {
-        s.fetch.failures = failures;
-        s.fetches_failed = u64::from(failures);
-        s.last_result = why.into();
-        s.last_result_at = NOW - 3;
-        s.fetch.next_attempt = NOW + 4;
-        s
-    }
-
-    fn page(sources: Vec<Source>) -> String {
-        render_html(&Snapshot {
-            now: NOW,
-            counts: Counts::default(),
-            sources,
-            revocation: None,
-        })
-        .unwrap()
-    }
-
-    fn summary(html: &str) -> &str {
-        let start = html.find("<section id=\"summary\"").unwrap();
-        let end = start + html[start..].find("</section>").unwrap();
-        &html[start..end]
-    }
-
-    #[test]
-    fn health_by_age_and_failures() {
-        assert_eq!(fetched("/k", 10).health(NOW), Health::Fresh);
-        assert_eq!(fetched("/k", 301).health(NOW), Health::Stale);
-        assert_eq!(
-            failed(fetched("/k", 10), 1, "status 502").health(NOW),
-            Health::Failing
-        );
-        assert_eq!(
-            failed(fetched("/k", 8000), 2, "status 502").health(NOW),
-            Health::Failing
-        );
-        assert_eq!(fetched("/k", 300 + 86_400).health(NOW), Health::None);
-        assert_eq!(source("/k").health(NOW), Health::None);
-        assert_eq!(failed(source("/k"), 1, "status 404").health(NOW), Health::None);
-        // Judged by the configured settings.
-        let mut short = fetched("/k", 10);
-        short.cache = Some(CacheSettings {
-            valid: 5,
-            ..CacheSettings::default()
-        });
-        assert_eq!(short.health(NOW), Health::Stale);
-    }
+    use crate::status::fixtures::*;
+    use crate::status::{Counts, Revocations};
 
     #[test]
     fn summary_says_what_is_wrong() {
@@ -1028,45 +676,6 @@ mod tests {
         assert_eq!(d(3 * 86_400 + 4 * 3600), "3d04h");
         assert_eq!(Utc(0).to_string(), "1970-01-01 00:00:00 UTC");
         assert_eq!(Utc(951_782_400).to_string(), "2000-02-29 00:00:00 UTC");
-    }
-
-    #[test]
-    fn format_by_argument_then_accept() {
-        let browser: &[u8] =
-            b"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
-        let choose = |f: Option<&[u8]>, a: &[&[u8]]| choose_format(f, a.iter().copied());
-        assert_eq!(choose(None, &[browser]), (Format::Html, true));
-        assert_eq!(choose(None, &[b"*/*"]), (Format::Json, true));
-        assert_eq!(choose(None, &[]), (Format::Json, true));
-        assert_eq!(choose(None, &[b"application/json"]), (Format::Json, true));
-        assert_eq!(
-            choose(None, &[b"application/json, text/html;q=0.5"]),
-            (Format::Json, true)
-        );
-        assert_eq!(
-            choose(None, &[b"text/html, application/json"]),
-            (Format::Json, true)
-        );
-        assert_eq!(
-            choose(None, &[b"text/html;q=0.9, application/*;q=0.5"]),
-            (Format::Html, true)
-        );
-        assert_eq!(choose(None, &[b"TEXT/HTML ; Q=1"]), (Format::Html, true));
-        assert_eq!(choose(None, &[b"text/html;q=0"]), (Format::Json, true));
-        assert_eq!(choose(None, &[b"text/html;q=banana"]), (Format::Json, true));
-        assert_eq!(choose(None, &[b"text/*"]), (Format::Json, true));
-        assert_eq!(choose(None, &[b"image/png", b"text/html"]), (Format::Html, true));
-        assert_eq!(choose(Some(b"json"), &[browser]), (Format::Json, false));
-        assert_eq!(
-            choose(Some(b"prometheus"), &[browser]),
-            (Format::Prometheus, false)
-        );
-        assert_eq!(choose(Some(b"html"), &[b"*/*"]), (Format::Html, false));
-        assert_eq!(choose(Some(b"other"), &[browser]), (Format::Json, false));
-        assert_eq!(parse_q(b"0.125"), Some(125));
-        assert_eq!(parse_q(b"1.000"), Some(1000));
-        assert_eq!(parse_q(b"1.5"), None);
-        assert_eq!(parse_q(b"0.1234"), None);
     }
 
     #[test]

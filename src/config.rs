@@ -750,19 +750,28 @@ fn set_revocation(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Resu
     let Some((zone_name, name_str, size)) = zone else {
         return Err("\"zone=name:size\" is required".to_owned().into());
     };
-    let initial = match &state_path {
+    let loaded = match &state_path {
         Some(p) => {
             state::check_dir(p)?;
             state::load(p, ngx::ffi::ngx_time())?
         }
-        None => Vec::new(),
+        None => state::Loaded::default(),
     };
+    for (at, why) in &loaded.damage {
+        ngx_conf_log_error!(
+            NGX_LOG_WARN,
+            cf,
+            "\"jwt_peer_auth_revocation\": damaged state file \"{}\" at byte {at}: {why}: the line is skipped",
+            state_path.as_deref().unwrap_or_default()
+        );
+    }
     let rev = mc.revocation.insert(Box::new(Revocation {
         shm_zone: std::ptr::null_mut(),
         zone_name,
         state: state_path,
         ttl: ttl.unwrap_or(DEFAULT_TTL),
-        initial,
+        initial: loaded.entries,
+        initial_mark: loaded.mark,
     }));
     let data: *mut Revocation = &mut **rev;
     rev.shm_zone = list::add(cf, name_str, size, data)

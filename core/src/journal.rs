@@ -88,6 +88,12 @@ pub fn parse_record(line: &[u8]) -> Result<Record, String> {
     if line.len() > MAX_LINE {
         return Err(format!("a line longer than {MAX_LINE} bytes"));
     }
+    if let Some(r) = parse_plain(line) {
+        let (name, value) = r.key();
+        check_name(name)?;
+        check_value(value)?;
+        return Ok(r);
+    }
     let obj = json::parse_object(line).map_err(|_| "not a JSON object".to_owned())?;
     let string = |k: &str| -> Result<String, String> {
         obj.get(k)
@@ -135,6 +141,51 @@ pub fn parse_record(line: &[u8]) -> Result<Record, String> {
     check_name(name)?;
     check_value(value)?;
     Ok(rec)
+}
+
+/// The records as [`Record::render`] writes them, with no escape in the strings: read without
+/// a JSON parser (a start with 100,000 entries reads them in a fraction of the time). Anything
+/// else (`None`) goes through the JSON parser.
+fn parse_plain(line: &[u8]) -> Option<Record> {
+    fn string(rest: &[u8]) -> Option<(&str, &[u8])> {
+        let q = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[q] != b'"' {
+            return None;
+        }
+        Some((std::str::from_utf8(&rest[..q]).ok()?, &rest[q + 1..]))
+    }
+    let rest = line.strip_prefix(b"{\"op\":\"")?;
+    let (add, rest) = match rest.strip_prefix(b"add\",\"name\":\"") {
+        Some(r) => (true, r),
+        None => (false, rest.strip_prefix(b"del\",\"name\":\"")?),
+    };
+    let (name, rest) = string(rest)?;
+    let (value, rest) = string(rest.strip_prefix(b",\"value\":\"")?)?;
+    let rest = rest.strip_prefix(if add {
+        &b",\"expires\":"[..]
+    } else {
+        &b",\"at\":"[..]
+    })?;
+    let digits = rest.strip_suffix(b"}")?;
+    let (neg, digits) = match digits.strip_prefix(b"-") {
+        Some(d) => (true, d),
+        None => (false, digits),
+    };
+    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits.iter().fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+    let n = if neg { -n } else { n };
+    let (name, value) = (name.to_owned(), value.to_owned());
+    Some(if add {
+        Record::Add(Entry {
+            name,
+            value,
+            expires: n,
+        })
+    } else {
+        Record::Del { name, value, at: n }
+    })
 }
 
 /// What a piece of a journal holds.
@@ -331,6 +382,32 @@ mod tests {
             let line = r.render();
             assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
             assert_eq!(parse_record(line.trim_end().as_bytes()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn plain_and_json_agree() {
+        for r in [add("peer-1", 99), add("é", -5), del("x", 7)] {
+            let line = r.render();
+            let line = line.trim_end().as_bytes();
+            assert_eq!(parse_plain(line), Some(r.clone()));
+        }
+        // Escapes, other member orders, spaces: the JSON parser.
+        for line in [
+            r#"{"op":"add","name":"sub","value":"a\"b","expires":9}"#,
+            r#"{"name":"sub","op":"add","value":"a","expires":9}"#,
+            r#"{"op":"add","name":"sub","value":"a","expires": 9}"#,
+        ] {
+            assert_eq!(parse_plain(line.as_bytes()), None, "{line}");
+            assert!(parse_record(line.as_bytes()).is_ok(), "{line}");
+        }
+        for bad in [
+            r#"{"op":"add","name":"sub","value":"a","expires":9,"x":1}"#,
+            r#"{"op":"add","name":"sub","value":"a","expires":99999999999999999999}"#,
+            r#"{"op":"add","name":"a b","value":"a","expires":9}"#,
+            r#"{"op":"add","name":"sub","value":"","expires":9}"#,
+        ] {
+            assert!(parse_record(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Loaded {
     pub mark: Mark,
     /// Damaged lines of a journal (offset, why): reported, skipped.
     pub damage: Vec<(u64, String)>,
+    /// The file is a version 1 state file (to be compacted into a journal).
+    pub v1: bool,
 }
 
 /// Reads the state file at `path`: no file is an empty list (the first start). A version 1
@@ -43,6 +45,7 @@ pub fn load(path: &str, now: i64) -> Result<Loaded, String> {
             ..mark
         },
         damage,
+        v1: journal::is_v1(&text),
     })
 }
 
@@ -232,6 +235,12 @@ pub fn compact(path: &str, now: i64) -> std::io::Result<()> {
     let (text, mark) = read_file(path, 0, revocation::MAX_STATE as u64)
         .map_err(bad)?
         .ok_or_else(|| bad("no file".into()))?;
+    // The new file keeps the owner and mode of the old one (the master turning a version 1
+    // file into a journal as root leaves a file the workers can still append to).
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        let _ = std::os::unix::fs::fchown(&tmp, Some(m.uid()), Some(m.gid()));
+        let _ = tmp.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(m.mode() & 0o666));
+    }
     let (fold, consumed, _) = journal::read_all(&text, now).map_err(bad)?;
     tmp.write_all(journal::compact(&fold, now).as_bytes())?;
     tmp.sync_data()?;

@@ -324,6 +324,10 @@ pub fn read_all(text: &[u8], now: i64) -> Result<(Fold, usize, Damage), String> 
         return Ok((fold, text.len(), Vec::new()));
     }
     if !has_header(&text[..text.len().min(HEADER.len())]) {
+        // One JSON document that is not a version 1 file: the version 1 reader says why.
+        if json::parse_object(text).is_ok() {
+            revocation::parse_state(text, now)?;
+        }
         return Err("not a revocation journal (no header)".to_owned());
     }
     let c = parse_chunk(text, 0);
@@ -442,6 +446,8 @@ mod tests {
         // A file that is not a journal.
         assert_eq!(parse_chunk(b"hello\n", 0).damage[0].1, "no journal header");
         assert!(read_all(b"hello\n", 0).is_err());
+        let other = read_all(br#"{"keys": []}"#, 0).unwrap_err();
+        assert!(other.contains("not a revocation state file"), "{other}");
     }
 
     #[test]

@@ -163,14 +163,19 @@ impl Trees {
         let key = NgxString::try_from_bytes_in(k, slab.clone()).map_err(|_| Full)?;
         let copy = NgxString::try_from_bytes_in(k, slab).map_err(|_| Full)?;
         let ek = ExpKey { expires, id };
-        self.by_expiry.try_insert(ek, copy).map_err(|_| Full)?;
         // Counted before it is linked: a worker that dies in between leaves the count too high
         // (harmless), never too low. With a count of 0 `revoked` skips the list, and a repeated
-        // add only extends the entry: the revoked token would pass for good.
+        // add only extends the entry: the revoked token would pass for good. The entry is
+        // linked before its expiry index entry: a worker dying in between leaves an entry that
+        // is checked (only never purged early), never an index entry without one.
         count.fetch_add(1, Ordering::AcqRel);
         if self.by_key.try_insert(key, Expiry { expires, id }).is_err() {
             count.fetch_sub(1, Ordering::AcqRel);
-            self.by_expiry.remove(&ek);
+            return Err(Full);
+        }
+        if self.by_expiry.try_insert(ek, copy).is_err() {
+            self.by_key.remove(k);
+            count.fetch_sub(1, Ordering::AcqRel);
             return Err(Full);
         }
         Ok(Added {

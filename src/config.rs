@@ -754,19 +754,48 @@ fn set_revocation(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Resu
     let Some((zone_name, name_str, size)) = zone else {
         return Err("\"zone=name:size\" is required".to_owned().into());
     };
-    let initial = match &state_path {
+    let mut loaded = match &state_path {
         Some(p) => {
             state::check_dir(p)?;
             state::load(p, ngx::ffi::ngx_time())?
         }
-        None => Vec::new(),
+        None => state::Loaded::default(),
     };
+    // A version 1 file (an earlier version's) becomes a journal now, in the master, rather
+    // than at the first change in a worker's event loop; `nginx -t` changes nothing.
+    // SAFETY: NGINX sets `ngx_test_config` from the command line before it parses a
+    // configuration and never changes it afterwards.
+    if loaded.v1 && unsafe { ngx::ffi::ngx_test_config } == 0 {
+        if let Some(p) = &state_path {
+            let compacted = state::compact(p, ngx::ffi::ngx_time()).and_then(|()| state::stat(p));
+            if let Ok(Some(mark)) = compacted {
+                // The journal holds what was loaded: a new zone follows it from its end.
+                loaded.mark = mark;
+            } else if let Err(e) = compacted {
+                ngx_conf_log_error!(
+                    NGX_LOG_WARN,
+                    cf,
+                    "\"jwt_peer_auth_revocation\": cannot turn the state file \"{p}\" into a journal: {}",
+                    glue::io_error_text(&e)
+                );
+            }
+        }
+    }
+    for (at, why) in &loaded.damage {
+        ngx_conf_log_error!(
+            NGX_LOG_WARN,
+            cf,
+            "\"jwt_peer_auth_revocation\": damaged state file \"{}\" at byte {at}: {why}: the line is skipped",
+            state_path.as_deref().unwrap_or_default()
+        );
+    }
     let rev = mc.revocation.insert(Box::new(Revocation {
         shm_zone: std::ptr::null_mut(),
         zone_name,
         state: state_path,
         ttl: ttl.unwrap_or(DEFAULT_TTL),
-        initial,
+        initial: loaded.entries,
+        initial_mark: loaded.mark,
     }));
     let data: *mut Revocation = &mut **rev;
     rev.shm_zone = list::add(cf, name_str, size, data)

@@ -51,11 +51,23 @@ sub post_req {
         . length($body) . "\r\n\r\n$body";
 }
 
-# name NUL value of every entry in a JSON text (a GET answer or a state file), sorted.
+# name NUL value of every entry in a JSON text (a GET answer, or a state file: a journal of
+# add and del records since version 2, folded here), sorted.
 sub entry_set {
     my ($text) = @_;
     require JSON::PP;
-    my $j = JSON::PP->new->decode($text);
+    my $json = JSON::PP->new;
+    my @entries;
+    if ($text =~ s/\A\{"jwt_peer_auth_revocation":2\}\n//) {
+        my %l;
+        for my $r (map { $json->decode($_) } grep { /\S/ } split /\n/, $text) {
+            my $k = "$r->{name}=$r->{value}";
+            if ($r->{op} eq 'del') { delete $l{$k} }
+            elsif (!defined $l{$k} || $l{$k} < $r->{expires}) { $l{$k} = $r->{expires} }
+        }
+        return join(',', sort map { "$_:$l{$_}" } keys %l);
+    }
+    my $j = $json->decode($text);
     return join(',', sort map { "$_->{name}=$_->{value}:$_->{expires}" } @{ $j->{entries} });
 }
 

@@ -29,6 +29,7 @@ pub mod conffile;
 pub mod digest;
 pub mod enforcement;
 pub mod freshness;
+pub mod journal;
 pub mod json;
 pub mod jwk;
 pub mod policy;

@@ -6,8 +6,10 @@
 //! - `DELETE ?name=..&value=..`: removes an entry (200; 404 if it is not listed).
 //!
 //! Bad input answers 4xx with `{"error": "..."}` and changes nothing. A change is applied to
-//! the zone, then written to the state file (if any); if that write fails, the change is taken
-//! back and the answer is 500: the zone and the file never disagree after an answer.
+//! the zone (one locked pass, O(log n)), then appended to the state file's journal (if any, one
+//! line, flushed); if that append fails, the change is taken back and the answer is 500: the
+//! zone and the file never disagree after an answer. Every other worker, of this zone or
+//! another (a binary upgrade), applies the change from the journal within a second.
 
 use jwt_peer_auth_core::jwk::printable;
 use jwt_peer_auth_core::revocation::{self, MAX_BODY};
@@ -20,8 +22,9 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleMainConf, Request};
 use ngx::ngx_log_error;
 
+use jwt_peer_auth_core::journal::Record;
+
 use super::list::{Full, List};
-use super::state::Writer;
 use super::Revocation;
 use crate::{glue, JwtPeerAuthModule};
 
@@ -59,7 +62,7 @@ fn respond(request: &mut Request) -> ngx_int_t {
     };
     let now = ngx::ffi::ngx_time();
     if method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize != 0 {
-        let body = revocation::render_list(&list.entries(now), now);
+        let body = revocation::render_list(&listing(request, rev, &list, now), now);
         return send(request, 200, &body);
     }
     if method == NGX_HTTP_DELETE as usize {
@@ -80,6 +83,29 @@ fn respond(request: &mut Request) -> ngx_int_t {
         405,
         "the method is not allowed: GET, POST or DELETE is expected",
     )
+}
+
+/// The entries for `GET`: with a state file, the journal folded (read without the zone's lock:
+/// the lock that token checks take is never held for the O(n) copy; every generation's
+/// changes are in it); without one, or when the journal cannot be read, the zone's list.
+fn listing(request: &mut Request, rev: &Revocation, list: &List, now: i64) -> Vec<revocation::Entry> {
+    if let Some(path) = &rev.state {
+        match super::state::load(path, now) {
+            Ok(l) => {
+                let mut e = l.entries;
+                e.sort_by(|a, b| (&a.name, &a.value).cmp(&(&b.name, &b.value)));
+                return e;
+            }
+            Err(why) => {
+                ngx_log_error!(
+                    NGX_LOG_ERR,
+                    request.log(),
+                    "jwt_peer_auth: revocation: {why}: the zone's list is answered"
+                );
+            }
+        }
+    }
+    list.entries(now)
 }
 
 /// `POST`: checks what can be checked before the body is read, then reads it.
@@ -157,10 +183,8 @@ fn post(request: &mut Request) -> ngx_int_t {
     }
     let now = ngx::ffi::ngx_time();
     let expires = now.saturating_add(add.ttl as i64);
-    let writer = match lock(request, rev, &list, now) {
-        Ok(w) => w,
-        Err(rc) => return rc,
-    };
+    // Changes other workers made that this zone has not applied yet come first.
+    super::journal::follow(&list, true);
     let added = match list.add(&add.name, &add.value, expires, now) {
         Ok(a) => a,
         Err(Full) => {
@@ -183,7 +207,12 @@ fn post(request: &mut Request) -> ngx_int_t {
             );
         }
     };
-    if let Err(why) = persist(request, rev, &list, writer.as_ref(), now) {
+    let record = Record::Add(revocation::Entry {
+        name: add.name.clone(),
+        value: add.value.clone(),
+        expires,
+    });
+    if let Err(why) = persist(request, rev, &record, now) {
         list.undo_add(&add.name, &add.value, &added);
         return error(request, 500, &why);
     }
@@ -213,14 +242,16 @@ fn delete(
     value: &str,
     now: i64,
 ) -> ngx_int_t {
-    let writer = match lock(request, rev, list, now) {
-        Ok(w) => w,
-        Err(rc) => return rc,
-    };
+    super::journal::follow(list, true);
     let Some(expires) = list.remove(name, value, now) else {
         return error(request, 404, "no such entry");
     };
-    if let Err(why) = persist(request, rev, list, writer.as_ref(), now) {
+    let record = Record::Del {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        at: now,
+    };
+    if let Err(why) = persist(request, rev, &record, now) {
         // Room was just freed: putting the entry back cannot run out of it.
         let _ = list.add(name, value, expires, now);
         return error(request, 500, &why);
@@ -239,61 +270,12 @@ fn delete(
     send(request, 200, &revocation::render_entry(&entry, now))
 }
 
-/// The state file's lock, when there is a state file; under it, what the file has that the
-/// zone lacks is merged in first: a change an older generation of workers wrote during a
-/// reload that replaced the zone (or a binary upgrade) is kept, never overwritten. Merging
-/// only adds or extends: a revocation is never lost, at worst a removal made in that window
-/// must be repeated.
-fn lock(request: &mut Request, rev: &Revocation, list: &List, now: i64) -> Result<Option<Writer>, ngx_int_t> {
+/// Appends `record` to the journal, if there is a state file.
+fn persist(request: &mut Request, rev: &Revocation, record: &Record, now: i64) -> Result<(), String> {
     let Some(path) = &rev.state else {
-        return Ok(None);
-    };
-    match Writer::lock(path) {
-        Ok(w) => {
-            match super::state::load(path, now) {
-                Ok(entries) => {
-                    for e in entries {
-                        if list.add(&e.name, &e.value, e.expires, now).is_err() {
-                            ngx_log_error!(
-                                NGX_LOG_ERR,
-                                request.log(),
-                                "jwt_peer_auth: revocation zone \"{}\" is full: an entry of the state file was not merged",
-                                rev.zone_name
-                            );
-                            break;
-                        }
-                    }
-                }
-                // Rewritten from the zone by this change.
-                Err(why) => {
-                    ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: revocation: {why}");
-                }
-            }
-            Ok(Some(w))
-        }
-        Err(e) => {
-            let why = format!(
-                "cannot lock the directory of the state file \"{path}\": {}",
-                glue::io_error_text(&e)
-            );
-            ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: revocation: {why}");
-            Err(error(request, 500, &format!("{why}: nothing was changed")))
-        }
-    }
-}
-
-/// Writes the list to the state file, if there is one.
-fn persist(
-    request: &mut Request,
-    rev: &Revocation,
-    list: &List,
-    writer: Option<&Writer>,
-    now: i64,
-) -> Result<(), String> {
-    let (Some(path), Some(w)) = (&rev.state, writer) else {
         return Ok(());
     };
-    w.write(path, &list.entries(now)).map_err(|e| {
+    super::state::append(path, record, now).map_err(|e| {
         let why = format!(
             "cannot write the state file \"{path}\": {}",
             glue::io_error_text(&e)

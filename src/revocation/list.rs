@@ -1,12 +1,14 @@
 //! The revocation list's shared zone: one typed layout ([`Shared`]), a header that tells a
 //! zone of another layout apart, a lock-free entry count (a location checks nothing while the
 //! list is empty), and the entries in an NGINX red-black tree allocated from the zone's slab
-//! pool, under a reader-writer lock. Keys are `name NUL value` (see the core's
-//! `revocation::key`); each entry holds its expiry.
+//! pool, with an expiry index (a second tree in expiry order). Keys are `name NUL value` (see
+//! the core's `revocation::key`); each entry holds its expiry.
 //!
 //! Requests only read (the lock, one tree look-up per value checked). Changes come from the
-//! revocation API and the zone's init; expired entries are dropped by the next change and are
-//! never matched in the meantime.
+//! revocation API, the journal ([`super::journal`]) and the zone's init; each is one locked
+//! pass of O(log n): the next change drops at most a few expired entries (the first ones of
+//! the expiry index), never the whole tree; expired entries are never matched meanwhile. The
+//! zone also records how far it has applied the journal.
 //!
 //! The lock is the slab pool's own mutex ([`SlabMutex`], as the key zone's), as NGINX's
 //! limit_req and limit_conn use it: when a worker dies holding it, the master unlocks it
@@ -17,6 +19,7 @@
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use jwt_peer_auth_core::journal::Net;
 use jwt_peer_auth_core::revocation::{self, Entry, KEY_LEN};
 use jwt_peer_auth_core::Verified;
 use ngx::collections::RbTreeMap;
@@ -28,7 +31,14 @@ use crate::zone::{Header, HeldSlab, SlabHeld, SlabMutex};
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtrevk\0");
 /// Bumped whenever [`Shared`] changes shape.
-const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_VERSION: u32 = 2;
+
+/// Expired entries dropped per change, at most: a change costs O(log n) whatever the list
+/// holds; with one change a second, a day's worth of expiries is gone within the day.
+const PURGE_STEP: usize = 8;
+/// Entries applied per lock hold when a run of the journal is applied: the lock that token
+/// checks take is held for about this many tree operations at a time.
+pub const APPLY_STEP: usize = 256;
 
 /// An entry's value in the tree.
 #[repr(C)]
@@ -36,9 +46,35 @@ const LAYOUT_VERSION: u32 = 1;
 struct Expiry {
     /// Unix time after which the entry no longer counts.
     expires: i64,
+    /// Its key in the expiry index.
+    id: u64,
+}
+
+/// A key of the expiry index: ordered by expiry. Its hash is constant: `RbTreeMap` orders by
+/// hash first, then by key, so this tree is in expiry order and its first entries are the
+/// ones that expire first.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ExpKey {
+    expires: i64,
+    id: u64,
+}
+
+impl std::hash::Hash for ExpKey {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
 type Tree = RbTreeMap<NgxString<HeldSlab>, Expiry, HeldSlab>;
+/// The expiry index: each entry's expiry and id, to its key in [`Tree`].
+type ExpTree = RbTreeMap<ExpKey, NgxString<HeldSlab>, HeldSlab>;
+
+/// What the slab mutex guards.
+#[repr(C)]
+struct Trees {
+    by_key: Tree,
+    by_expiry: ExpTree,
+    next_id: u64,
+}
 
 const CURRENT: Header = Header::of::<Shared>(MAGIC, LAYOUT_VERSION);
 
@@ -49,8 +85,22 @@ struct Shared {
     /// Entries in the tree (expired ones included until they are dropped): 0 lets a request
     /// skip the lock.
     count: AtomicU64,
+    /// How far this zone has applied the journal: the file (device, inode) and the offset of
+    /// the first byte not applied yet. Read without the lock (a quick "anything new?"),
+    /// written under it.
+    journal_dev: AtomicU64,
+    journal_ino: AtomicU64,
+    journal_applied: AtomicU64,
     /// Only reached through [`List::lock`].
-    tree: SlabMutex<Tree>,
+    trees: SlabMutex<Trees>,
+}
+
+/// A journal position: which file, how far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mark {
+    pub dev: u64,
+    pub ino: u64,
+    pub applied: u64,
 }
 
 /// A handle to the list, valid in every worker.
@@ -58,6 +108,8 @@ struct Shared {
 pub struct List {
     shared: &'static Shared,
     pool: SlabPool,
+    /// The configuration the zone was added by (its state file).
+    pub conf: Option<&'static Revocation>,
 }
 
 /// What adding an entry did.
@@ -75,6 +127,95 @@ pub struct Added {
 #[derive(Debug)]
 pub struct Full;
 
+impl Trees {
+    /// Lists `k` until `expires`: the later of both (`extend`) or exactly (`!extend`).
+    fn upsert(
+        &mut self,
+        slab: HeldSlab,
+        count: &AtomicU64,
+        k: &[u8],
+        expires: i64,
+        extend: bool,
+    ) -> Result<Added, Full> {
+        if let Some(e) = self.by_key.get_mut(k) {
+            let previous = e.expires;
+            let new = if extend { previous.max(expires) } else { expires };
+            if new != previous {
+                let copy = NgxString::try_from_bytes_in(k, slab).map_err(|_| Full)?;
+                let id = e.id;
+                self.by_expiry
+                    .try_insert(ExpKey { expires: new, id }, copy)
+                    .map_err(|_| Full)?;
+                self.by_expiry.remove(&ExpKey {
+                    expires: previous,
+                    id,
+                });
+                e.expires = new;
+            }
+            return Ok(Added {
+                created: false,
+                expires: new,
+                previous: Some(previous),
+            });
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let key = NgxString::try_from_bytes_in(k, slab.clone()).map_err(|_| Full)?;
+        let copy = NgxString::try_from_bytes_in(k, slab).map_err(|_| Full)?;
+        let ek = ExpKey { expires, id };
+        // Counted before it is linked: a worker that dies in between leaves the count too high
+        // (harmless), never too low. With a count of 0 `revoked` skips the list, and a repeated
+        // add only extends the entry: the revoked token would pass for good. The entry is
+        // linked before its expiry index entry: a worker dying in between leaves an entry that
+        // is checked (only never purged early), never an index entry without one.
+        count.fetch_add(1, Ordering::AcqRel);
+        if self.by_key.try_insert(key, Expiry { expires, id }).is_err() {
+            count.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full);
+        }
+        if self.by_expiry.try_insert(ek, copy).is_err() {
+            self.by_key.remove(k);
+            count.fetch_sub(1, Ordering::AcqRel);
+            return Err(Full);
+        }
+        Ok(Added {
+            created: true,
+            expires,
+            previous: None,
+        })
+    }
+
+    fn remove(&mut self, count: &AtomicU64, k: &[u8]) -> Option<i64> {
+        let e = self.by_key.remove(k)?;
+        count.fetch_sub(1, Ordering::AcqRel);
+        self.by_expiry.remove(&ExpKey {
+            expires: e.expires,
+            id: e.id,
+        });
+        Some(e.expires)
+    }
+
+    /// Drops at most `max` expired entries, those that expired first: O(max log n).
+    fn purge(&mut self, count: &AtomicU64, now: i64, max: usize) {
+        let mut victims = [ExpKey { expires: 0, id: 0 }; PURGE_STEP];
+        let mut n = 0;
+        for (ek, _) in self.by_expiry.iter().take(max.min(PURGE_STEP)) {
+            if ek.expires > now {
+                break;
+            }
+            victims[n] = *ek;
+            n += 1;
+        }
+        for ek in &victims[..n] {
+            if let Some((_, key)) = self.by_expiry.remove_entry(ek) {
+                if self.by_key.remove(AsRef::<[u8]>::as_ref(&key)).is_some() {
+                    count.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        }
+    }
+}
+
 impl List {
     /// The list behind `shm_zone`, if its init ran.
     pub fn from_shm(shm_zone: *mut ngx_shm_zone_t) -> Option<List> {
@@ -86,15 +227,18 @@ impl List {
         // SAFETY: `data` is NULL or was set by `init` to a `Shared` allocated as a `Shared` in
         // this zone (its header checked there); it lives as long as the zone.
         let shared = unsafe { pool.as_ref().data.cast::<Shared>().as_ref() }?;
-        Some(List { shared, pool })
+        // SAFETY: the zone's `data` was set by `add` to the configuration's `Revocation`,
+        // boxed in the MainConf, which lives as long as the cycle that uses this zone.
+        let conf = unsafe { shm_zone.data.cast::<Revocation>().as_ref() };
+        Some(List { shared, pool, conf })
     }
 
-    /// Takes the slab pool's mutex: the only way to the tree. Never called while held (NGINX's
+    /// Takes the slab pool's mutex: the only way to the trees. Never called while held (NGINX's
     /// mutex is not recursive): every method locks once.
-    fn lock(&self) -> SlabHeld<'_, Tree> {
+    fn lock(&self) -> SlabHeld<'_, Trees> {
         // SAFETY: `self.pool` is the slab pool of the zone that holds `self.shared` (both come
         // from the same `ngx_shm_zone_t` in `from_shm`), mapped in every process.
-        unsafe { self.shared.tree.lock(&self.pool) }
+        unsafe { self.shared.trees.lock(&self.pool) }
     }
 
     /// Whether the list may have entries (lock-free).
@@ -102,19 +246,21 @@ impl List {
         self.shared.count.load(Ordering::Acquire) == 0
     }
 
-    /// The first of `names` whose value in `v` is listed and not expired.
+    /// The first of `names` whose value in `v` is listed and not expired. Follows the journal
+    /// first (at most every [`super::journal::SYNC_MS`] per worker).
     pub fn revoked<'n>(&self, v: &Verified, names: &'n [String], now: i64) -> Option<&'n str> {
+        super::journal::follow(self, false);
         if self.is_empty() {
             return None;
         }
-        let tree = self.lock();
+        let trees = self.lock();
         let mut buf = [0u8; KEY_LEN];
         names
             .iter()
             .find(|name| {
                 revocation::any_value(v, name, |value| {
                     revocation::key(name, value, &mut buf)
-                        .and_then(|k| tree.get(k))
+                        .and_then(|k| trees.by_key.get(k))
                         .is_some_and(|e| e.expires > now)
                 })
             })
@@ -122,46 +268,24 @@ impl List {
     }
 
     /// Adds an entry, or extends a listed one to `expires` (an entry is never shortened by an
-    /// add). Expired entries are dropped first. `Full`: nothing changed.
+    /// add). A few expired entries are dropped first. `Full`: nothing changed.
     pub fn add(&self, name: &str, value: &str, expires: i64, now: i64) -> Result<Added, Full> {
         let mut buf = [0u8; KEY_LEN];
         let k = revocation::key(name, value, &mut buf).ok_or(Full)?;
-        let mut tree = self.lock();
-        self.purge(&mut tree, now);
-        if let Some(e) = tree.get_mut(k) {
-            let previous = e.expires;
-            e.expires = e.expires.max(expires);
-            return Ok(Added {
-                created: false,
-                expires: e.expires,
-                previous: Some(previous),
-            });
-        }
-        let key = NgxString::try_from_bytes_in(k, tree.slab()).map_err(|_| Full)?;
-        // Counted before it is linked: a worker that dies in between leaves the count too high
-        // (harmless), never too low. With a count of 0 `revoked` skips the list, and a repeated
-        // add only extends the entry: the revoked token would pass for good.
-        self.shared.count.fetch_add(1, Ordering::AcqRel);
-        if tree.try_insert(key, Expiry { expires }).is_err() {
-            self.shared.count.fetch_sub(1, Ordering::AcqRel);
-            return Err(Full);
-        }
-        Ok(Added {
-            created: true,
-            expires,
-            previous: None,
-        })
+        let mut trees = self.lock();
+        let slab = trees.slab();
+        trees.purge(&self.shared.count, now, PURGE_STEP);
+        trees.upsert(slab, &self.shared.count, k, expires, true)
     }
 
     /// Removes an entry; returns its expiry, `None` if it was not listed (or had expired).
     pub fn remove(&self, name: &str, value: &str, now: i64) -> Option<i64> {
         let mut buf = [0u8; KEY_LEN];
         let k = revocation::key(name, value, &mut buf)?;
-        let mut tree = self.lock();
-        self.purge(&mut tree, now);
-        let e = tree.remove(k)?;
-        self.shared.count.fetch_sub(1, Ordering::AcqRel);
-        Some(e.expires)
+        let mut trees = self.lock();
+        trees.purge(&self.shared.count, now, PURGE_STEP);
+        let e = trees.remove(&self.shared.count, k)?;
+        (e > now).then_some(e)
     }
 
     /// Takes back an add (the state file could not be written): the entry's previous expiry,
@@ -171,26 +295,26 @@ impl List {
         let Some(k) = revocation::key(name, value, &mut buf) else {
             return;
         };
-        let mut tree = self.lock();
+        let mut trees = self.lock();
+        let slab = trees.slab();
         match added.previous {
             Some(p) => {
-                if let Some(e) = tree.get_mut(k) {
-                    e.expires = p;
-                }
+                let _ = trees.upsert(slab, &self.shared.count, k, p, false);
             }
             None => {
-                if tree.remove(k).is_some() {
-                    self.shared.count.fetch_sub(1, Ordering::AcqRel);
-                }
+                trees.remove(&self.shared.count, k);
             }
         }
     }
 
-    /// The entries that have not expired, sorted by name and value.
+    /// The entries that have not expired, sorted by name and value. O(n) under the lock: used
+    /// by `GET` only without a state file (with one, `GET` reads the journal).
     pub fn entries(&self, now: i64) -> Vec<Entry> {
         let mut out: Vec<Entry> = {
-            let tree = self.lock();
-            tree.iter()
+            let trees = self.lock();
+            trees
+                .by_key
+                .iter()
                 .filter(|(_, e)| e.expires > now)
                 .filter_map(|(k, e)| {
                     let (name, value) = revocation::split_key(AsRef::<[u8]>::as_ref(k))?;
@@ -211,22 +335,68 @@ impl List {
         self.shared.count.load(Ordering::Acquire)
     }
 
-    fn purge(&self, tree: &mut Tree, now: i64) {
-        let expired: Vec<Vec<u8>> = tree
-            .iter()
-            .filter(|(_, e)| e.expires <= now)
-            .map(|(k, _)| AsRef::<[u8]>::as_ref(k).to_vec())
-            .collect();
-        for k in expired {
-            if tree.remove(k.as_slice()).is_some() {
-                self.shared.count.fetch_sub(1, Ordering::AcqRel);
-            }
+    /// How far this zone has applied the journal (lock-free).
+    pub fn mark(&self) -> Mark {
+        Mark {
+            dev: self.shared.journal_dev.load(Ordering::Acquire),
+            ino: self.shared.journal_ino.load(Ordering::Acquire),
+            applied: self.shared.journal_applied.load(Ordering::Acquire),
         }
     }
 
+    fn set_mark(&self, m: Mark) {
+        self.shared.journal_dev.store(m.dev, Ordering::Release);
+        self.shared.journal_ino.store(m.ino, Ordering::Release);
+        self.shared.journal_applied.store(m.applied, Ordering::Release);
+    }
+
+    /// Moves the zone's journal position from `from` to `to` if no other worker did: under the
+    /// lock, so that one worker applies each run. `false`: another worker has it.
+    pub fn claim(&self, from: Mark, to: Mark) -> bool {
+        let _held = self.lock();
+        if self.mark() != from {
+            return false;
+        }
+        self.set_mark(to);
+        true
+    }
+
+    /// Applies the net effect of a run of the journal, [`APPLY_STEP`] entries per lock hold.
+    /// Returns how many adds did not fit.
+    pub fn apply(&self, nets: &[((String, String), Net)], now: i64) -> usize {
+        let mut full = 0;
+        for chunk in nets.chunks(APPLY_STEP) {
+            let mut trees = self.lock();
+            let slab = trees.slab();
+            trees.purge(&self.shared.count, now, PURGE_STEP);
+            let mut buf = [0u8; KEY_LEN];
+            for ((name, value), net) in chunk {
+                let Some(k) = revocation::key(name, value, &mut buf) else {
+                    continue;
+                };
+                let r = match *net {
+                    Net::Extend(e) if e > now => trees
+                        .upsert(slab.clone(), &self.shared.count, k, e, true)
+                        .map(drop),
+                    Net::Set(e) if e > now => trees
+                        .upsert(slab.clone(), &self.shared.count, k, e, false)
+                        .map(drop),
+                    _ => {
+                        trees.remove(&self.shared.count, k);
+                        Ok(())
+                    }
+                };
+                if r.is_err() {
+                    full += 1;
+                }
+            }
+        }
+        full
+    }
+
     /// Sets the zone up for a configuration load: keeps a current layout (a reload: its list
-    /// is the newest), else starts a new list with `initial` (the state file).
-    fn init(shm_zone: &ngx_shm_zone_t, initial: &[Entry], now: i64) -> Result<List, String> {
+    /// is the newest), else starts a new list with `initial` (the state file) at `mark`.
+    fn init(shm_zone: &ngx_shm_zone_t, conf: &Revocation, now: i64) -> Result<List, String> {
         // SAFETY: see from_shm.
         let mut pool = unsafe { SlabPool::from_shm_zone(shm_zone) }.ok_or("no slab pool")?;
         // A full zone is reported by the API (507) and its own log line, not by the slab
@@ -241,14 +411,22 @@ impl List {
             // NGINX runs zone init in the master before any worker exists: the pool's mutex
             // is taken for the allocations, as `HeldSlab` requires.
             let locked = pool.lock();
-            // SAFETY: `locked` holds the mutex for the allocations below; afterwards the tree
-            // only allocates under `SlabMutex::lock`.
+            // SAFETY: `locked` holds the mutex for the allocations below; afterwards the trees
+            // only allocate under `SlabMutex::lock`.
             let held = unsafe { HeldSlab::new(&pool) };
-            let tree = Tree::try_new_in(held).map_err(|_| "the zone is too small")?;
+            let by_key = Tree::try_new_in(held.clone()).map_err(|_| "the zone is too small")?;
+            let by_expiry = ExpTree::try_new_in(held).map_err(|_| "the zone is too small")?;
             let shared = Shared {
                 header: CURRENT,
                 count: AtomicU64::new(0),
-                tree: SlabMutex::new(tree),
+                journal_dev: AtomicU64::new(0),
+                journal_ino: AtomicU64::new(0),
+                journal_applied: AtomicU64::new(0),
+                trees: SlabMutex::new(Trees {
+                    by_key,
+                    by_expiry,
+                    next_id: 0,
+                }),
             };
             let p = ngx::allocator::allocate(shared, &locked).map_err(|_| "the zone is too small")?;
             drop(locked);
@@ -256,15 +434,24 @@ impl List {
         }
         let list = List::from_shm(std::ptr::from_ref(shm_zone).cast_mut()).ok_or("cannot set up the zone")?;
         if !current {
-            for e in initial {
-                list.add(&e.name, &e.value, e.expires, now).map_err(|_| {
-                    format!(
-                        "the zone is too small for the {} entries of the state file",
-                        initial.len()
-                    )
-                })?;
+            let mut trees = list.lock();
+            let slab = trees.slab();
+            let mut buf = [0u8; KEY_LEN];
+            for e in &conf.initial {
+                let k = revocation::key(&e.name, &e.value, &mut buf).ok_or("a bad entry")?;
+                trees
+                    .upsert(slab.clone(), &list.shared.count, k, e.expires, true)
+                    .map_err(|_| {
+                        format!(
+                            "the zone is too small for the {} entries of the state file",
+                            conf.initial.len()
+                        )
+                    })?;
             }
+            drop(trees);
+            list.set_mark(conf.initial_mark);
         }
+        let _ = now;
         Ok(list)
     }
 }
@@ -303,7 +490,7 @@ extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, _old: *mut c_void) -> ngx
         // SAFETY: `data` was set by `add` to this configuration's `Revocation`, boxed in the
         // MainConf (configuration pool), which lives as long as the cycle.
         let conf = unsafe { shm.data.cast::<Revocation>().as_ref() }.ok_or("no configuration")?;
-        List::init(shm, &conf.initial, ngx::ffi::ngx_time()).map(|_| ())
+        List::init(shm, conf, ngx::ffi::ngx_time()).map(|_| ())
     };
     let why = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
         Ok(Ok(())) => return Status::NGX_OK.into(),

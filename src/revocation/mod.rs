@@ -1,13 +1,18 @@
 //! Runtime revocation (`jwt_peer_auth_revocation zone=name:size [state=path] [ttl=time]`): the
 //! list lives in its own shared zone, so every worker sees a change at its next request and
-//! the list survives `nginx -s reload`; with `state=` it is also written to a file on every
-//! change (see [`state`]) and loaded at start, so it survives a restart.
+//! the list survives `nginx -s reload`; with `state=` every change is also appended to a
+//! journal (see [`state`]) that is loaded at start, so it survives a restart, and that every
+//! worker follows ([`journal`]), so that a change served by a worker of another generation (a
+//! binary upgrade, a reload that replaced the zone) is enforced by all within a second.
 //!
 //! - [`list`]: the typed zone layout and its operations.
-//! - [`state`]: the state file (read at configuration time, written atomically by the API).
+//! - [`state`]: the state file (read at configuration time, appended to by the API,
+//!   compacted).
+//! - [`journal`]: each worker follows the journal into its zone.
 //! - [`api`]: the `jwt_peer_auth_revocation_api` content handler.
 
 pub mod api;
+pub mod journal;
 pub mod list;
 pub mod state;
 
@@ -27,6 +32,8 @@ pub struct Revocation {
     /// The entries read from the state file at configuration time: loaded into a new zone
     /// (a zone kept across a reload keeps its own, newer list).
     pub initial: Vec<Entry>,
+    /// Where in the state file `initial` ends: a new zone follows the journal from there.
+    pub initial_mark: list::Mark,
 }
 
 /// The default `ttl=`: JWThenticator's token lifetime. Past it, no token issued before the

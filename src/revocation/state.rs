@@ -1,29 +1,62 @@
-//! The revocation state file: read (strictly) at configuration time by the master, written by
-//! the worker that serves a change, atomically: a temporary file in the same directory,
-//! flushed to disk, then renamed over the old one, under an exclusive lock on the directory so
-//! that two workers' writes cannot land out of order.
+//! The revocation state file, a journal (see the core's `journal`): read at configuration time
+//! by the master, appended to by the worker that serves a change (one line), followed by every
+//! worker ([`super::journal`]), compacted now and then into a new file renamed over it.
 
 use std::fs::File;
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::io::{Read as _, Seek as _, Write as _};
+use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use jwt_peer_auth_core::journal::{self, Record};
 use jwt_peer_auth_core::revocation::{self, Entry};
 
-/// Reads the state file at `path`: no file is an empty list (the first start); a file that
-/// cannot be read or is damaged is an error naming what is wrong. The directory is writable by
-/// the workers and this runs as root in the master: a symbolic link, a FIFO or a device is
-/// refused (never followed, never blocked on), and at most [`revocation::MAX_STATE`] bytes are
-/// read.
-pub fn load(path: &str, now: i64) -> Result<Vec<Entry>, String> {
+use super::list::Mark;
+
+/// What the master read from the state file at configuration time.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The entries listed (not expired).
+    pub entries: Vec<Entry>,
+    /// Where a new zone starts following the journal.
+    pub mark: Mark,
+    /// Damaged lines of a journal (offset, why): reported, skipped.
+    pub damage: Vec<(u64, String)>,
+    /// The file is a version 1 state file (to be compacted into a journal).
+    pub v1: bool,
+}
+
+/// Reads the state file at `path`: no file is an empty list (the first start). A version 1
+/// file (earlier versions) is read strictly, any damage an error; a journal's damaged lines
+/// are skipped and returned for the log. The directory is writable by the workers and this
+/// runs as root in the master: a symbolic link, a FIFO or a device is refused (never followed,
+/// never blocked on), and at most [`revocation::MAX_STATE`] bytes are read.
+pub fn load(path: &str, now: i64) -> Result<Loaded, String> {
+    let (text, mark) = match read_file(path, 0, revocation::MAX_STATE as u64)? {
+        Some(r) => r,
+        None => return Ok(Loaded::default()),
+    };
+    let (fold, consumed, damage) =
+        journal::read_all(&text, now).map_err(|why| format!("damaged state file \"{path}\": {why}"))?;
+    Ok(Loaded {
+        entries: fold.entries(now),
+        mark: Mark {
+            applied: consumed as u64,
+            ..mark
+        },
+        damage,
+        v1: journal::is_v1(&text),
+    })
+}
+
+/// Reads `path` from `from` to its end, at most `max` bytes (and the whole file at most
+/// [`revocation::MAX_STATE`] bytes):
+/// `None` if there is no file. The mark is the file's identity with `applied` its size.
+pub fn read_file(path: &str, from: u64, max: u64) -> Result<Option<(Vec<u8>, Mark)>, String> {
     let cannot = |e: std::io::Error| format!("cannot read \"{path}\": {}", crate::glue::io_error_text(&e));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc_flags::O_NOFOLLOW | libc_flags::O_NONBLOCK)
-        .open(path);
-    let file = match file {
+    let file = match open_read(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.raw_os_error() == Some(libc_flags::ELOOP) => {
             return Err(format!("state file \"{path}\" is a symbolic link"))
         }
@@ -40,10 +73,37 @@ pub fn load(path: &str, now: i64) -> Result<Vec<Entry>, String> {
         ));
     }
     let mut text = Vec::new();
-    file.take(revocation::MAX_STATE as u64 + 1)
+    let mut file = file;
+    file.seek(std::io::SeekFrom::Start(from)).map_err(cannot)?;
+    file.take(max.min(revocation::MAX_STATE as u64 + 1 - from.min(revocation::MAX_STATE as u64)))
         .read_to_end(&mut text)
         .map_err(cannot)?;
-    revocation::parse_state(&text, now).map_err(|why| format!("damaged state file \"{path}\": {why}"))
+    let mark = Mark {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        applied: meta.len(),
+    };
+    Ok(Some((text, mark)))
+}
+
+fn open_read(path: &str) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags::O_NOFOLLOW | libc_flags::O_NONBLOCK)
+        .open(path)
+}
+
+/// The identity and size of the file at `path` (not followed if a link), `None` if absent.
+pub fn stat(path: &str) -> std::io::Result<Option<Mark>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some(Mark {
+            dev: m.dev(),
+            ino: m.ino(),
+            applied: m.len(),
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Checks, at configuration time, that the state file's directory exists: a missing one would
@@ -72,52 +132,133 @@ mod libc_flags {
     pub const ELOOP: i32 = ngx::ffi::ELOOP as i32;
 }
 
-/// Holds the directory lock while a change is applied and written.
-pub struct Writer {
-    _dir: File,
+/// Appends one record to the journal at `path`: one write of one line, flushed to disk.
+/// Appends of several workers (of several generations) never wait for each other (a shared
+/// lock on the directory: it only waits for the last step of a compaction, which renames a
+/// new file over the journal, a few milliseconds). A file without a journal header is refused
+/// (another file in its place: nothing is written into it); a version 1 file is compacted into
+/// a journal first (once). A last line left without its newline (a damaged append) is ended
+/// first, so that this record is a line of its own.
+pub fn append(path: &str, record: &Record, now: i64) -> std::io::Result<()> {
+    match append_once(path, record) {
+        Err(e) if e.kind() == std::io::ErrorKind::Other && e.to_string() == V1 => {
+            compact(path, now)?;
+            append_once(path, record)
+        }
+        r => r,
+    }
 }
 
-impl Writer {
-    /// Takes the exclusive lock on the state file's directory (waits for another worker's
-    /// write, which takes milliseconds).
-    pub fn lock(path: &str) -> std::io::Result<Writer> {
-        let dir = File::open(dir_of(path))?;
-        dir.lock()?;
-        Ok(Writer { _dir: dir })
-    }
+const V1: &str = "version 1";
 
-    /// Writes `entries` to `path` atomically.
-    pub fn write(&self, path: &str, entries: &[Entry]) -> std::io::Result<()> {
-        let text = revocation::render_state(entries);
-        let tmp = format!("{path}.{}.tmp", std::process::id());
-        let result = (|| {
-            // A leftover of a worker that died mid-write with this pid (the name, never what a
-            // link points to).
-            match std::fs::remove_file(&tmp) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-            // A new file, never through a link; readable by the master (loaded at start) and
-            // the workers' group.
-            let mut f = std::fs::OpenOptions::new()
-                .mode(0o640)
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc_flags::O_NOFOLLOW)
-                .open(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_ok() {
-            // The rename reaches the disk with the directory; the file is in place either way.
-            let _ = File::open(dir_of(path)).and_then(|d| d.sync_all());
-        }
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+fn append_once(path: &str, record: &Record) -> std::io::Result<()> {
+    let dir = File::open(dir_of(path))?;
+    dir.lock_shared()?;
+    let mut f = std::fs::OpenOptions::new()
+        .mode(0o640)
+        .read(true)
+        .append(true)
+        .create(true)
+        .custom_flags(libc_flags::O_NOFOLLOW | libc_flags::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
     }
+    let mut line = String::new();
+    if meta.len() == 0 {
+        line.push_str(journal::HEADER);
+    } else {
+        let mut head = [0u8; 64];
+        let n = f.read_at(&mut head, 0)?;
+        if journal::is_v1(&head[..n]) {
+            return Err(std::io::Error::other(V1));
+        }
+        if !journal::has_header(&head[..n.min(journal::HEADER.len())]) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not a revocation journal (another file in its place?)",
+            ));
+        }
+        let mut last = [0u8; 1];
+        if f.read_at(&mut last, meta.len() - 1)? == 1 && last[0] != b'\n' {
+            line.push('\n');
+        }
+    }
+    line.push_str(&record.render());
+    f.write_all(line.as_bytes())?;
+    f.sync_data()
+}
+
+/// Whether a compaction thread runs in this process.
+static COMPACTING: AtomicBool = AtomicBool::new(false);
+
+/// Starts [`compact`] in a thread of its own (file work only, no NGINX call), unless one runs.
+pub fn compact_in_background(path: &str, now: i64) {
+    if COMPACTING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let path = path.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name("jwt-rev-compact".into())
+        .spawn(move || {
+            let _ = compact(&path, now);
+            COMPACTING.store(false, Ordering::Release);
+        });
+    if spawned.is_err() {
+        COMPACTING.store(false, Ordering::Release);
+    }
+}
+
+/// Rewrites the journal folded (an `add` per listed entry, recent removals): into a new file
+/// (`path.compact`, locked so that one compaction runs at a time), flushed, then, under the
+/// exclusive directory lock, the records appended meanwhile are copied after it and it is
+/// renamed over the journal. The file is never partial; no record is lost (appends wait for
+/// the rename, a few milliseconds).
+pub fn compact(path: &str, now: i64) -> std::io::Result<()> {
+    let bad = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+    let tmp_path = format!("{path}.compact");
+    let mut tmp = std::fs::OpenOptions::new()
+        .mode(0o640)
+        .read(true)
+        .write(true)
+        .create(true)
+        .custom_flags(libc_flags::O_NOFOLLOW | libc_flags::O_NONBLOCK)
+        .open(&tmp_path)?;
+    if tmp.try_lock().is_err() {
+        return Ok(());
+    }
+    tmp.set_len(0)?;
+    let (text, mark) = read_file(path, 0, revocation::MAX_STATE as u64)
+        .map_err(bad)?
+        .ok_or_else(|| bad("no file".into()))?;
+    // The new file keeps the owner and mode of the old one (the master turning a version 1
+    // file into a journal as root leaves a file the workers can still append to).
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        let _ = std::os::unix::fs::fchown(&tmp, Some(m.uid()), Some(m.gid()));
+        let _ = tmp.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(m.mode() & 0o666));
+    }
+    let (fold, consumed, _) = journal::read_all(&text, now).map_err(bad)?;
+    tmp.write_all(journal::compact(&fold, now).as_bytes())?;
+    tmp.sync_data()?;
+    let dir = File::open(dir_of(path))?;
+    dir.lock()?;
+    let (tail, now_mark) = read_file(path, consumed as u64, revocation::MAX_STATE as u64)
+        .map_err(bad)?
+        .ok_or_else(|| bad("no file".into()))?;
+    if (now_mark.dev, now_mark.ino) != (mark.dev, mark.ino) {
+        return Ok(());
+    }
+    if !tail.is_empty() {
+        tmp.write_all(&tail)?;
+        tmp.sync_data()?;
+    }
+    std::fs::rename(&tmp_path, path)?;
+    let _ = dir.sync_all();
+    Ok(())
 }
 
 fn dir_of(path: &str) -> &Path {

@@ -60,6 +60,9 @@ pub struct RequestCtx {
     /// The token needs a signature verification, left for the preaccess handler after the
     /// limiters (`$jwt_peer_auth_unverified_addr` is the client address meanwhile).
     pub pending: Cell<bool>,
+    /// The access phase checked a preaccess location that the preaccess phase left undecided
+    /// (another module ended that phase first): logged once.
+    pub late_check: Cell<bool>,
     /// The client certificate's thumbprint, once computed for `jwt_peer_auth_cert_binding`.
     pub thumbprint: RefCell<Option<String>>,
     /// What variable values were withheld (control characters) and logged: each is logged
@@ -81,6 +84,7 @@ impl Default for RequestCtx {
             token: Cell::new((std::ptr::null(), 0)),
             again: Cell::default(),
             pending: Cell::default(),
+            late_check: Cell::default(),
             thumbprint: RefCell::default(),
             withheld: RefCell::default(),
         }

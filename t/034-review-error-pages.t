@@ -215,3 +215,29 @@ Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: the preaccess phase ende
 [401, 401, 200]
 --- response_body eval
 [$main::BUILTIN, $main::BUILTIN, "backend reached: GET /p/x\n"]
+
+
+
+=== TEST 4: satisfy any beside auth_basic: a client no module admits gets both challenges (Basic and Bearer), as the guide says
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location /p/ {
+        satisfy any;
+        auth_basic "basic";
+        auth_basic_user_file $TEST_NGINX_HTML_DIR/htpasswd;
+        alias html/;
+    }
+--- user_files eval
+[["index.html" => "secret\n"], ["htpasswd" => "peer:{PLAIN}s3cret\n"]]
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+["", JwtPeerAuth::bearer('rsa', '--corrupt'), "Authorization: Bearer $main::PEER1"]
+--- error_code eval
+[401, 401, 200]
+--- response_headers_like eval
+['WWW-Authenticate: Basic realm="basic", Bearer realm="peers"',
+ 'WWW-Authenticate: Basic realm="basic", Bearer realm="peers", error="invalid_token"', '']
+--- response_body eval
+[qr/401 Authorization Required/, qr/401 Authorization Required/, "secret\n"]

@@ -719,20 +719,26 @@ fn server_error(job: &Job) -> ngx_int_t {
 }
 
 /// The status of a refusal, with its challenge (`challenge`: the first time). A response that
-/// has a challenge already (the first refusal's, before an error page) keeps that one only:
-/// `auth_basic` adds its challenge again, but a second one adds nothing for the client, which
-/// asked for the first location.
+/// still carries this module's challenge (the first refusal's, before an error page) keeps
+/// that one only: `auth_basic` adds its challenge again, but a second one adds nothing for the
+/// client, which asked for the first location. Another module's challenge (`auth_basic` or
+/// `auth_request` under `satisfy any`) does not count: the Bearer one goes beside it.
 fn refusal_status(request: &mut Request, job: &Job, reason: Reason, challenge: bool) -> ngx_int_t {
     let status = reason.http_status();
-    // SAFETY: NULL or an element of the request's output header list.
+    let (ours, value) = job.ctx.challenge.get();
+    // SAFETY: NULL or the element this module pushed on the request's output header list
+    // (request pool memory, valid for the whole request); only read.
     let challenged =
-        unsafe { request.as_ref().headers_out.www_authenticate.as_ref() }.is_some_and(|h| h.hash != 0);
-    if challenge
-        && !challenged
-        && matches!(status, 400 | 401)
-        && !glue::set_www_authenticate(request.as_mut(), job.lc.challenge(reason))
-    {
-        return SERVER_ERROR;
+        unsafe { ours.as_ref() }.is_some_and(|h| h.hash != 0 && std::ptr::eq(h.value.data, value));
+    if challenge && !challenged && matches!(status, 400 | 401) {
+        let text = job.lc.challenge(reason);
+        if !glue::set_www_authenticate(request.as_mut(), text) {
+            return SERVER_ERROR;
+        }
+        // set_www_authenticate made it the head of the response's WWW-Authenticate headers.
+        job.ctx
+            .challenge
+            .set((request.as_ref().headers_out.www_authenticate, text.as_ptr()));
     }
     status as ngx_int_t
 }

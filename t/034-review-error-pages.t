@@ -118,6 +118,15 @@ sub counter {
     return $n;
 }
 
+# Requests the backend's /d/ location logged (post_action), since this block began.
+my $backend_d_mark;
+sub backend_d {
+    my $f = Test::Nginx::Socket::server_root() . '/logs/backend-d.log';
+    my @lines = -f $f ? do { open(my $fh, '<', $f) or die "$f: $!"; <$fh> } : ();
+    $backend_d_mark //= 0;
+    return @lines - $backend_d_mark;
+}
+
 JwtPeerAuth::setup(
     workers => 1,
     user_files => [["index.html" => "secret\n"], ["err.html" => "please log in\n"],
@@ -127,6 +136,7 @@ JwtPeerAuth::setup(
     server {
         listen 127.0.0.1:$TEST_NGINX_BACKEND_PORT;
         location / { return 200 "backend reached: $request_method $request_uri\n"; }
+        location /d/ { access_log logs/backend-d.log; return 200 "post_action reached\n"; }
         location /accel/ {
             add_header X-Accel-Redirect /admin/secret;
             return 200 "accel\n";
@@ -241,3 +251,147 @@ Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: the preaccess phase ende
  'WWW-Authenticate: Basic realm="basic", Bearer realm="peers", error="invalid_token"', '']
 --- response_body eval
 [qr/401 Authorization Required/, qr/401 Authorization Required/, "secret\n"]
+
+
+
+=== TEST 5: split preaccess with limit_req delaying (no nodelay): a delayed request re-enters the phase after limit_req and is still verified
+# limit_req puts an excess request on a timer (NGX_AGAIN); NGINX then runs the phase again from
+# limit_req's handler: the handler after the limiters must still verify it.
+--- http_config
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified:1m rate=5r/s;
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_phase preaccess;
+    location /p/ {
+        limit_req zone=unverified burst=10;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request
+GET /status
+--- between_0
+my %seen;
+for my $i (1 .. 4) {
+    my ($code) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', '/p/x',
+        headers => ['Authorization: Bearer ' . JwtPeerAuth::token('rsa', '--corrupt', '--claims', qq({"n":$i}))]);
+    $seen{$code}++;
+}
+Test::More::is($seen{401} // 0, 4, 'delayed junk tokens: all refused after the delay');
+my ($code, $body) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', '/p/x',
+    headers => ["Authorization: Bearer $main::PEER1"]);
+Test::More::is("$code $body", "200 backend reached: GET /p/x\n", 'a delayed new valid token: verified and passed');
+Test::More::ok(JwtPeerAuth::log_count(qr/delaying request, excess: .* by zone "unverified"/) >= 3, 'limit_req delayed them');
+my $json = JwtPeerAuth::status_json();
+Test::More::is(main::counter($json, 'signature'), 4, 'status: 4 signature refusals');
+Test::More::is(JwtPeerAuth::log_count(qr/the preaccess phase ended before the token was checked/), 0,
+               'all decided in the preaccess phase');
+
+
+
+=== TEST 6: limit_req_dry_run on, and limit_conn: every pending token is still verified (nothing passes unverified)
+--- http_config
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified:1m rate=1r/m;
+    limit_conn_zone $jwt_peer_auth_unverified_addr zone=conns:1m;
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_phase preaccess;
+    location /dry/ {
+        limit_req zone=unverified nodelay;
+        limit_req_dry_run on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+    location /conn/ {
+        limit_conn conns 1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request
+GET /status
+--- between_0
+for my $path ('/dry/x', '/conn/x') {
+    my %seen;
+    for my $i (1 .. 5) {
+        my ($code) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', $path,
+            headers => ['Authorization: Bearer ' . JwtPeerAuth::token('rsa', '--corrupt', '--claims', qq({"n":$i}))]);
+        $seen{$code}++;
+    }
+    Test::More::is($seen{401} // 0, 5, "$path: 5 junk tokens, 5 verified and refused");
+    my ($code, $body) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', $path,
+        headers => ["Authorization: Bearer $main::PEER1"]);
+    Test::More::is("$code $body", "200 backend reached: GET $path\n", "$path: a valid token passes");
+}
+Test::More::is(JwtPeerAuth::log_count(qr/limiting requests, dry run, excess: .* by zone "unverified"/), 5,
+               'dry run: limit_req would have refused 5 (4 junk tokens and the new valid one)');
+Test::More::is(main::counter(JwtPeerAuth::status_json(), 'signature'), 10, 'status: 10 signature refusals');
+
+
+
+=== TEST 7: X-Accel-Redirect from the application into a protected location: its own rules decide (an allowed token without the claim, an optional location without a token)
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location /app/ { proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT/accel/; }
+    location /pub/ { jwt_peer_auth "peers" optional; proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT/accel/; }
+    location /pre/ { jwt_peer_auth_phase preaccess; proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT/accel/; }
+    location /admin/ {
+        jwt_peer_auth_claim role admin;
+        root html;
+        add_header X-Seen "[$jwt_peer_auth_status] [$jwt_claim_role]" always;
+    }
+--- request eval
+["GET /app/x", "GET /pub/x", "GET /pub/x", "GET /pre/x", "GET /app/x"]
+--- more_headers eval
+["Authorization: Bearer $main::PEER1", "", JwtPeerAuth::bearer('rsa', '--corrupt'), "Authorization: Bearer $main::PEER1",
+ JwtPeerAuth::bearer_claims(role => 'admin')]
+--- error_code eval
+[401, 401, 401, 401, 200]
+--- response_headers eval
+# The corrupt token is refused by /pub/ itself (optional admits only a missing token).
+["X-Seen: [claim] []", "X-Seen: [missing] []", "!X-Seen", "X-Seen: [claim] []", "X-Seen: [ok] [admin]"]
+--- response_body eval
+[$main::BUILTIN, $main::BUILTIN, $main::BUILTIN, $main::BUILTIN, "admin secret\n"]
+
+
+
+=== TEST 8: error page chains: 401 -> named -> rewrite last -> protected; 401 =200 into a protected page; require error=403 -> 403 page protected by another rule; post_action into a protected backend
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location /a/ { error_page 401 = @named; alias html/; }
+    location @named { rewrite ^ /admin/secret last; }
+    location /b/ { error_page 401 =200 /err.html; alias html/; }
+    location = /err.html { root html; }
+    location /c/ {
+        jwt_peer_auth_require $jwt_claim_admin error=403;
+        error_page 403 /forbidden/x;
+        alias html/;
+    }
+    location /forbidden/ {
+        jwt_peer_auth_claim role admin;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+    location /d/ { post_action @log; alias html/; }
+    location @log { proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT; }
+    location /admin/ { root html; }
+--- request eval
+["GET /a/index.html", "GET /b/index.html", "GET /c/index.html", "GET /d/index.html", "GET /d/index.html"]
+--- more_headers eval
+["", JwtPeerAuth::bearer('rsa', '--corrupt'), "Authorization: Bearer $main::PEER1", "", "Authorization: Bearer $main::PEER1"]
+# The 403 page's location refuses the token too (claim): NGINX's own page for that status, 401.
+--- error_code eval
+[401, 401, 401, 401, 200]
+--- response_body eval
+[$main::BUILTIN, $main::BUILTIN, $main::BUILTIN, $main::BUILTIN, "secret\n"]
+--- between_3
+select(undef, undef, undef, 0.5);
+# /a/'s refusal at /admin/ (request 0), and @log's.
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: error page refused too: missing/), 2,
+               'post_action of a refused request: checked again in @log, refused');
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: error page refused too: (signature|claim)/), 2,
+               '401 =200 and the 403 page: refused again');
+Test::More::is(main::backend_d(), 0, 'the backend never saw it');
+--- between_4
+select(undef, undef, undef, 0.5);
+Test::More::is(main::backend_d(), 1, "the valid token's post_action reached the backend");

@@ -102,6 +102,7 @@ _C_
 }
 
 use JwtPeerAuth;
+use Http2;
 use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_BACKEND_PORT} ||= JwtPeerAuth::free_port();
@@ -125,6 +126,67 @@ sub backend_d {
     my @lines = -f $f ? do { open(my $fh, '<', $f) or die "$f: $!"; <$fh> } : ();
     $backend_d_mark //= 0;
     return @lines - $backend_d_mark;
+}
+
+# HPACK: a literal header field without indexing, new name, no Huffman (RFC 7541 6.2.2).
+sub hpack_int {
+    my ($n, $prefix_bits, $first) = @_;
+    my $max = (1 << $prefix_bits) - 1;
+    return chr($first | $n) if $n < $max;
+    my $out = chr($first | $max);
+    $n -= $max;
+    while ($n >= 128) { $out .= chr(($n % 128) + 128); $n = int($n / 128); }
+    return $out . chr($n);
+}
+sub hpack_literal {
+    my ($name, $value) = @_;
+    return "\x00" . hpack_int(length $name, 7, 0) . $name . hpack_int(length $value, 7, 0) . $value;
+}
+
+# GETs of $path on one h2c (prior knowledge) connection to 127.0.0.1:$port, all streams sent
+# at once, one per Authorization value: the DATA of each stream, in order (bounded by 10 s).
+sub h2_streams {
+    my ($port, $path, @auth) = @_;
+    require IO::Socket::INET;
+    require IO::Select;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 5)
+        or die "connect: $!";
+    binmode $s;
+    my $frame = sub { my ($type, $flags, $id, $payload) = @_;
+        return substr(pack('N', length $payload), 1) . pack('CCN', $type, $flags, $id) . $payload };
+    my $out = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" . $frame->(4, 0, 0, '');
+    my %body;
+    my $id = 1;
+    for my $a (@auth) {
+        my $block = hpack_literal(':method', 'GET') . hpack_literal(':scheme', 'http')
+            . hpack_literal(':path', $path) . hpack_literal(':authority', "127.0.0.1:$port")
+            . hpack_literal('authorization', $a);
+        $out .= $frame->(1, 0x5, $id, $block);    # END_STREAM | END_HEADERS
+        $body{$id} = '';
+        $id += 2;
+    }
+    print $s $out;
+    my ($buf, %done) = ('');
+    my $sel = IO::Select->new($s);
+    my $deadline = time + 10;
+    while (keys %done < @auth && time < $deadline && $sel->can_read($deadline - time)) {
+        sysread($s, $buf, 65536, length $buf) or last;
+        while (length $buf >= 9) {
+            my ($len) = unpack('N', "\0" . substr($buf, 0, 3));
+            last if length $buf < 9 + $len;
+            my ($type, $flags, $sid) = unpack('CCN', substr($buf, 3, 6));
+            my $payload = substr($buf, 9, $len);
+            substr($buf, 0, 9 + $len) = '';
+            $sid &= 0x7fffffff;
+            print $s $frame->(4, 0x1, 0, '') if $type == 4 && !($flags & 0x1);    # SETTINGS ack
+            $body{$sid} .= $payload if $type == 0;
+            $done{$sid} = 1 if ($type == 0 || $type == 1) && ($flags & 0x1);
+            $done{$sid} = 1 if $type == 3;                                       # RST_STREAM
+            $deadline = 0 if $type == 7;                                         # GOAWAY
+        }
+    }
+    close $s;
+    return map { $body{$_} } sort { $a <=> $b } keys %body;
 }
 
 JwtPeerAuth::setup(
@@ -395,3 +457,36 @@ Test::More::is(main::backend_d(), 0, 'the backend never saw it');
 --- between_4
 select(undef, undef, undef, 0.5);
 Test::More::is(main::backend_d(), 1, "the valid token's post_action reached the backend");
+
+
+
+=== TEST 9: split preaccess over HTTP/2: distinct junk tokens as streams of one connection are throttled unverified; none passes; a valid one does
+--- http_config
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified:1m rate=1r/m;
+--- config
+    listen 127.0.0.1:$TEST_NGINX_H2_PORT$TEST_NGINX_H2;
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_phase preaccess;
+    location /p/ {
+        limit_req zone=unverified burst=2 nodelay;
+        limit_req_status 429;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request
+GET /status
+--- between_0
+# One connection, 8 streams at once, each with its own junk token (a minimal h2c client below:
+# curl 7.88 cannot reuse a prior-knowledge connection).
+my @bodies = main::h2_streams($ENV{TEST_NGINX_H2_PORT}, '/p/x',
+    map { 'Bearer ' . JwtPeerAuth::token('rsa', '--corrupt', '--claims', qq({"n":$_})) } 1 .. 8);
+my %seen = map { $_ => 0 } qw(401 429 200);
+for (@bodies) {
+    $seen{ /<title>(\d{3}) / ? $1 : /backend reached/ ? 200 : 0 }++;
+}
+Test::More::is("$seen{401} $seen{429} $seen{200}", '3 5 0', '3 verified and refused, 5 throttled unverified, none passed');
+Test::More::is(main::counter(JwtPeerAuth::status_json(), 'signature'), 3, 'status: 3 signature refusals');
+my $ok = Http2::get($ENV{TEST_NGINX_H2_PORT}, '/p/x', ["Authorization: Bearer $main::PEER1"]);
+# The valid token's first use is verified after the limiters too: from 127.0.0.1, over the limit.
+Test::More::is($ok->{status}, 429, "a new valid token from the throttled address: over the address's limit");

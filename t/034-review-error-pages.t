@@ -213,14 +213,14 @@ __DATA__
 
 === TEST 1: split preaccess: another module ends the preaccess phase (NGX_OK) between the module's two handlers: a pending token is still verified
 --- http_config
-    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified:1m rate=100r/s;
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified1:1m rate=100r/s;
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
     jwt_peer_auth_phase preaccess;
     location /p/ {
         set $preaccess_ok_between 1;
-        limit_req zone=unverified burst=100 nodelay;
+        limit_req zone=unverified1 burst=100 nodelay;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
     location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
@@ -269,14 +269,14 @@ Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: the preaccess phase ende
 
 === TEST 3: the same with the split
 --- http_config
-    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified:1m rate=100r/s;
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified3:1m rate=100r/s;
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
     jwt_peer_auth_phase preaccess;
     location /p/ {
         set $preaccess_ok_ahead 1;
-        limit_req zone=unverified burst=100 nodelay;
+        limit_req zone=unverified3 burst=100 nodelay;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- request eval
@@ -320,13 +320,13 @@ Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: the preaccess phase ende
 # limit_req puts an excess request on a timer (NGX_AGAIN); NGINX then runs the phase again from
 # limit_req's handler: the handler after the limiters must still verify it.
 --- http_config
-    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified:1m rate=5r/s;
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified5:1m rate=5r/s;
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
     jwt_peer_auth_phase preaccess;
     location /p/ {
-        limit_req zone=unverified burst=10;
+        limit_req zone=unverified5 burst=10;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
     location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
@@ -343,7 +343,7 @@ Test::More::is($seen{401} // 0, 4, 'delayed junk tokens: all refused after the d
 my ($code, $body) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', '/p/x',
     headers => ["Authorization: Bearer $main::PEER1"]);
 Test::More::is("$code $body", "200 backend reached: GET /p/x\n", 'a delayed new valid token: verified and passed');
-Test::More::ok(JwtPeerAuth::log_count(qr/delaying request, excess: .* by zone "unverified"/) >= 3, 'limit_req delayed them');
+Test::More::ok(JwtPeerAuth::log_count(qr/delaying request, excess: .* by zone "unverified5"/) >= 3, 'limit_req delayed them');
 my $json = JwtPeerAuth::status_json();
 Test::More::is(main::counter($json, 'signature'), 4, 'status: 4 signature refusals');
 Test::More::is(JwtPeerAuth::log_count(qr/the preaccess phase ended before the token was checked/), 0,
@@ -353,19 +353,19 @@ Test::More::is(JwtPeerAuth::log_count(qr/the preaccess phase ended before the to
 
 === TEST 6: limit_req_dry_run on, and limit_conn: every pending token is still verified (nothing passes unverified)
 --- http_config
-    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified:1m rate=1r/m;
-    limit_conn_zone $jwt_peer_auth_unverified_addr zone=conns:1m;
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified6:1m rate=1r/m;
+    limit_conn_zone $jwt_peer_auth_unverified_addr zone=conns6:1m;
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
     jwt_peer_auth_phase preaccess;
     location /dry/ {
-        limit_req zone=unverified nodelay;
+        limit_req zone=unverified6 nodelay;
         limit_req_dry_run on;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
     location /conn/ {
-        limit_conn conns 1;
+        limit_conn conns6 1;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
     location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
@@ -384,7 +384,7 @@ for my $path ('/dry/x', '/conn/x') {
         headers => ["Authorization: Bearer $main::PEER1"]);
     Test::More::is("$code $body", "200 backend reached: GET $path\n", "$path: a valid token passes");
 }
-Test::More::is(JwtPeerAuth::log_count(qr/limiting requests, dry run, excess: .* by zone "unverified"/), 5,
+Test::More::is(JwtPeerAuth::log_count(qr/limiting requests, dry run, excess: .* by zone "unverified6"/), 5,
                'dry run: limit_req would have refused 5 (4 junk tokens and the new valid one)');
 Test::More::is(main::counter(JwtPeerAuth::status_json(), 'signature'), 10, 'status: 10 signature refusals');
 
@@ -462,14 +462,14 @@ Test::More::is(main::backend_d(), 1, "the valid token's post_action reached the 
 
 === TEST 9: split preaccess over HTTP/2: distinct junk tokens as streams of one connection are throttled unverified; none passes; a valid one does
 --- http_config
-    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified:1m rate=1r/m;
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified9:1m rate=1r/m;
 --- config
     listen 127.0.0.1:$TEST_NGINX_H2_PORT$TEST_NGINX_H2;
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
     jwt_peer_auth_phase preaccess;
     location /p/ {
-        limit_req zone=unverified burst=2 nodelay;
+        limit_req zone=unverified9 burst=2 nodelay;
         limit_req_status 429;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }

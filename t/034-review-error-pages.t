@@ -490,3 +490,33 @@ Test::More::is(main::counter(JwtPeerAuth::status_json(), 'signature'), 3, 'statu
 my $ok = Http2::get($ENV{TEST_NGINX_H2_PORT}, '/p/x', ["Authorization: Bearer $main::PEER1"]);
 # The valid token's first use is verified after the limiters too: from 127.0.0.1, over the limit.
 Test::More::is($ok->{status}, 429, "a new valid token from the throttled address: over the address's limit");
+
+
+
+=== TEST 10: a refusal loop between two protected error pages (recursive_error_pages on): bounded by NGINX's redirect limit, counted once
+# Three key files per location: the refusal cache (locations with at most two key sources) does
+# not answer, so each round verifies the signature again: at most NGINX's 10 internal redirects.
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_jwks_file $TEST_NGINX_HTML_DIR/k2.json;
+    jwt_peer_auth_jwks_file $TEST_NGINX_HTML_DIR/k3.json;
+    recursive_error_pages on;
+    location /a/ { error_page 401 /b/x; alias html/; }
+    location /b/ { error_page 401 /a/x; alias html/; }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- user_files eval
+[["index.html" => "secret\n"], ["k2.json" => JwtPeerAuth::jwks('ec')], ["k3.json" => JwtPeerAuth::jwks('rsa2')]]
+--- request eval
+["GET /a/index.html", "GET /status"]
+--- more_headers eval
+[JwtPeerAuth::bearer('rsa', '--corrupt'), ""]
+--- error_code eval
+[500, 200]
+--- between_1
+my $json = JwtPeerAuth::status_json();
+my ($hits, $misses) = JwtPeerAuth::cache_counts($json);
+Test::More::diag("verifications for one request: $misses; refused too: "
+    . JwtPeerAuth::log_count(qr/error page refused too/));
+Test::More::ok($misses <= 11, "at most one verification per redirect ($misses)");
+Test::More::is(main::counter($json, 'signature'), 1, 'counted once');

@@ -520,3 +520,39 @@ Test::More::diag("verifications for one request: $misses; refused too: "
     . JwtPeerAuth::log_count(qr/error page refused too/));
 Test::More::ok($misses <= 11, "at most one verification per redirect ($misses)");
 Test::More::is(main::counter($json, 'signature'), 1, 'counted once');
+
+
+
+=== TEST 11: limit_req counts a request once (r->main->limit_req_status): a request that passed another limit before an internal redirect is not throttled by the variable in the protected location it reaches (a documented limitation)
+# NGINX's limit_req runs once per request: in a location where a limit counted the request (a
+# per-address zone here), it is done for the whole request. /static/ is open, its try_files
+# goes to the protected @app: junk tokens reach @app's verification unthrottled. Directly in
+# /app/, the same limits throttle them. Put the limit keyed by the variable in the locations
+# that check tokens, and no other limit before an internal redirect into them.
+--- http_config
+    limit_req_zone $binary_remote_addr zone=perip11:1m rate=100r/s;
+    limit_req_zone $jwt_peer_auth_unverified_addr zone=unverified11:1m rate=1r/m;
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    jwt_peer_auth_phase preaccess;
+    limit_req zone=perip11 burst=100 nodelay;
+    limit_req zone=unverified11 nodelay;
+    limit_req_status 429;
+    location /static/ { jwt_peer_auth off; root html; try_files $uri @app; }
+    location @app { proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT; }
+    location /app/ { proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT; }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request
+GET /status
+--- between_0
+for my $case (['/app/x', '1 4'], ['/static/x', '5 0']) {
+    my ($path, $want) = @$case;
+    my %seen = map { $_ => 0 } qw(401 429);
+    for my $i (1 .. 5) {
+        my ($code) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'GET', $path,
+            headers => ['Authorization: Bearer ' . JwtPeerAuth::token('rsa', '--corrupt', '--claims', qq({"n":$i}))]);
+        $seen{$code}++;
+    }
+    Test::More::is("$seen{401} $seen{429}", $want, "$path: refused after a verification, throttled");
+}

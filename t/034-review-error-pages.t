@@ -2,6 +2,17 @@
 # preaccess work split around the limiters by $jwt_peer_auth_unverified_addr): each block is an
 # attempt to reach content without a valid token, or to confuse the module's state.
 #
+#   TEST 1-3  another module ends the preaccess phase with NGX_OK, between the module's two
+#             preaccess handlers (a pending token) or ahead of them: before the fix a corrupt
+#             token, an unknown kid and no token at all reached the backend (12 of 21 checks
+#             failed); now the access phase checks what the preaccess phase left undecided.
+#   TEST 4    satisfy any beside auth_basic: the Bearer challenge was dropped whenever another
+#             module's challenge was on the response (2 checks failed before the fix).
+#   TEST 5-9  held: limit_req delaying, limit_req_dry_run, limit_conn, X-Accel-Redirect, error
+#             page chains (named, rewrite, =200, 403 pages, post_action), HTTP/2 streams.
+#   TEST 10   a refusal loop between protected error pages is bounded by NGINX (11 rounds).
+#   TEST 11   limit_req counts a request once: a documented limitation of the throttle.
+#
 # Helper modules: two copies of a tiny NGINX module (its C source is below, compiled at load
 # time with the vendored NGINX's headers) whose preaccess handler ends the phase with NGX_OK
 # (legal NGINX semantics: "this phase is done") where the location sets $preaccess_ok_between

@@ -125,7 +125,7 @@ fn handle(request: &mut Request, phase: Phase, late: bool) -> ngx_int_t {
     // Each location is checked by the handler of its phase; the access phase never sees
     // sub-requests, and neither does the preaccess handler.
     match (phase, lc.preaccess) {
-        (Phase::Access, true) => return preaccess_vote(request, lc, *enforcement),
+        (Phase::Access, true) => return preaccess_vote(request, lc, *source, *enforcement),
         (Phase::Preaccess, false) => return DECLINED,
         (Phase::Preaccess, true) if !request.is_main() => return DECLINED,
         _ => {}
@@ -142,14 +142,46 @@ fn handle(request: &mut Request, phase: Phase, late: bool) -> ngx_int_t {
 /// The access phase of a location checked in the preaccess phase: nothing is verified again,
 /// but a token allowed there is this module's "yes" under `satisfy any`, as it would have been
 /// in the access phase (a shadow check never admits anything).
-fn preaccess_vote(request: &Request, lc: &LocConf, enforcement: Enforcement) -> ngx_int_t {
-    if enforcement == Enforcement::Shadow {
+///
+/// Another module's preaccess handler may end that phase with NGX_OK (NGINX then skips the rest
+/// of the phase): before the module's first preaccess handler, or between it and the handler
+/// after the limiters, with a token still pending. A request the preaccess checks did not
+/// decide for this location is checked here, never let through unchecked.
+fn preaccess_vote(
+    request: &mut Request,
+    lc: &'static LocConf,
+    source: Option<crate::config::ComplexValue>,
+    enforcement: Enforcement,
+) -> ngx_int_t {
+    let decided = ctx::get(request.as_ref())
+        .filter(|c| !c.pending.get() && std::ptr::eq(c.decided_for.get(), lc))
+        .and_then(|c| c.outcome.get());
+    if let Some(outcome) = decided {
+        return match outcome {
+            Outcome::Allowed if enforcement != Enforcement::Shadow => OK,
+            _ => DECLINED,
+        };
+    }
+    // Once per request (a wait for keys runs this handler again).
+    let Some(c) = ctx::get_or_create(request.as_ref()) else {
+        return SERVER_ERROR;
+    };
+    if !c.late_check.replace(true) {
+        ngx_log_error!(
+            NGX_LOG_INFO,
+            request.log(),
+            "jwt_peer_auth: the preaccess phase ended before the token was checked there \
+             (another module's handler): checked in the access phase"
+        );
+    }
+    let rc = check(request, lc, source, false);
+    if rc != AGAIN {
+        c.pending.set(false);
+    }
+    if rc == OK && enforcement == Enforcement::Shadow {
         return DECLINED;
     }
-    match ctx::get(request.as_ref()) {
-        Some(c) if c.outcome.get() == Some(Outcome::Allowed) && std::ptr::eq(c.decided_for.get(), lc) => OK,
-        _ => DECLINED,
-    }
+    rc
 }
 
 /// The checks of an enabled location: token → keys → verification → policy.
@@ -705,20 +737,26 @@ fn server_error(job: &Job) -> ngx_int_t {
 }
 
 /// The status of a refusal, with its challenge (`challenge`: the first time). A response that
-/// has a challenge already (the first refusal's, before an error page) keeps that one only:
-/// `auth_basic` adds its challenge again, but a second one adds nothing for the client, which
-/// asked for the first location.
+/// still carries this module's challenge (the first refusal's, before an error page) keeps
+/// that one only: `auth_basic` adds its challenge again, but a second one adds nothing for the
+/// client, which asked for the first location. Another module's challenge (`auth_basic` or
+/// `auth_request` under `satisfy any`) does not count: the Bearer one goes beside it.
 fn refusal_status(request: &mut Request, job: &Job, reason: Reason, challenge: bool) -> ngx_int_t {
     let status = reason.http_status();
-    // SAFETY: NULL or an element of the request's output header list.
+    let (ours, value) = job.ctx.challenge.get();
+    // SAFETY: NULL or the element this module pushed on the request's output header list
+    // (request pool memory, valid for the whole request); only read.
     let challenged =
-        unsafe { request.as_ref().headers_out.www_authenticate.as_ref() }.is_some_and(|h| h.hash != 0);
-    if challenge
-        && !challenged
-        && matches!(status, 400 | 401)
-        && !glue::set_www_authenticate(request.as_mut(), job.lc.challenge(reason))
-    {
-        return SERVER_ERROR;
+        unsafe { ours.as_ref() }.is_some_and(|h| h.hash != 0 && std::ptr::eq(h.value.data, value));
+    if challenge && !challenged && matches!(status, 400 | 401) {
+        let text = job.lc.challenge(reason);
+        if !glue::set_www_authenticate(request.as_mut(), text) {
+            return SERVER_ERROR;
+        }
+        // set_www_authenticate made it the head of the response's WWW-Authenticate headers.
+        job.ctx
+            .challenge
+            .set((request.as_ref().headers_out.www_authenticate, text.as_ptr()));
     }
     status as ngx_int_t
 }

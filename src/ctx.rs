@@ -14,7 +14,7 @@ use std::ffi::c_void;
 use std::rc::Rc;
 
 use jwt_peer_auth_core::{Reason, Verified};
-use ngx::ffi::{ngx_http_request_t, ngx_pool_cleanup_add, ngx_pool_cleanup_t, ngx_pool_t};
+use ngx::ffi::{ngx_http_request_t, ngx_pool_cleanup_add, ngx_pool_cleanup_t, ngx_pool_t, ngx_table_elt_t};
 use ngx::http::HttpModule;
 
 use crate::config::LocConf;
@@ -57,6 +57,13 @@ pub struct RequestCtx {
     /// The token needs a signature verification, left for the preaccess handler after the
     /// limiters (`$jwt_peer_auth_unverified_addr` is the client address meanwhile).
     pub pending: Cell<bool>,
+    /// The access phase checked a preaccess location that the preaccess phase left undecided
+    /// (another module ended that phase first): logged once.
+    pub late_check: Cell<bool>,
+    /// The `WWW-Authenticate` header this module added to the response, and its value's
+    /// address: a refusal checked again at an error page adds no second challenge while this
+    /// one is still on the response.
+    pub challenge: Cell<(*const ngx_table_elt_t, *const u8)>,
     /// The client certificate's thumbprint, once computed for `jwt_peer_auth_cert_binding`.
     pub thumbprint: RefCell<Option<String>>,
     /// What variable values were withheld (control characters) and logged: each is logged
@@ -77,6 +84,8 @@ impl Default for RequestCtx {
             token: Cell::new((std::ptr::null(), 0)),
             again: Cell::default(),
             pending: Cell::default(),
+            late_check: Cell::default(),
+            challenge: Cell::new((std::ptr::null(), std::ptr::null())),
             thumbprint: RefCell::default(),
             withheld: RefCell::default(),
         }

@@ -5,6 +5,9 @@
 //! in [`access`] (and its preaccess entry in [`phase`]), the `unsafe` accessors in [`glue`],
 //! and every validity decision in the NGINX-free `jwt_peer_auth_core` crate.
 
+// Every unsafe block says why it is sound (`// SAFETY:`), and clippy holds the line.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_char, c_void};
 use std::ptr;
 

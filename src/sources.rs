@@ -198,6 +198,7 @@ fn leads_to_internal_exact(server: &ngx_http_core_srv_conf_t, uri: &[u8]) -> boo
         let Some(n) = (unsafe { node.as_ref() }) else {
             return false;
         };
+        // SAFETY: as above: `len` name bytes follow the node, in the configuration pool.
         let name = unsafe { std::slice::from_raw_parts(n.name.as_ptr(), usize::from(n.len)) };
         let k = rest.len().min(name.len());
         match rest[..k].cmp(&name[..k]) {

@@ -12,6 +12,8 @@
 //! Every `unsafe` of this crate is here, in small owned wrappers: the key ([`Pkey`]) and a
 //! verification context ([`VerifyCtx`]), each freed exactly once by its owner.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_char, c_ulong, CStr};
 use std::fmt;
 use std::ptr::{self, NonNull};

@@ -69,6 +69,7 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     }
     // SAFETY: the next filter was set before this one was installed.
     match unsafe { NEXT_HEADER_FILTER } {
+        // SAFETY: NGINX's next header filter, called with the request it gave this one.
         Some(next) => unsafe { next(r) },
         None => 0,
     }
@@ -80,6 +81,7 @@ fn chain_len(chain: *mut ngx_chain_t) -> usize {
     let mut cl = chain;
     // SAFETY: the chain links and buffers are valid for the filter call.
     while let Some(link) = unsafe { cl.as_ref() } {
+        // SAFETY: a link's buffer is NULL or valid for the filter call.
         if let Some(b) = unsafe { link.buf.as_ref() } {
             if b.memory() != 0 || b.temporary() != 0 || b.mmap() != 0 {
                 len += b.last as usize - b.pos as usize;
@@ -95,6 +97,8 @@ fn consume(chain: *mut ngx_chain_t) {
     let mut cl = chain;
     // SAFETY: as in chain_len; the buffers are the filter's to consume.
     while let Some(link) = unsafe { cl.as_ref() } {
+        // SAFETY: a link's buffer is NULL or valid for the filter call, and the filter's to
+        // consume; no other reference to it is held here.
         if let Some(b) = unsafe { link.buf.as_mut() } {
             b.pos = b.last;
             b.file_pos = b.file_last;
@@ -137,6 +141,7 @@ extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -
     }
     // SAFETY: the next filter was set before this one was installed.
     match unsafe { NEXT_BODY_FILTER } {
+        // SAFETY: NGINX's next body filter, called with the request and chain it gave this one.
         Some(next) => unsafe { next(r, chain) },
         None => 0,
     }

@@ -63,4 +63,7 @@ if ! perl -MTest::Nginx::Socket -e1 2>/dev/null; then
     export PERL5LIB="$PWD/t/lib${PERL5LIB:+:$PERL5LIB}"
 fi
 echo "t/*.t but ${skip[*]}, with TEST_NGINX_BINARY=$debian_nginx TEST_NGINX_LOAD_MODULES=$debian_module"
-TEST_NGINX_BINARY=$debian_nginx TEST_NGINX_LOAD_MODULES=$debian_module prove "${smoke[@]}"
+# NGINX_SOURCE_DIR/NGINX_BUILD_DIR: the tree the Debian module was built against, for t/034's
+# helper modules (compiled at test time; a module only loads into the NGINX it was built for).
+NGINX_SOURCE_DIR=$PWD/build/debian-nginx NGINX_BUILD_DIR=$PWD/build/debian-nginx/objs \
+    TEST_NGINX_BINARY=$debian_nginx TEST_NGINX_LOAD_MODULES=$debian_module prove "${smoke[@]}"

@@ -30,9 +30,6 @@ our ($HELPERS, $NO_HELPERS);
 # scripts/build.sh takes them. Dies if that is not possible.
 sub build_helpers {
     my ($root, $src) = @_;
-    make_path($HELPERS);
-    my $c = "$HELPERS/preaccess_ok.c";
-    my $old = -f $c ? do { local (@ARGV, $/) = $c; <> } : '';
     my $objs = $ENV{NGINX_BUILD_DIR} // do {
         my $f = "$root/target/release/nginx-build-dir";
         open(my $fh, '<', $f) or die "$f: $!\n";
@@ -41,6 +38,9 @@ sub build_helpers {
         $d;
     };
     die "no objs/ directory at $objs\n" unless -f "$objs/ngx_auto_config.h";
+    # One directory per NGINX build: a module only loads into the NGINX it was compiled for.
+    require Digest::MD5;
+    $HELPERS .= '/' . substr(Digest::MD5::md5_hex($objs), 0, 12);
     # The NGINX source the objs/ directory was configured from (its Makefile's first include).
     my $src_dir = $ENV{NGINX_SOURCE_DIR};
     ($src_dir) = do { local (@ARGV, $/) = "$objs/Makefile"; <> } =~ m{^\s*-I\s+(\S+)/src/core\b}m
@@ -50,6 +50,9 @@ sub build_helpers {
         ($src_dir) = glob("$ENV{HOME}/.cargo/registry/src/*/nginx-src-*/nginx");
     }
     die "no NGINX source for the helper module\n" unless $src_dir && -d "$src_dir/src/http";
+    make_path($HELPERS);
+    my $c = "$HELPERS/preaccess_ok.c";
+    my $old = -f $c ? do { local (@ARGV, $/) = $c; <> } : '';
     my @inc = map { ('-I', "$src_dir/src/$_") } qw(core event event/modules event/quic os/unix http http/modules http/v2);
     if ($old ne $src || !-f "$HELPERS/between.so" || !-f "$HELPERS/ahead.so"
         || -M "$HELPERS/between.so" > -M "$objs/ngx_auto_config.h") {
@@ -126,8 +129,11 @@ _C_
     $NO_HELPERS = eval { build_helpers($root, $src); 0 } // do { warn "t/034: $@"; 1 };
     # "between" before jwt_peer_auth, "ahead" after it (postconfiguration runs in load order;
     # a phase runs its handlers last-added first). Without them, TEST 1-3 are skipped.
+    # The module under test: the one the runner was given (e.g. scripts/test-debian.sh's build
+    # for Debian's NGINX), else the vendored build.
+    my $module = $ENV{TEST_NGINX_LOAD_MODULES} || "$root/build/ngx_http_jwt_peer_auth_module.so";
     $ENV{TEST_NGINX_LOAD_MODULES} = join ' ', ($NO_HELPERS ? () : "$HELPERS/between.so"),
-        "$root/build/ngx_http_jwt_peer_auth_module.so", ($NO_HELPERS ? () : "$HELPERS/ahead.so");
+        $module, ($NO_HELPERS ? () : "$HELPERS/ahead.so");
 }
 
 use JwtPeerAuth;

@@ -142,7 +142,9 @@ fn step(list: &List, path: &str) {
         ino: file.ino,
         applied: from + consumed as u64,
     };
-    if !list.claim(cur, to) {
+    // SAFETY: NGINX's cached time, updated by the event loop of this process.
+    let now_ms = unsafe { ngx::ffi::ngx_current_msec } as u64;
+    if !list.claim(cur, now_ms) {
         return;
     }
     BEHIND.store(to.applied < file.applied, Ordering::Relaxed);
@@ -162,6 +164,8 @@ fn step(list: &List, path: &str) {
         );
     }
     let full = list.apply(&fold.items, now);
+    // Only now: a worker that dies applying the run leaves it claimed, not applied.
+    list.applied(cur, to);
     if full > 0 {
         let zone = list.conf.map_or("", |c| c.zone_name.as_str());
         ngx_log_error!(

@@ -205,7 +205,9 @@ pub fn compact_in_background(path: &str, now: i64) {
     let spawned = std::thread::Builder::new()
         .name("jwt-rev-compact".into())
         .spawn(move || {
-            let _ = compact(&path, now);
+            // A panic ends only this thread (panic = "unwind"), but it must not leave the flag
+            // set: no compaction would run in this worker again and the journal would grow.
+            let _ = std::panic::catch_unwind(|| compact(&path, now));
             COMPACTING.store(false, Ordering::Release);
         });
     if spawned.is_err() {

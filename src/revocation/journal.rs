@@ -3,7 +3,10 @@
 //! has not applied yet (a change served by a worker of another zone: an older generation
 //! during a binary upgrade, or during a reload that replaced the zone). The check is one
 //! `stat`; the zone records how far it has applied the journal, so one worker per zone applies
-//! each run, [`list::APPLY_STEP`] entries per lock hold, at most [`READ_MAX`] bytes per check.
+//! each run (claimed under the lock by its pid; the mark moves only once the run is applied, and
+//! a claim older than [`super::list::CLAIM_STALE_MS`] is taken over, so a worker that dies
+//! applying leaves the run to the next one), [`list::APPLY_STEP`] entries per lock hold, at most
+//! [`READ_MAX`] bytes per check.
 //! Damage is reported in the error log (once per file and size) and skipped.
 
 use std::cell::RefCell;

@@ -8,6 +8,12 @@
 #           the run is applied: the other worker and the replacement must enforce the entry
 #           (failed before the fix: both admitted the revoked peer for good, 2 of 3 checks;
 #           now the claim of a dead worker is taken over after 1 s).
+#   TEST 2: the disk is full: a POST whose record is written but for its newline (a short write,
+#           then ENOSPC) answers 500 and must change nothing. The next append, once there is
+#           room, must not complete the torn record into a valid line (failed before the fix:
+#           the refused entry was listed and enforced after the next POST, 3 of 8 checks). The
+#           state directory is a tmpfs of one page (mount: root; the block is skipped, saying
+#           so, where it cannot be mounted).
 #
 # Requests are pinned to a worker as in t/024 and t/026. gdb is required (scripts/deps.sh).
 use FindBin;
@@ -33,6 +39,22 @@ $ENV{TEST_NGINX_REV35_DIR} = $STATE_DIR;
 
 our %PORT;
 
+# TEST 2's state directory: a tmpfs of one page, mounted here (unmounted at the end).
+our $FULL_DIR = "$STATE_DIR/full";
+mkdir $FULL_DIR or die "mkdir: $!";
+our $FULL = system('mount', '-t', 'tmpfs', '-o', 'size=4k,mode=0777', 'tmpfs', $FULL_DIR) == 0;
+END { system('umount', $FULL_DIR) if $FULL; }
+# The record a POST of peer-z writes (its expiry has 10 digits until 2286).
+our $TORN_LEN = length(qq({"op":"add","name":"identifier","value":"peer-z","expires":) . (time() + 3600) . "}\n");
+if ($FULL) {
+    # The journal fills the page but for the record's length less one byte: the record's
+    # newline is what does not fit.
+    my $head = qq({"jwt_peer_auth_revocation":2}\n);
+    my $pad = 4096 - ($TORN_LEN - 1) - length($head) - 1;
+    JwtPeerAuth::write_file("$FULL_DIR/state2", $head . (' ' x $pad) . "\n");
+    chmod 0666, "$FULL_DIR/state2";
+}
+
 add_block_preprocessor(sub {
     my $block = shift;
     my $n = $block->seq_num;
@@ -41,6 +63,7 @@ add_block_preprocessor(sub {
         $http =~ s/\@PORT\@/$port/g;
         $http =~ s/\@REV\@/rev_r$n/g;
         $http =~ s/\@STATE\@/$STATE_DIR\/state$n/g;
+        $http =~ s/\@FULL\@/$FULL_DIR\/state$n/g;
         $block->set_value('http_config', $http);
     }
 });
@@ -110,6 +133,34 @@ sub death_between_claim_and_apply {
     close $_ for values %$c, values %$r;
 }
 
+# TEST 2.
+sub torn_record_on_a_full_disk {
+    my ($block) = @_;
+    my $port = $PORT{$block->seq_num};
+    SKIP: {
+        Test::More::skip('cannot mount a tmpfs (not root, or no CAP_SYS_ADMIN)', 8) unless $FULL;
+        my $s = Workers::connect_to($port);
+        my $z = JwtPeerAuth::bearer_claims(identifier => 'peer-z');
+        my ($code, $body) = ask($s, '/revocations', undef, '{"name":"identifier","value":"peer-z"}');
+        Test::More::is($code, 500, 'the disk is full: the POST answers 500');
+        Test::More::like($body, qr/No space left on device/, 'and says why');
+        Test::More::is(-s "$FULL_DIR/state2", 4096, 'the record is in the file but for its newline (a short write)');
+        ($code, $body) = ask($s, '/revocations');
+        Test::More::unlike($body, qr/peer-z/, 'the refused entry is not listed');
+        system('mount', '-o', 'remount,size=64k', $FULL_DIR) == 0 or die "remount: $?";
+        ($code) = ask($s, '/revocations', undef, '{"name":"identifier","value":"peer-y"}');
+        Test::More::is($code, 201, 'with room again, the next POST is served');
+        ($code, $body) = ask($s, '/revocations');
+        Test::More::unlike($body, qr/peer-z/, 'the refused entry is still not listed');
+        Time::HiRes::sleep(0.3);
+        ($code) = ask($s, '/p/index.html', $z);
+        Test::More::is($code, 200, 'nor enforced');
+        Test::More::ok(JwtPeerAuth::log_count(qr/damaged state file "\Q$FULL_DIR\E\/state2" at byte \d+: .*the line is skipped/),
+                       'the torn line is reported as damaged and skipped');
+        close $s;
+    }
+}
+
 run_tests();
 
 __DATA__
@@ -128,3 +179,19 @@ __DATA__
     }
 --- between_0
 main::death_between_claim_and_apply($block);
+
+
+
+=== TEST 2: a full disk: a POST answers 500 and changes nothing, also after the next append
+--- http_config
+    jwt_peer_auth_revocation zone=@REV@:1m state=@FULL@;
+    server {
+        listen 127.0.0.1:@PORT@;
+        jwt_peer_auth "peers";
+        jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+        jwt_peer_auth_revocation_check identifier;
+        location /p { alias $TEST_NGINX_HTML_DIR/; }
+        location = /revocations { jwt_peer_auth off; jwt_peer_auth_revocation_api; }
+    }
+--- between_0
+main::torn_record_on_a_full_disk($block);

@@ -3,7 +3,10 @@
 //! has not applied yet (a change served by a worker of another zone: an older generation
 //! during a binary upgrade, or during a reload that replaced the zone). The check is one
 //! `stat`; the zone records how far it has applied the journal, so one worker per zone applies
-//! each run, [`list::APPLY_STEP`] entries per lock hold, at most [`READ_MAX`] bytes per check.
+//! each run (claimed under the lock by its pid; the mark moves only once the run is applied, and
+//! a claim older than [`super::list::CLAIM_STALE_MS`] is taken over, so a worker that dies
+//! applying leaves the run to the next one), [`list::APPLY_STEP`] entries per lock hold, at most
+//! [`READ_MAX`] bytes per check.
 //! Damage is reported in the error log (once per file and size) and skipped.
 
 use std::cell::RefCell;
@@ -142,7 +145,9 @@ fn step(list: &List, path: &str) {
         ino: file.ino,
         applied: from + consumed as u64,
     };
-    if !list.claim(cur, to) {
+    // SAFETY: NGINX's cached time, updated by the event loop of this process.
+    let now_ms = unsafe { ngx::ffi::ngx_current_msec } as u64;
+    if !list.claim(cur, now_ms) {
         return;
     }
     BEHIND.store(to.applied < file.applied, Ordering::Relaxed);
@@ -162,6 +167,8 @@ fn step(list: &List, path: &str) {
         );
     }
     let full = list.apply(&fold.items, now);
+    // Only now: a worker that dies applying the run leaves it claimed, not applied.
+    list.applied(cur, to);
     if full > 0 {
         let zone = list.conf.map_or("", |c| c.zone_name.as_str());
         ngx_log_error!(

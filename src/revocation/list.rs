@@ -31,7 +31,7 @@ use crate::zone::{Header, HeldSlab, SlabHeld, SlabMutex};
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtrevk\0");
 /// Bumped whenever [`Shared`] changes shape.
-const LAYOUT_VERSION: u32 = 2;
+const LAYOUT_VERSION: u32 = 3;
 
 /// Expired entries dropped per change, at most: a change costs O(log n) whatever the list
 /// holds; with one change a second, a day's worth of expiries is gone within the day.
@@ -93,7 +93,18 @@ struct Shared {
     journal_applied: AtomicU64,
     /// Only reached through [`List::lock`].
     trees: SlabMutex<Trees>,
+    /// The worker applying a run of the journal (its pid; 0: none) and when it claimed it
+    /// (`ngx_current_msec`, the monotonic clock every process reads): the mark moves only once
+    /// the run is applied, so a worker that dies in between leaves the run to the next one
+    /// (after [`CLAIM_STALE_MS`]). Written under the lock. After `trees`, so that the fields
+    /// before keep their offsets.
+    journal_owner: AtomicU64,
+    journal_owned_ms: AtomicU64,
 }
+
+/// A claim on a run of the journal older than this is taken over (its worker died, or is
+/// stalled: applying a run takes milliseconds).
+pub const CLAIM_STALE_MS: u64 = 1000;
 
 /// A journal position: which file, how far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,6 +112,13 @@ pub struct Mark {
     pub dev: u64,
     pub ino: u64,
     pub applied: u64,
+}
+
+/// This process's pid (NGINX's `ngx_pid`, set in each worker at its start).
+fn own_pid() -> u64 {
+    // SAFETY: NGINX sets `ngx_pid` in the master and again in each process it forks, before
+    // any request; only this process writes it.
+    unsafe { ngx::ffi::ngx_pid as u64 }
 }
 
 /// A handle to the list, valid in every worker.
@@ -350,15 +368,38 @@ impl List {
         self.shared.journal_applied.store(m.applied, Ordering::Release);
     }
 
-    /// Moves the zone's journal position from `from` to `to` if no other worker did: under the
-    /// lock, so that one worker applies each run. `false`: another worker has it.
-    pub fn claim(&self, from: Mark, to: Mark) -> bool {
+    /// Claims the run of the journal after `from` for this worker if the zone is still at
+    /// `from` and no other worker has claimed it (within [`CLAIM_STALE_MS`]): under the lock,
+    /// so that one worker applies each run. `false`: another worker has it. The mark does not
+    /// move yet: [`List::applied`] moves it once the run is applied.
+    pub fn claim(&self, from: Mark, now_ms: u64) -> bool {
+        let me = own_pid();
         let _held = self.lock();
         if self.mark() != from {
             return false;
         }
-        self.set_mark(to);
+        let owner = self.shared.journal_owner.load(Ordering::Acquire);
+        let since = self.shared.journal_owned_ms.load(Ordering::Acquire);
+        if owner != 0 && owner != me && now_ms.wrapping_sub(since) < CLAIM_STALE_MS {
+            return false;
+        }
+        self.shared.journal_owner.store(me, Ordering::Release);
+        self.shared.journal_owned_ms.store(now_ms, Ordering::Release);
         true
+    }
+
+    /// The run claimed from `from` is applied up to `to`: the mark moves there if this worker
+    /// still holds the claim (a stalled worker whose claim was taken over moves nothing).
+    pub fn applied(&self, from: Mark, to: Mark) {
+        let me = own_pid();
+        let _held = self.lock();
+        if self.shared.journal_owner.load(Ordering::Acquire) != me {
+            return;
+        }
+        if self.mark() == from {
+            self.set_mark(to);
+        }
+        self.shared.journal_owner.store(0, Ordering::Release);
     }
 
     /// Applies the net effect of a run of the journal, [`APPLY_STEP`] entries per lock hold.
@@ -427,6 +468,8 @@ impl List {
                     by_expiry,
                     next_id: 0,
                 }),
+                journal_owner: AtomicU64::new(0),
+                journal_owned_ms: AtomicU64::new(0),
             };
             let p = ngx::allocator::allocate(shared, &locked).map_err(|_| "the zone is too small")?;
             drop(locked);

@@ -132,13 +132,19 @@ mod libc_flags {
     pub const ELOOP: i32 = ngx::ffi::ELOOP as i32;
 }
 
+/// What ends a last line left without its newline before the next record: a torn append
+/// (its POST or DELETE answered 500), which must not become a record; after a JSON object these
+/// bytes make the line damaged (reported, skipped).
+const TORN: &str = " (torn by a failed write)\n";
+
 /// Appends one record to the journal at `path`: one write of one line, flushed to disk.
 /// Appends of several workers (of several generations) never wait for each other (a shared
 /// lock on the directory: it only waits for the last step of a compaction, which renames a
 /// new file over the journal, a few milliseconds). A file without a journal header is refused
 /// (another file in its place: nothing is written into it); a version 1 file is compacted into
-/// a journal first (once). A last line left without its newline (a damaged append) is ended
-/// first, so that this record is a line of its own.
+/// a journal first (once). A last line left without its newline (an append torn by a full
+/// disk, answered 500) is ended first as a damaged line ([`TORN`]), so that this record is a
+/// line of its own and the torn one never counts.
 pub fn append(path: &str, record: &Record, now: i64) -> std::io::Result<()> {
     match append_once(path, record) {
         Err(e) if e.kind() == std::io::ErrorKind::Other && e.to_string() == V1 => {
@@ -184,8 +190,13 @@ fn append_once(path: &str, record: &Record) -> std::io::Result<()> {
             ));
         }
         let mut last = [0u8; 1];
-        if f.read_at(&mut last, meta.len() - 1)? == 1 && last[0] != b'\n' {
-            line.push('\n');
+        if (meta.len() as usize) < journal::HEADER.len() {
+            // A header torn by a full disk (`has_header` took it as a prefix): completed.
+            line.push_str(&journal::HEADER[meta.len() as usize..]);
+        } else if f.read_at(&mut last, meta.len() - 1)? == 1 && last[0] != b'\n' {
+            // A record torn by a full disk (its append answered 500): ended so that it can
+            // never read as a record, even one lacking only its newline.
+            line.push_str(TORN);
         }
     }
     line.push_str(&record.render());
@@ -205,7 +216,9 @@ pub fn compact_in_background(path: &str, now: i64) {
     let spawned = std::thread::Builder::new()
         .name("jwt-rev-compact".into())
         .spawn(move || {
-            let _ = compact(&path, now);
+            // A panic ends only this thread (panic = "unwind"), but it must not leave the flag
+            // set: no compaction would run in this worker again and the journal would grow.
+            let _ = std::panic::catch_unwind(|| compact(&path, now));
             COMPACTING.store(false, Ordering::Release);
         });
     if spawned.is_err() {

@@ -162,8 +162,21 @@ http {
         # Tokens failing the checks that need no key never start a fetch.
         location /cheap/ { jwt_peer_auth "vg"; jwt_peer_auth_key_request /_jwks_cheap; alias {{www}}/; }
         location = /_jwks_cheap { internal; proxy_pass http://127.0.0.1:{{ks_port}}/states/ok; }
-        # Decisions survive internal redirects: an error page in a protected location is served
-        # with the refusal's status; a named location keeps the identity, applies its own rules.
+        # Decisions survive internal redirects: an error page in a protected location is checked
+        # again (a second refusal: NGINX's own page), one in a location with jwt_peer_auth off is
+        # served with the refusal's status; a named location keeps the identity, applies its own
+        # rules.
+        location /ep401-open/ {
+            jwt_peer_auth "vg";
+            jwt_peer_auth_jwks_file {{keys}}/jwks.json;
+            error_page 401 /open-denied/denied.html;
+            alias {{www}}/;
+        }
+        location /open-denied/ {
+            jwt_peer_auth off;
+            alias {{www}}/;
+            add_header X-Denied-Status $jwt_peer_auth_status always;
+        }
         location /ep401/ {
             jwt_peer_auth "vg";
             jwt_peer_auth_jwks_file {{keys}}/jwks.json;
@@ -275,8 +288,11 @@ def single(run, vg, ports):
     c.req(ngx, "cookie missing", 401, "/cookie/hello.txt")
     # Internal redirects (t/016 under valgrind: see T_FILES).
     r = c.req(ngx, "error_page 401 into a protected location: no token", 401, "/ep401/hello.txt")
-    c.note(r is not None and b"access denied" in r.body and r.header("X-Denied-Status") == "missing",
-           "error page served, its status variable says missing")
+    c.note(r is not None and b"401 Authorization Required" in r.body and b"access denied" not in r.body
+           and r.header("X-Denied-Status") == "missing",
+           "protected error page checked again: NGINX's own page, its status variable says missing")
+    r = c.req(ngx, "error_page 401 into a location with jwt_peer_auth off: no token", 401, "/ep401-open/hello.txt")
+    c.note(r is not None and b"access denied" in r.body, "unprotected error page served")
     c.req(ngx, "error_page location, bad signature", 401, "/ep401/hello.txt", headers=bearer(k.sign("ec", "--corrupt")))
     r = c.req(ngx, "try_files to a protected named location", 200, "/tf/x", headers=bearer(k.sign("rsa")))
     c.note(r is not None and r.header("X-Named-Sub") == "peer-test", "claim after try_files (@named)")

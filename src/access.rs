@@ -15,8 +15,10 @@
 use std::rc::Rc;
 
 use jwt_peer_auth_core::bearer::{self, BearerError};
+use jwt_peer_auth_core::digest::Digest;
 use jwt_peer_auth_core::enforcement::Enforcement;
-use jwt_peer_auth_core::{binding, policy, KeySet, Reason, Rejection, Verified};
+use jwt_peer_auth_core::verify::KeyRing;
+use jwt_peer_auth_core::{binding, policy, Reason, Rejection, Verified};
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT,
@@ -29,7 +31,7 @@ use crate::config::{CertBinding, LocConf, MainConf, Mode, Phase, MAX_LEVEL_SOURC
 use crate::ctx::{self, Outcome, RequestCtx};
 use crate::keys::{self, FetchedKeys, Keys, Retry};
 use crate::revocation::list::List;
-use crate::token_cache::{self, Source};
+use crate::token_cache::{self, RingKey, Source};
 use crate::zone::{Counters, Zone};
 use crate::{glue, JwtPeerAuthModule};
 
@@ -220,19 +222,17 @@ fn check(
         Ok(t) => t,
         Err(rejection) => return refuse(request, &job, &rejection, None),
     };
-    // The token's issuer as it claims it, NOT verified: only to skip fetched key sources bound
-    // to another issuer (no fetch, no wait, no refetch for them). The core checks `iss` again
-    // on the verified payload.
-    let claimed = match lc.issuer_bound {
-        true => jwt_peer_auth_core::verify::unverified_issuer(t),
-        false => None,
-    };
-    let wanted = |i: usize| {
-        mc.sources
-            .get(i)
-            .filter(|s| jwt_peer_auth_core::verify::issuer_allows(s.issuer.as_deref(), claimed.as_deref()))
-    };
+    // Both caches are keyed by the token's SHA-256 (see token_cache.rs; computed once per
+    // kept-alive connection and token, conn_memo.rs), looked up before anything is parsed.
+    let d = crate::conn_memo::token_digest(request.as_ref(), t);
     let sources = &lc.key_sources[..lc.key_sources.len().min(MAX_LEVEL_SOURCES)];
+    // The fetched sources worth looking at: not those bound to another issuer than the token's
+    // (no fetch, no wait, no refetch for them).
+    let looked_at = match lc.issuer_bound {
+        true => for_issuer(&job, sources, t, &d),
+        false => u32::MAX,
+    };
+    let wanted = |n: usize, i: usize| mc.sources.get(i).filter(|_| looked_at & (1 << n) != 0);
     // At most once more per fetched source: after another worker published newer keys.
     for _ in 0..=sources.len() {
         let mut fetched: [Option<FetchedKeys>; MAX_LEVEL_SOURCES] = Default::default();
@@ -242,7 +242,7 @@ fn check(
         for (n, src) in sources
             .iter()
             .enumerate()
-            .filter_map(|(n, &i)| Some((n, wanted(i)?)))
+            .filter_map(|(n, &i)| Some((n, wanted(n, i)?)))
         {
             let Some(zone) = &job.zone else {
                 ngx_log_error!(
@@ -269,7 +269,8 @@ fn check(
             }
         }
         let now = ngx::ffi::ngx_time();
-        match verify_token(request, &job, t, &fetched, now) {
+        let ring = key_ring(&job, sources, &fetched, looked_at);
+        match verify_token(request, &job, t, &d, &ring, now) {
             // Left for the handler after the limiters ($jwt_peer_auth_unverified_addr).
             Ok(None) => {
                 ctx.pending.set(true);
@@ -292,7 +293,7 @@ fn check(
                 for (n, src) in sources
                     .iter()
                     .enumerate()
-                    .filter_map(|(n, &i)| Some((n, wanted(i)?)))
+                    .filter_map(|(n, &i)| Some((n, wanted(n, i)?)))
                 {
                     match keys::after_unknown_kid(
                         request.as_mut(),
@@ -400,7 +401,8 @@ fn trusts_decision(request: &mut Request, job: &Job) -> bool {
             .iter()
             .filter_map(|&i| job.mc.sources.get(i))
             .any(|s| s.slot == slot),
-        None => false,
+        // Verifies nothing: never what verified a token.
+        Some(Source::Without { .. }) | None => false,
     };
     let Some(Mode::On { token: source, .. }) = &job.lc.mode else {
         return false;
@@ -469,14 +471,97 @@ fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
     NGX_HTTP_FORBIDDEN as ngx_int_t
 }
 
-/// Key sets one request may verify with: a level's files and its fetched sets.
-const MAX_SETS: usize = 2 * MAX_LEVEL_SOURCES;
+/// The key sources one request verifies with: a level's files, then its fetched sets (at
+/// most [`MAX_LEVEL_SOURCES`] in all at one level: a fixed array, no allocation).
+type Ring<'k> = KeyRing<'k, Source, MAX_LEVEL_SOURCES>;
 
-/// Fills the unused places of the fixed key-set arrays.
-static NO_KEYS: KeySet = KeySet {
-    keys: Vec::new(),
-    skipped: Vec::new(),
-};
+/// The request's key ring: the location's files, then its fetched sources with the keys this
+/// request got (none for a source skipped for the token's issuer, bit `n` of `looked_at`
+/// clear, or without usable keys): the core still learns whose they would be (a token no
+/// source is for is refused as such, not for want of keys).
+fn key_ring<'k>(
+    job: &Job,
+    sources: &[usize],
+    fetched: &'k [Option<FetchedKeys>],
+    looked_at: u32,
+) -> Ring<'k> {
+    let lc = job.lc;
+    let mut ring = Ring::default();
+    for f in lc.jwks_files.iter().take(MAX_LEVEL_SOURCES) {
+        ring.push(Some(&f.keys), f.issuer.as_deref(), Source::File(&f.keys));
+    }
+    for (n, (k, &i)) in fetched.iter().zip(sources).enumerate() {
+        match k {
+            Some(k) => {
+                let source = Source::Fetched {
+                    slot: k.slot,
+                    generation: k.generation,
+                };
+                ring.push(Some(&k.keys), k.issuer, source)
+            }
+            None => {
+                let s = job.mc.sources.get(i);
+                let source = Source::Without {
+                    slot: s.map_or(usize::MAX, |s| s.slot),
+                    skipped: looked_at & (1 << n) == 0,
+                };
+                ring.push(None, s.and_then(|s| s.issuer.as_deref()), source)
+            }
+        };
+    }
+    ring
+}
+
+/// Which of an issuer-bound location's fetched `sources` (bit `n` for `sources[n]`) may hold
+/// the key of token `t`: those bound to no issuer or to the token's `iss`. Without parsing
+/// when the token is cached (its verified `iss`) or a refusal of it by the same sources is
+/// remembered (the sources it skipped); else the `iss` the token claims, NOT verified: only
+/// to skip sources, never to accept (the core checks `iss` again on the verified payload).
+fn for_issuer(job: &Job, sources: &[usize], t: &[u8], d: &Digest) -> u32 {
+    let mc = job.mc;
+    let mask = |iss: Option<&str>| {
+        sources.iter().enumerate().fold(0u32, |m, (n, &i)| {
+            let allows = mc
+                .sources
+                .get(i)
+                .is_some_and(|s| jwt_peer_auth_core::verify::issuer_allows(s.issuer.as_deref(), iss));
+            m | (u32::from(allows) << n)
+        })
+    };
+    if let Some(m) = token_cache::issuer(d, mask) {
+        return m;
+    }
+    if let Some(m) = token_cache::refused_with(d).and_then(|key| skipped_by(job, sources, &key)) {
+        return m;
+    }
+    mask(jwt_peer_auth_core::verify::unverified_issuer(t).as_deref())
+}
+
+/// The fetched sources a remembered refusal looked at, if it was made with this location's
+/// sources in this order (then it skipped the same ones for the same token).
+fn skipped_by(job: &Job, sources: &[usize], key: &RingKey) -> Option<u32> {
+    let files = &job.lc.jwks_files[..job.lc.jwks_files.len().min(MAX_LEVEL_SOURCES)];
+    if files.len() + sources.len() > key.len()
+        || key.get(files.len() + sources.len()).is_some_and(|&c| c != 0)
+    {
+        return None;
+    }
+    if !files
+        .iter()
+        .zip(key)
+        .all(|(f, &c)| token_cache::is_file(c, &f.keys))
+    {
+        return None;
+    }
+    let mut m = 0;
+    for (n, (&i, &c)) in sources.iter().zip(&key[files.len()..]).enumerate() {
+        let slot = job.mc.sources.get(i)?.slot;
+        if !token_cache::skipped(c, slot)? {
+            m |= 1 << n;
+        }
+    }
+    Some(m)
+}
 
 /// Verifies `t` (or takes it from the token cache, re-checked; or answers a refusal the token
 /// cannot outgrow from the refusal cache) and applies the location's claim rules. `None`: the
@@ -485,46 +570,15 @@ fn verify_token(
     request: &mut Request,
     job: &Job,
     t: &[u8],
-    fetched: &[Option<FetchedKeys>],
+    d: &Digest,
+    ring: &Ring,
     now: i64,
 ) -> Result<Option<(Rc<Verified>, Source)>, Rejection> {
     let lc = job.lc;
-    // The location's files, then its fetched sets, in fixed arrays (no allocation).
-    let mut sets: [&KeySet; MAX_SETS] = [&NO_KEYS; MAX_SETS];
-    let mut issuers: [Option<&str>; MAX_SETS] = [None; MAX_SETS];
-    let mut sources: [Source; MAX_SETS] = [Source::File(&NO_KEYS); MAX_SETS];
-    let mut n = 0;
-    for f in lc.jwks_files.iter().take(MAX_LEVEL_SOURCES) {
-        (sets[n], issuers[n], sources[n]) = (&f.keys, f.issuer.as_deref(), Source::File(&f.keys));
-        n += 1;
-    }
-    for (k, &i) in fetched.iter().zip(&lc.key_sources).take(MAX_LEVEL_SOURCES) {
-        (sets[n], issuers[n], sources[n]) = match k {
-            Some(k) => {
-                let source = Source::Fetched {
-                    slot: k.slot,
-                    generation: k.generation,
-                };
-                (&*k.keys, k.issuer, source)
-            }
-            // Skipped or without keys: no keys, but the core still learns whose they would be
-            // (a token no source is for is refused as such, not for want of keys).
-            None => {
-                let issuer = job.mc.sources.get(i).and_then(|s| s.issuer.as_deref());
-                (&NO_KEYS, issuer, Source::File(&NO_KEYS))
-            }
-        };
-        n += 1;
-    }
-    let (sets, issuers, sources) = (&sets[..n], &issuers[..n], &sources[..n]);
-    // Both caches are keyed by the token's SHA-256 (see token_cache.rs; computed once per
-    // kept-alive connection and token, conn_memo.rs). Refusals are remembered for locations
-    // with at most two key sources (the common case; with more, a refusal is simply verified
-    // again).
-    let d = crate::conn_memo::token_digest(request.as_ref(), t);
-    let used: Option<token_cache::Sources> =
-        (n <= 2).then(|| [sources.first().copied(), sources.get(1).copied()]);
-    let cached = token_cache::get(&d, sources);
+    // Refusals are remembered by the exact sources (and their generations) they were made
+    // with.
+    let used = token_cache::ring_key(ring.sources());
+    let cached = token_cache::get(d, ring.sources());
     let capacity = job.mc.token_cache_entries();
     let (verified, by) = match cached {
         Some((checked, by)) => {
@@ -533,10 +587,10 @@ fn verify_token(
             match jwt_peer_auth_core::recheck(&v, &lc.policy, now) {
                 Ok(()) => (Rc::new(v), by),
                 Err(rejection) => {
-                    token_cache::forget(&d);
+                    token_cache::forget(d);
                     // Expired under the sources this location uses: it stays expired.
                     if let Some(used) = &used {
-                        token_cache::remember_refusal(&d, used, &lc.policy, &rejection, capacity);
+                        token_cache::remember_refusal(d, used, &lc.policy, &rejection, capacity);
                     }
                     return Err(rejection);
                 }
@@ -545,7 +599,7 @@ fn verify_token(
         None => {
             if let Some(rejection) = used
                 .as_ref()
-                .and_then(|u| token_cache::refused(&d, u, &lc.policy, now))
+                .and_then(|u| token_cache::refused(d, u, &lc.policy, now))
             {
                 job.count(|c| &c.cache_misses);
                 job.count(|c| &c.refusal_cache_hits);
@@ -556,15 +610,17 @@ fn verify_token(
             }
             // Counted here: one miss per signature verification.
             job.count(|c| &c.cache_misses);
-            match jwt_peer_auth_core::verify_bound(t, sets, issuers, &lc.policy, now) {
+            match jwt_peer_auth_core::verify::verify_ring(t, ring, &lc.policy, now) {
                 Ok(v) => {
-                    let source = sources[v.key.set];
-                    token_cache::put(&d, v.checked().clone(), source, capacity);
+                    let Some(source) = ring.get(v.key.set).map(|e| e.source) else {
+                        return Err(Rejection::new(Reason::NoKeys, "no keys to verify with"));
+                    };
+                    token_cache::put(d, v.checked().clone(), source, capacity);
                     (Rc::new(v), source)
                 }
                 Err(rejection) => {
                     if let Some(used) = &used {
-                        token_cache::remember_refusal(&d, used, &lc.policy, &rejection, capacity);
+                        token_cache::remember_refusal(d, used, &lc.policy, &rejection, capacity);
                     }
                     return Err(rejection);
                 }

@@ -17,6 +17,7 @@ use std::rc::Rc;
 use jwt_peer_auth_core::bearer::{self, BearerError};
 use jwt_peer_auth_core::digest::Digest;
 use jwt_peer_auth_core::enforcement::Enforcement;
+use jwt_peer_auth_core::token::Token;
 use jwt_peer_auth_core::verify::KeyRing;
 use jwt_peer_auth_core::{binding, policy, Reason, Rejection, Verified};
 use ngx::core::Status;
@@ -225,11 +226,14 @@ fn check(
     // Both caches are keyed by the token's SHA-256 (see token_cache.rs; computed once per
     // kept-alive connection and token, conn_memo.rs), looked up before anything is parsed.
     let d = crate::conn_memo::token_digest(request.as_ref(), t);
+    // The token parsed at most once, when first needed: by the issuer filter, the checks
+    // before keys, or verification (not at all when a cache answers).
+    let mut view = Token::new(t);
     let sources = &lc.key_sources[..lc.key_sources.len().min(MAX_LEVEL_SOURCES)];
     // The fetched sources worth looking at: not those bound to another issuer than the token's
     // (no fetch, no wait, no refetch for them).
     let looked_at = match lc.issuer_bound {
-        true => for_issuer(&job, sources, t, &d),
+        true => for_issuer(&job, sources, &view, &d),
         false => u32::MAX,
     };
     let wanted = |n: usize, i: usize| mc.sources.get(i).filter(|_| looked_at & (1 << n) != 0);
@@ -252,9 +256,7 @@ fn check(
                 );
                 return server_error(&job);
             };
-            match keys::for_request(request.as_mut(), lc, src, zone, ctx, || {
-                jwt_peer_auth_core::verify::precheck(t, &lc.policy)
-            }) {
+            match keys::for_request(request.as_mut(), lc, src, zone, ctx, || view.precheck(&lc.policy)) {
                 Keys::Wait => return AGAIN,
                 Keys::Gone => return crate::fetch::wait::gone(request.as_mut()),
                 Keys::Refused(rejection) => return refuse(request, &job, &rejection, None),
@@ -270,7 +272,7 @@ fn check(
         }
         let now = ngx::ffi::ngx_time();
         let ring = key_ring(&job, sources, &fetched, looked_at);
-        match verify_token(request, &job, t, &d, &ring, now) {
+        match verify_token(request, &job, &mut view, &d, &ring, now) {
             // Left for the handler after the limiters ($jwt_peer_auth_unverified_addr).
             Ok(None) => {
                 ctx.pending.set(true);
@@ -517,7 +519,7 @@ fn key_ring<'k>(
 /// when the token is cached (its verified `iss`) or a refusal of it by the same sources is
 /// remembered (the sources it skipped); else the `iss` the token claims, NOT verified: only
 /// to skip sources, never to accept (the core checks `iss` again on the verified payload).
-fn for_issuer(job: &Job, sources: &[usize], t: &[u8], d: &Digest) -> u32 {
+fn for_issuer(job: &Job, sources: &[usize], t: &Token, d: &Digest) -> u32 {
     let mc = job.mc;
     let mask = |iss: Option<&str>| {
         sources.iter().enumerate().fold(0u32, |m, (n, &i)| {
@@ -534,7 +536,7 @@ fn for_issuer(job: &Job, sources: &[usize], t: &[u8], d: &Digest) -> u32 {
     if let Some(m) = token_cache::refused_with(d).and_then(|key| skipped_by(job, sources, &key)) {
         return m;
     }
-    mask(jwt_peer_auth_core::verify::unverified_issuer(t).as_deref())
+    mask(t.claimed_issuer())
 }
 
 /// The fetched sources a remembered refusal looked at, if it was made with this location's
@@ -569,7 +571,7 @@ fn skipped_by(job: &Job, sources: &[usize], key: &RingKey) -> Option<u32> {
 fn verify_token(
     request: &mut Request,
     job: &Job,
-    t: &[u8],
+    t: &mut Token,
     d: &Digest,
     ring: &Ring,
     now: i64,

@@ -16,6 +16,7 @@ use crate::b64;
 use crate::json;
 use crate::jwk::{Jwk, KeyMaterial, KeySet};
 use crate::reason::{Detail, Reason, Rejection};
+use crate::token::{PayloadError, Token};
 
 /// Longest token accepted. JWThenticator's are about 600 bytes; 8 KiB leaves room for issuers
 /// with many claims while bounding every allocation a token can cause.
@@ -225,12 +226,12 @@ fn reparse(text: &str) -> Map<String, Value> {
     parsed.unwrap_or_default()
 }
 
-fn malformed(what: &'static str) -> Rejection {
+pub(crate) fn malformed(what: &'static str) -> Rejection {
     Rejection::new(Reason::Malformed, what)
 }
 
 /// Splits a compact serialization into its three parts.
-fn split(token: &[u8]) -> Result<[&[u8]; 3], Rejection> {
+pub(crate) fn split(token: &[u8]) -> Result<[&[u8]; 3], Rejection> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(malformed("token longer than 8192 bytes"));
     }
@@ -250,7 +251,7 @@ fn split(token: &[u8]) -> Result<[&[u8]; 3], Rejection> {
 }
 
 /// Checks the JOSE header and returns the algorithm to verify with.
-fn check_header(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorithm, Rejection> {
+pub(crate) fn check_header(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorithm, Rejection> {
     let name = match header.get("alg") {
         Some(Value::String(s)) => s.as_str(),
         Some(_) => return Err(malformed("\"alg\" is not a string")),
@@ -484,36 +485,11 @@ pub fn recheck(v: &Verified, policy: &Policy, now: i64) -> Result<(), Rejection>
     check_times(&v.times, policy.leeway, now)
 }
 
-/// A token that passed the checks needing no key: its parts and its checked JOSE header.
-struct Parsed<'t> {
-    parts: [&'t [u8]; 3],
-    header: Map<String, Value>,
-    /// The header's JSON text (UTF-8: the JSON parser accepted it).
-    header_text: Vec<u8>,
-    alg: Algorithm,
-}
-
-/// The checks before key choice, shared by [`precheck`] and [`verify`]: size, three
-/// base64url parts, the header a JSON object, its `alg` allowed by the policy, no `crit`,
-/// no `b64: false`, a string `kid`.
-fn parse_header<'t>(token: &'t [u8], allowed: AlgSet) -> Result<Parsed<'t>, Rejection> {
-    let parts = split(token)?;
-    let header_text = b64::decode(parts[0]).map_err(|_| malformed("header is not base64url"))?;
-    let header = json::parse_object(&header_text).map_err(|_| malformed("header is not a JSON object"))?;
-    let alg = check_header(&header, allowed)?;
-    Ok(Parsed {
-        parts,
-        header,
-        header_text,
-        alg,
-    })
-}
-
 /// The cheap part of [`verify`]: structure and JOSE header against the policy, with no keys,
 /// no signature work and no payload parsing. A token it refuses, [`verify`] refuses with the
 /// same [`Rejection`], so a caller may run it before it has (or fetches) keys.
 pub fn precheck(token: &[u8], policy: &Policy) -> Result<(), Rejection> {
-    parse_header(token, policy.algorithms).map(|_| ())
+    Token::new(token).precheck(policy)
 }
 
 /// Verifies a compact JWS token against the given key sets and policy at time `now` (Unix
@@ -546,15 +522,7 @@ pub fn check_issuer(issuer: &str) -> Result<(), &'static str> {
 /// Never a basis for accepting a token: [`verify_bound`] checks `iss` again on the verified
 /// payload. `None`: no string `iss`, or a payload that cannot be read.
 pub fn unverified_issuer(token: &[u8]) -> Option<String> {
-    if token.len() > MAX_TOKEN_LEN {
-        return None;
-    }
-    let payload = token.split(|&b| b == b'.').nth(1)?;
-    let bytes = b64::decode(payload).ok()?;
-    match json::parse_object(&bytes).ok()?.remove("iss")? {
-        Value::String(s) => Some(s),
-        _ => None,
-    }
+    Token::new(token).claimed_issuer().map(str::to_owned)
 }
 
 /// Whether a key set bound to `bound` (`None`: to no issuer) may verify a token whose `iss`
@@ -578,13 +546,20 @@ pub fn verify_bound(
     now: i64,
 ) -> Result<Verified, Rejection> {
     let bound = |si: usize| issuers.get(si).copied().flatten();
-    verify_with(token, sets.len(), |si| sets[si], bound, policy, now)
+    verify_with(
+        &mut Token::new(token),
+        sets.len(),
+        |si| sets[si],
+        bound,
+        policy,
+        now,
+    )
 }
 
 /// [`verify_bound`] with the key sets of a [`KeyRing`]: [`KeyRef::set`] of the result is the
 /// index of the ring entry whose key verified the token.
 pub fn verify_ring<S: Copy, const N: usize>(
-    token: &[u8],
+    token: &mut Token<'_>,
     ring: &KeyRing<'_, S, N>,
     policy: &Policy,
     now: i64,
@@ -668,27 +643,46 @@ impl<'k, S: Copy, const N: usize> KeyRing<'k, S, N> {
 /// The verification of [`verify_bound`] and [`verify_ring`]: `sets` key sets, `set(i)` the
 /// keys of set `i`, `bound(i)` the issuer it is bound to.
 fn verify_with<'k>(
-    token: &[u8],
+    token: &mut Token<'_>,
     sets: usize,
     set: impl Fn(usize) -> &'k KeySet,
     bound: impl Fn(usize) -> Option<&'k str>,
     policy: &Policy,
     now: i64,
 ) -> Result<Verified, Rejection> {
-    let Parsed {
-        parts: [h, p, s],
-        header,
-        header_text,
-        alg,
-    } = parse_header(token, policy.algorithms)?;
+    let checked = check_token(token, sets, set, bound, policy, now)?;
+    // The header and claims this verification parsed, for the request (the variables).
+    let (header, payload) = token.take();
+    let verified = Verified::from_checked(Rc::new(checked));
+    if let Some(h) = header {
+        let _ = verified.header.set(h.map);
+    }
+    if let Some(p) = payload {
+        let _ = verified.claims.set(p.claims);
+    }
+    Ok(verified)
+}
+
+/// The checks of [`verify_with`] on the token's view, parsed at most once.
+fn check_token<'k>(
+    token: &Token<'_>,
+    sets: usize,
+    set: impl Fn(usize) -> &'k KeySet,
+    bound: impl Fn(usize) -> Option<&'k str>,
+    policy: &Policy,
+    now: i64,
+) -> Result<Checked, Rejection> {
+    let parsed = token.header()?;
+    let alg = check_header(&parsed.map, policy.algorithms)?;
+    let ([h, p, s], header) = (parsed.parts, &parsed.map);
 
     // Only to skip sets that cannot verify this token: `iss` is checked again once verified.
     let claimed = if (0..sets).any(|si| bound(si).is_some()) {
-        unverified_issuer(token)
+        token.claimed_issuer()
     } else {
         None
     };
-    let keep = |si: usize| issuer_allows(bound(si), claimed.as_deref());
+    let keep = |si: usize| issuer_allows(bound(si), claimed);
     if !(0..sets).any(keep) {
         return Err(match &claimed {
             Some(iss) => Rejection::with_value(Reason::Claim, "no key source for the issuer", iss),
@@ -709,7 +703,7 @@ fn verify_with<'k>(
         return Err(Rejection::new(Reason::Signature, "empty signature"));
     }
     let sig = b64::decode(s).map_err(|_| malformed("signature is not base64url"))?;
-    let signing_input = &token[..h.len() + 1 + p.len()];
+    let signing_input = &token.bytes()[..h.len() + 1 + p.len()];
     let key = keys
         .iter()
         .take(MAX_KEY_TRIES)
@@ -717,9 +711,12 @@ fn verify_with<'k>(
         .map(|(r, _)| *r)
         .ok_or_else(|| Rejection::new(Reason::Signature, "signature does not verify"))?;
 
-    let payload_bytes = b64::decode(p).map_err(|_| malformed("payload is not base64url"))?;
-    let claims = json::parse_object(&payload_bytes).map_err(|_| malformed("payload is not a JSON object"))?;
-    if std::str::from_utf8(&payload_bytes).is_err() {
+    let payload = token.payload().map_err(|e| match e {
+        PayloadError::NotBase64 => malformed("payload is not base64url"),
+        PayloadError::NotObject => malformed("payload is not a JSON object"),
+    })?;
+    let (payload_bytes, claims) = (&payload.bytes, &payload.claims);
+    if std::str::from_utf8(payload_bytes).is_err() {
         return Err(malformed("payload is not UTF-8"));
     }
     // The issuer binding, on the verified payload: the set whose key verified the signature.
@@ -730,7 +727,7 @@ fn verify_with<'k>(
             "\"iss\" is not the issuer of the key source that verified the signature",
         ));
     }
-    let times = parse_times(&claims)?;
+    let times = parse_times(claims)?;
     check_times(&times, policy.leeway, now)?;
 
     let key_kid = set(key.set)
@@ -740,12 +737,15 @@ fn verify_with<'k>(
         .map(Box::from);
     // The header and payload texts and the verified `iss` in one allocation: what the token
     // cache keeps.
-    let header_text = std::str::from_utf8(&header_text).map_err(|_| malformed("header is not UTF-8"))?;
-    let payload_text = std::str::from_utf8(&payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
-    let checked = Checked::new(alg, times, key, key_kid, header_text, payload_text, iss);
-    Ok(Verified {
-        checked: Rc::new(checked),
-        header: OnceCell::from(header),
-        claims: OnceCell::from(claims),
-    })
+    let header_text = std::str::from_utf8(&parsed.text).map_err(|_| malformed("header is not UTF-8"))?;
+    let payload_text = std::str::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
+    Ok(Checked::new(
+        alg,
+        times,
+        key,
+        key_kid,
+        header_text,
+        payload_text,
+        iss,
+    ))
 }

@@ -29,7 +29,7 @@ use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::ngx_log_error;
 
 use crate::config::{CertBinding, LocConf, MainConf, Mode, Phase, MAX_LEVEL_SOURCES};
-use crate::ctx::{self, Outcome, RequestCtx};
+use crate::ctx::{self, Identity, Outcome, RequestCtx};
 use crate::keys::{self, FetchedKeys, Keys, Retry};
 use crate::revocation::list::List;
 use crate::token_cache::{self, RingKey, Source};
@@ -157,8 +157,8 @@ fn preaccess_vote(
     enforcement: Enforcement,
 ) -> ngx_int_t {
     let decided = ctx::get(request.as_ref())
-        .filter(|c| !c.pending.get() && std::ptr::eq(c.decided_for.get(), lc))
-        .and_then(|c| c.outcome.get());
+        .filter(|c| !c.pending.get() && c.decided_for(lc))
+        .and_then(|c| c.outcome());
     if let Some(outcome) = decided {
         return match outcome {
             Outcome::Allowed if enforcement != Enforcement::Shadow => OK,
@@ -212,7 +212,7 @@ fn check(
     if early {
         ctx.pending.set(false);
     }
-    if let Some(outcome) = ctx.outcome.get() {
+    if let Some(outcome) = ctx.outcome() {
         if let Some(rc) = reenter(request, &job, outcome) {
             return rc;
         }
@@ -279,8 +279,12 @@ fn check(
                 return DECLINED;
             }
             Ok(Some((v, by))) => {
-                ctx.token.set((t.as_ptr(), t.len()));
-                return allow(request, &job, v, by);
+                let identity = Identity {
+                    verified: v,
+                    by,
+                    token: (t.as_ptr(), t.len()),
+                };
+                return allow(request, &job, identity);
             }
             Err(_) if unavailable.is_some() => {
                 let rejection = Rejection::new(Reason::NoKeys, "no usable keys from the key request");
@@ -342,40 +346,38 @@ fn check(
 /// page of a refused request unchecked (`handle` never gets here for it).
 fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int_t> {
     let ctx = job.ctx;
-    let same_location = std::ptr::eq(ctx.decided_for.get(), job.lc);
+    let same_location = ctx.decided_for(job.lc);
     let rc = match outcome {
         // The same checks again would give the same answer: refused again, not logged again.
         Outcome::Refused(reason) if same_location => refusal_status(request, job, reason, false),
         Outcome::Forbidden if same_location => NGX_HTTP_FORBIDDEN as ngx_int_t,
         Outcome::Refused(_) | Outcome::Forbidden => {
             ctx.again.set(true);
-            forget(ctx);
+            ctx.forget();
             return None;
         }
         // Passed without identity: only where that was decided; elsewhere checked afresh.
         Outcome::Passed(_) if same_location => DECLINED,
         Outcome::Passed(_) => {
-            forget(ctx);
+            ctx.forget();
             return None;
         }
         Outcome::Allowed if same_location => OK,
         Outcome::Allowed => {
             // Another location: the decision carries over only for a key source this location
             // trusts too, and the token it would read.
-            let v = ctx.verified.borrow().clone()?;
-            if !trusts_decision(request, job) {
-                forget(ctx);
+            let identity = ctx.identity()?;
+            if !trusts_decision(request, job, &identity) {
+                ctx.forget();
                 return None;
             }
+            let v = &identity.verified;
             // Its own checks apply to the same verified token: no signature work.
             let now = ngx::ffi::ngx_time();
-            let checked = jwt_peer_auth_core::recheck(&v, &job.lc.policy, now)
-                .and_then(|()| check_policy(request.as_mut(), job, &v, now));
+            let checked = jwt_peer_auth_core::recheck(v, &job.lc.policy, now)
+                .and_then(|()| check_policy(request.as_mut(), job, v, now));
             match checked {
-                Ok(()) => {
-                    let by = ctx.verified_by.get()?;
-                    allow(request, job, v, by)
-                }
+                Ok(()) => allow(request, job, identity),
                 Err(rejection) => refuse(request, job, &rejection, None),
             }
         }
@@ -383,33 +385,24 @@ fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int
     Some(rc)
 }
 
-/// Forgets a decision that does not carry over to this location: it is checked from scratch,
-/// and shows nothing of the earlier one meanwhile.
-fn forget(ctx: &RequestCtx) {
-    ctx.outcome.set(None);
-    ctx.verified.borrow_mut().take();
-    ctx.thumbprint.borrow_mut().take();
-}
-
 /// Whether this location trusts the key source that verified the request's token, and reads
 /// the same token.
-fn trusts_decision(request: &mut Request, job: &Job) -> bool {
-    let ctx = job.ctx;
-    let trusted = match ctx.verified_by.get() {
-        Some(Source::File(p)) => job.lc.jwks_files.iter().any(|f| std::ptr::eq(&f.keys, p)),
-        Some(Source::Fetched { slot, .. }) => job
+fn trusts_decision(request: &mut Request, job: &Job, identity: &Identity) -> bool {
+    let trusted = match identity.by {
+        Source::File(p) => job.lc.jwks_files.iter().any(|f| std::ptr::eq(&f.keys, p)),
+        Source::Fetched { slot, .. } => job
             .lc
             .key_sources
             .iter()
             .filter_map(|&i| job.mc.sources.get(i))
             .any(|s| s.slot == slot),
         // Verifies nothing: never what verified a token.
-        Some(Source::Without { .. }) | None => false,
+        Source::Without { .. } => false,
     };
     let Some(Mode::On { token: source, .. }) = &job.lc.mode else {
         return false;
     };
-    let (p, n) = ctx.token.get();
+    let (p, n) = identity.token;
     let same_token = match token(request.as_mut(), *source) {
         // SAFETY: `token` points to `n` bytes of request memory (a header or the request
         // pool), valid for the whole request.
@@ -421,12 +414,9 @@ fn trusts_decision(request: &mut Request, job: &Job) -> bool {
 
 /// The token passed: record the identity, then `jwt_peer_auth_require` (whose values may use
 /// the claim variables set here).
-fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_int_t {
+fn allow(request: &mut Request, job: &Job, identity: Identity) -> ngx_int_t {
     job.ctx.again.set(false);
-    *job.ctx.verified.borrow_mut() = Some(v);
-    job.ctx.verified_by.set(Some(by));
-    job.ctx.outcome.set(Some(Outcome::Allowed));
-    job.ctx.decided_for.set(job.lc);
+    job.ctx.decide(job.lc, Outcome::Allowed, Some(identity));
     for rule in job.lc.requires.iter().flatten() {
         let passes = rule
             .values
@@ -450,13 +440,14 @@ fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_i
 
 /// Refuses the request by `jwt_peer_auth_require ... error=403`: no identity, counted, logged.
 fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
-    job.ctx.verified.borrow_mut().take();
+    // No identity is left for the variables from here on.
+    job.ctx.decide(job.lc, Outcome::Forbidden, None);
     if !job.ctx.again.replace(false) {
         job.count(|c| &c.forbidden);
     }
     if !job.lc.enforcement().enforces(Reason::Claim) {
         job.count(|c| &c.unenforced);
-        job.ctx.outcome.set(Some(Outcome::Passed(Reason::Claim)));
+        job.ctx.decide(job.lc, Outcome::Passed(Reason::Claim), None);
         ngx_log_error!(
             NGX_LOG_INFO,
             request.log(),
@@ -464,7 +455,6 @@ fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
         );
         return DECLINED;
     }
-    job.ctx.outcome.set(Some(Outcome::Forbidden));
     ngx_log_error!(
         NGX_LOG_INFO,
         request.log(),
@@ -735,13 +725,11 @@ fn client_thumbprint(r: &mut ngx_http_request_t, ctx: &RequestCtx, b: &CertBindi
 fn refuse(request: &mut Request, job: &Job, rejection: &Rejection, slot: Option<usize>) -> ngx_int_t {
     let reason = rejection.reason;
     let enforced = job.lc.enforcement().enforces(reason);
-    job.ctx.verified.borrow_mut().take();
-    job.ctx.outcome.set(Some(if enforced {
-        Outcome::Refused(reason)
-    } else {
-        Outcome::Passed(reason)
-    }));
-    job.ctx.decided_for.set(job.lc);
+    let outcome = match enforced {
+        true => Outcome::Refused(reason),
+        false => Outcome::Passed(reason),
+    };
+    job.ctx.decide(job.lc, outcome, None);
     // A request refused before, checked again at its error page, is counted once.
     let again = job.ctx.again.replace(false);
     if !again {
@@ -787,10 +775,8 @@ fn server_error(job: &Job) -> ngx_int_t {
     if job.lc.enforcement().enforces(Reason::NoKeys) {
         return SERVER_ERROR;
     }
-    job.ctx.verified.borrow_mut().take();
     job.ctx.again.set(false);
-    job.ctx.outcome.set(Some(Outcome::Passed(Reason::NoKeys)));
-    job.ctx.decided_for.set(job.lc);
+    job.ctx.decide(job.lc, Outcome::Passed(Reason::NoKeys), None);
     DECLINED
 }
 

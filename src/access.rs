@@ -15,8 +15,11 @@
 use std::rc::Rc;
 
 use jwt_peer_auth_core::bearer::{self, BearerError};
+use jwt_peer_auth_core::digest::Digest;
 use jwt_peer_auth_core::enforcement::Enforcement;
-use jwt_peer_auth_core::{binding, policy, KeySet, Reason, Rejection, Verified};
+use jwt_peer_auth_core::token::Token;
+use jwt_peer_auth_core::verify::KeyRing;
+use jwt_peer_auth_core::{binding, policy, Reason, Rejection, Verified};
 use ngx::core::Status;
 use ngx::ffi::{
     ngx_http_request_t, ngx_int_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT,
@@ -26,10 +29,10 @@ use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use ngx::ngx_log_error;
 
 use crate::config::{CertBinding, LocConf, MainConf, Mode, Phase, MAX_LEVEL_SOURCES};
-use crate::ctx::{self, Outcome, RequestCtx};
+use crate::ctx::{self, Identity, Outcome, RequestCtx};
 use crate::keys::{self, FetchedKeys, Keys, Retry};
 use crate::revocation::list::List;
-use crate::token_cache::{self, Source};
+use crate::token_cache::{self, RingKey, Source};
 use crate::zone::{Counters, Zone};
 use crate::{glue, JwtPeerAuthModule};
 
@@ -154,8 +157,8 @@ fn preaccess_vote(
     enforcement: Enforcement,
 ) -> ngx_int_t {
     let decided = ctx::get(request.as_ref())
-        .filter(|c| !c.pending.get() && std::ptr::eq(c.decided_for.get(), lc))
-        .and_then(|c| c.outcome.get());
+        .filter(|c| !c.pending.get() && c.decided_for(lc))
+        .and_then(|c| c.outcome());
     if let Some(outcome) = decided {
         return match outcome {
             Outcome::Allowed if enforcement != Enforcement::Shadow => OK,
@@ -209,7 +212,7 @@ fn check(
     if early {
         ctx.pending.set(false);
     }
-    if let Some(outcome) = ctx.outcome.get() {
+    if let Some(outcome) = ctx.outcome() {
         if let Some(rc) = reenter(request, &job, outcome) {
             return rc;
         }
@@ -220,19 +223,20 @@ fn check(
         Ok(t) => t,
         Err(rejection) => return refuse(request, &job, &rejection, None),
     };
-    // The token's issuer as it claims it, NOT verified: only to skip fetched key sources bound
-    // to another issuer (no fetch, no wait, no refetch for them). The core checks `iss` again
-    // on the verified payload.
-    let claimed = match lc.issuer_bound {
-        true => jwt_peer_auth_core::verify::unverified_issuer(t),
-        false => None,
-    };
-    let wanted = |i: usize| {
-        mc.sources
-            .get(i)
-            .filter(|s| jwt_peer_auth_core::verify::issuer_allows(s.issuer.as_deref(), claimed.as_deref()))
-    };
+    // Both caches are keyed by the token's SHA-256 (see token_cache.rs; computed once per
+    // kept-alive connection and token, conn_memo.rs), looked up before anything is parsed.
+    let d = crate::conn_memo::token_digest(request.as_ref(), t);
+    // The token parsed at most once, when first needed: by the issuer filter, the checks
+    // before keys, or verification (not at all when a cache answers).
+    let mut view = Token::new(t);
     let sources = &lc.key_sources[..lc.key_sources.len().min(MAX_LEVEL_SOURCES)];
+    // The fetched sources worth looking at: not those bound to another issuer than the token's
+    // (no fetch, no wait, no refetch for them).
+    let looked_at = match lc.issuer_bound {
+        true => for_issuer(&job, sources, &view, &d),
+        false => u32::MAX,
+    };
+    let wanted = |n: usize, i: usize| mc.sources.get(i).filter(|_| looked_at & (1 << n) != 0);
     // At most once more per fetched source: after another worker published newer keys.
     for _ in 0..=sources.len() {
         let mut fetched: [Option<FetchedKeys>; MAX_LEVEL_SOURCES] = Default::default();
@@ -242,7 +246,7 @@ fn check(
         for (n, src) in sources
             .iter()
             .enumerate()
-            .filter_map(|(n, &i)| Some((n, wanted(i)?)))
+            .filter_map(|(n, &i)| Some((n, wanted(n, i)?)))
         {
             let Some(zone) = &job.zone else {
                 ngx_log_error!(
@@ -252,9 +256,7 @@ fn check(
                 );
                 return server_error(&job);
             };
-            match keys::for_request(request.as_mut(), lc, src, zone, ctx, || {
-                jwt_peer_auth_core::verify::precheck(t, &lc.policy)
-            }) {
+            match keys::for_request(request.as_mut(), lc, src, zone, ctx, || view.precheck(&lc.policy)) {
                 Keys::Wait => return AGAIN,
                 Keys::Gone => return crate::fetch::wait::gone(request.as_mut()),
                 Keys::Refused(rejection) => return refuse(request, &job, &rejection, None),
@@ -269,15 +271,20 @@ fn check(
             }
         }
         let now = ngx::ffi::ngx_time();
-        match verify_token(request, &job, t, &fetched, now) {
+        let ring = key_ring(&job, sources, &fetched, looked_at);
+        match verify_token(request, &job, &mut view, &d, &ring, now) {
             // Left for the handler after the limiters ($jwt_peer_auth_unverified_addr).
             Ok(None) => {
                 ctx.pending.set(true);
                 return DECLINED;
             }
             Ok(Some((v, by))) => {
-                ctx.token.set((t.as_ptr(), t.len()));
-                return allow(request, &job, v, by);
+                let identity = Identity {
+                    verified: v,
+                    by,
+                    token: (t.as_ptr(), t.len()),
+                };
+                return allow(request, &job, identity);
             }
             Err(_) if unavailable.is_some() => {
                 let rejection = Rejection::new(Reason::NoKeys, "no usable keys from the key request");
@@ -292,7 +299,7 @@ fn check(
                 for (n, src) in sources
                     .iter()
                     .enumerate()
-                    .filter_map(|(n, &i)| Some((n, wanted(i)?)))
+                    .filter_map(|(n, &i)| Some((n, wanted(n, i)?)))
                 {
                     match keys::after_unknown_kid(
                         request.as_mut(),
@@ -339,40 +346,38 @@ fn check(
 /// page of a refused request unchecked (`handle` never gets here for it).
 fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int_t> {
     let ctx = job.ctx;
-    let same_location = std::ptr::eq(ctx.decided_for.get(), job.lc);
+    let same_location = ctx.decided_for(job.lc);
     let rc = match outcome {
         // The same checks again would give the same answer: refused again, not logged again.
         Outcome::Refused(reason) if same_location => refusal_status(request, job, reason, false),
         Outcome::Forbidden if same_location => NGX_HTTP_FORBIDDEN as ngx_int_t,
         Outcome::Refused(_) | Outcome::Forbidden => {
             ctx.again.set(true);
-            forget(ctx);
+            ctx.forget();
             return None;
         }
         // Passed without identity: only where that was decided; elsewhere checked afresh.
         Outcome::Passed(_) if same_location => DECLINED,
         Outcome::Passed(_) => {
-            forget(ctx);
+            ctx.forget();
             return None;
         }
         Outcome::Allowed if same_location => OK,
         Outcome::Allowed => {
             // Another location: the decision carries over only for a key source this location
             // trusts too, and the token it would read.
-            let v = ctx.verified.borrow().clone()?;
-            if !trusts_decision(request, job) {
-                forget(ctx);
+            let identity = ctx.identity()?;
+            if !trusts_decision(request, job, &identity) {
+                ctx.forget();
                 return None;
             }
+            let v = &identity.verified;
             // Its own checks apply to the same verified token: no signature work.
             let now = ngx::ffi::ngx_time();
-            let checked = jwt_peer_auth_core::recheck(&v, &job.lc.policy, now)
-                .and_then(|()| check_policy(request.as_mut(), job, &v, now));
+            let checked = jwt_peer_auth_core::recheck(v, &job.lc.policy, now)
+                .and_then(|()| check_policy(request.as_mut(), job, v, now));
             match checked {
-                Ok(()) => {
-                    let by = ctx.verified_by.get()?;
-                    allow(request, job, v, by)
-                }
+                Ok(()) => allow(request, job, identity),
                 Err(rejection) => refuse(request, job, &rejection, None),
             }
         }
@@ -380,32 +385,24 @@ fn reenter(request: &mut Request, job: &Job, outcome: Outcome) -> Option<ngx_int
     Some(rc)
 }
 
-/// Forgets a decision that does not carry over to this location: it is checked from scratch,
-/// and shows nothing of the earlier one meanwhile.
-fn forget(ctx: &RequestCtx) {
-    ctx.outcome.set(None);
-    ctx.verified.borrow_mut().take();
-    ctx.thumbprint.borrow_mut().take();
-}
-
 /// Whether this location trusts the key source that verified the request's token, and reads
 /// the same token.
-fn trusts_decision(request: &mut Request, job: &Job) -> bool {
-    let ctx = job.ctx;
-    let trusted = match ctx.verified_by.get() {
-        Some(Source::File(p)) => job.lc.jwks_files.iter().any(|f| std::ptr::eq(&f.keys, p)),
-        Some(Source::Fetched { slot, .. }) => job
+fn trusts_decision(request: &mut Request, job: &Job, identity: &Identity) -> bool {
+    let trusted = match identity.by {
+        Source::File(p) => job.lc.jwks_files.iter().any(|f| std::ptr::eq(&f.keys, p)),
+        Source::Fetched { slot, .. } => job
             .lc
             .key_sources
             .iter()
             .filter_map(|&i| job.mc.sources.get(i))
             .any(|s| s.slot == slot),
-        None => false,
+        // Verifies nothing: never what verified a token.
+        Source::Without { .. } => false,
     };
     let Some(Mode::On { token: source, .. }) = &job.lc.mode else {
         return false;
     };
-    let (p, n) = ctx.token.get();
+    let (p, n) = identity.token;
     let same_token = match token(request.as_mut(), *source) {
         // SAFETY: `token` points to `n` bytes of request memory (a header or the request
         // pool), valid for the whole request.
@@ -417,12 +414,9 @@ fn trusts_decision(request: &mut Request, job: &Job) -> bool {
 
 /// The token passed: record the identity, then `jwt_peer_auth_require` (whose values may use
 /// the claim variables set here).
-fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_int_t {
+fn allow(request: &mut Request, job: &Job, identity: Identity) -> ngx_int_t {
     job.ctx.again.set(false);
-    *job.ctx.verified.borrow_mut() = Some(v);
-    job.ctx.verified_by.set(Some(by));
-    job.ctx.outcome.set(Some(Outcome::Allowed));
-    job.ctx.decided_for.set(job.lc);
+    job.ctx.decide(job.lc, Outcome::Allowed, Some(identity));
     for rule in job.lc.requires.iter().flatten() {
         let passes = rule
             .values
@@ -446,13 +440,14 @@ fn allow(request: &mut Request, job: &Job, v: Rc<Verified>, by: Source) -> ngx_i
 
 /// Refuses the request by `jwt_peer_auth_require ... error=403`: no identity, counted, logged.
 fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
-    job.ctx.verified.borrow_mut().take();
+    // No identity is left for the variables from here on.
+    job.ctx.decide(job.lc, Outcome::Forbidden, None);
     if !job.ctx.again.replace(false) {
         job.count(|c| &c.forbidden);
     }
     if !job.lc.enforcement().enforces(Reason::Claim) {
         job.count(|c| &c.unenforced);
-        job.ctx.outcome.set(Some(Outcome::Passed(Reason::Claim)));
+        job.ctx.decide(job.lc, Outcome::Passed(Reason::Claim), None);
         ngx_log_error!(
             NGX_LOG_INFO,
             request.log(),
@@ -460,7 +455,6 @@ fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
         );
         return DECLINED;
     }
-    job.ctx.outcome.set(Some(Outcome::Forbidden));
     ngx_log_error!(
         NGX_LOG_INFO,
         request.log(),
@@ -469,14 +463,97 @@ fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
     NGX_HTTP_FORBIDDEN as ngx_int_t
 }
 
-/// Key sets one request may verify with: a level's files and its fetched sets.
-const MAX_SETS: usize = 2 * MAX_LEVEL_SOURCES;
+/// The key sources one request verifies with: a level's files, then its fetched sets (at
+/// most [`MAX_LEVEL_SOURCES`] in all at one level: a fixed array, no allocation).
+type Ring<'k> = KeyRing<'k, Source, MAX_LEVEL_SOURCES>;
 
-/// Fills the unused places of the fixed key-set arrays.
-static NO_KEYS: KeySet = KeySet {
-    keys: Vec::new(),
-    skipped: Vec::new(),
-};
+/// The request's key ring: the location's files, then its fetched sources with the keys this
+/// request got (none for a source skipped for the token's issuer, bit `n` of `looked_at`
+/// clear, or without usable keys): the core still learns whose they would be (a token no
+/// source is for is refused as such, not for want of keys).
+fn key_ring<'k>(
+    job: &Job,
+    sources: &[usize],
+    fetched: &'k [Option<FetchedKeys>],
+    looked_at: u32,
+) -> Ring<'k> {
+    let lc = job.lc;
+    let mut ring = Ring::default();
+    for f in lc.jwks_files.iter().take(MAX_LEVEL_SOURCES) {
+        ring.push(Some(&f.keys), f.issuer.as_deref(), Source::File(&f.keys));
+    }
+    for (n, (k, &i)) in fetched.iter().zip(sources).enumerate() {
+        match k {
+            Some(k) => {
+                let source = Source::Fetched {
+                    slot: k.slot,
+                    generation: k.generation,
+                };
+                ring.push(Some(&k.keys), k.issuer, source)
+            }
+            None => {
+                let s = job.mc.sources.get(i);
+                let source = Source::Without {
+                    slot: s.map_or(usize::MAX, |s| s.slot),
+                    skipped: looked_at & (1 << n) == 0,
+                };
+                ring.push(None, s.and_then(|s| s.issuer.as_deref()), source)
+            }
+        };
+    }
+    ring
+}
+
+/// Which of an issuer-bound location's fetched `sources` (bit `n` for `sources[n]`) may hold
+/// the key of token `t`: those bound to no issuer or to the token's `iss`. Without parsing
+/// when the token is cached (its verified `iss`) or a refusal of it by the same sources is
+/// remembered (the sources it skipped); else the `iss` the token claims, NOT verified: only
+/// to skip sources, never to accept (the core checks `iss` again on the verified payload).
+fn for_issuer(job: &Job, sources: &[usize], t: &Token, d: &Digest) -> u32 {
+    let mc = job.mc;
+    let mask = |iss: Option<&str>| {
+        sources.iter().enumerate().fold(0u32, |m, (n, &i)| {
+            let allows = mc
+                .sources
+                .get(i)
+                .is_some_and(|s| jwt_peer_auth_core::verify::issuer_allows(s.issuer.as_deref(), iss));
+            m | (u32::from(allows) << n)
+        })
+    };
+    if let Some(m) = token_cache::issuer(d, mask) {
+        return m;
+    }
+    if let Some(m) = token_cache::refused_with(d).and_then(|key| skipped_by(job, sources, &key)) {
+        return m;
+    }
+    mask(t.claimed_issuer())
+}
+
+/// The fetched sources a remembered refusal looked at, if it was made with this location's
+/// sources in this order (then it skipped the same ones for the same token).
+fn skipped_by(job: &Job, sources: &[usize], key: &RingKey) -> Option<u32> {
+    let files = &job.lc.jwks_files[..job.lc.jwks_files.len().min(MAX_LEVEL_SOURCES)];
+    if files.len() + sources.len() > key.len()
+        || key.get(files.len() + sources.len()).is_some_and(|&c| c != 0)
+    {
+        return None;
+    }
+    if !files
+        .iter()
+        .zip(key)
+        .all(|(f, &c)| token_cache::is_file(c, &f.keys))
+    {
+        return None;
+    }
+    let mut m = 0;
+    for (n, (&i, &c)) in sources.iter().zip(&key[files.len()..]).enumerate() {
+        let slot = job.mc.sources.get(i)?.slot;
+        if !token_cache::skipped(c, slot)? {
+            m |= 1 << n;
+        }
+    }
+    Some(m)
+}
 
 /// Verifies `t` (or takes it from the token cache, re-checked; or answers a refusal the token
 /// cannot outgrow from the refusal cache) and applies the location's claim rules. `None`: the
@@ -484,47 +561,16 @@ static NO_KEYS: KeySet = KeySet {
 fn verify_token(
     request: &mut Request,
     job: &Job,
-    t: &[u8],
-    fetched: &[Option<FetchedKeys>],
+    t: &mut Token,
+    d: &Digest,
+    ring: &Ring,
     now: i64,
 ) -> Result<Option<(Rc<Verified>, Source)>, Rejection> {
     let lc = job.lc;
-    // The location's files, then its fetched sets, in fixed arrays (no allocation).
-    let mut sets: [&KeySet; MAX_SETS] = [&NO_KEYS; MAX_SETS];
-    let mut issuers: [Option<&str>; MAX_SETS] = [None; MAX_SETS];
-    let mut sources: [Source; MAX_SETS] = [Source::File(&NO_KEYS); MAX_SETS];
-    let mut n = 0;
-    for f in lc.jwks_files.iter().take(MAX_LEVEL_SOURCES) {
-        (sets[n], issuers[n], sources[n]) = (&f.keys, f.issuer.as_deref(), Source::File(&f.keys));
-        n += 1;
-    }
-    for (k, &i) in fetched.iter().zip(&lc.key_sources).take(MAX_LEVEL_SOURCES) {
-        (sets[n], issuers[n], sources[n]) = match k {
-            Some(k) => {
-                let source = Source::Fetched {
-                    slot: k.slot,
-                    generation: k.generation,
-                };
-                (&*k.keys, k.issuer, source)
-            }
-            // Skipped or without keys: no keys, but the core still learns whose they would be
-            // (a token no source is for is refused as such, not for want of keys).
-            None => {
-                let issuer = job.mc.sources.get(i).and_then(|s| s.issuer.as_deref());
-                (&NO_KEYS, issuer, Source::File(&NO_KEYS))
-            }
-        };
-        n += 1;
-    }
-    let (sets, issuers, sources) = (&sets[..n], &issuers[..n], &sources[..n]);
-    // Both caches are keyed by the token's SHA-256 (see token_cache.rs; computed once per
-    // kept-alive connection and token, conn_memo.rs). Refusals are remembered for locations
-    // with at most two key sources (the common case; with more, a refusal is simply verified
-    // again).
-    let d = crate::conn_memo::token_digest(request.as_ref(), t);
-    let used: Option<token_cache::Sources> =
-        (n <= 2).then(|| [sources.first().copied(), sources.get(1).copied()]);
-    let cached = token_cache::get(&d, sources);
+    // Refusals are remembered by the exact sources (and their generations) they were made
+    // with.
+    let used = token_cache::ring_key(ring.sources());
+    let cached = token_cache::get(d, ring.sources());
     let capacity = job.mc.token_cache_entries();
     let (verified, by) = match cached {
         Some((checked, by)) => {
@@ -533,10 +579,10 @@ fn verify_token(
             match jwt_peer_auth_core::recheck(&v, &lc.policy, now) {
                 Ok(()) => (Rc::new(v), by),
                 Err(rejection) => {
-                    token_cache::forget(&d);
+                    token_cache::forget(d);
                     // Expired under the sources this location uses: it stays expired.
                     if let Some(used) = &used {
-                        token_cache::remember_refusal(&d, used, &lc.policy, &rejection, capacity);
+                        token_cache::remember_refusal(d, used, &lc.policy, &rejection, capacity);
                     }
                     return Err(rejection);
                 }
@@ -545,7 +591,7 @@ fn verify_token(
         None => {
             if let Some(rejection) = used
                 .as_ref()
-                .and_then(|u| token_cache::refused(&d, u, &lc.policy, now))
+                .and_then(|u| token_cache::refused(d, u, &lc.policy, now))
             {
                 job.count(|c| &c.cache_misses);
                 job.count(|c| &c.refusal_cache_hits);
@@ -556,15 +602,17 @@ fn verify_token(
             }
             // Counted here: one miss per signature verification.
             job.count(|c| &c.cache_misses);
-            match jwt_peer_auth_core::verify_bound(t, sets, issuers, &lc.policy, now) {
+            match jwt_peer_auth_core::verify::verify_ring(t, ring, &lc.policy, now) {
                 Ok(v) => {
-                    let source = sources[v.key.set];
-                    token_cache::put(&d, v.checked().clone(), source, capacity);
+                    let Some(source) = ring.get(v.key.set).map(|e| e.source) else {
+                        return Err(Rejection::new(Reason::NoKeys, "no keys to verify with"));
+                    };
+                    token_cache::put(d, v.checked().clone(), source, capacity);
                     (Rc::new(v), source)
                 }
                 Err(rejection) => {
                     if let Some(used) = &used {
-                        token_cache::remember_refusal(&d, used, &lc.policy, &rejection, capacity);
+                        token_cache::remember_refusal(d, used, &lc.policy, &rejection, capacity);
                     }
                     return Err(rejection);
                 }
@@ -677,13 +725,11 @@ fn client_thumbprint(r: &mut ngx_http_request_t, ctx: &RequestCtx, b: &CertBindi
 fn refuse(request: &mut Request, job: &Job, rejection: &Rejection, slot: Option<usize>) -> ngx_int_t {
     let reason = rejection.reason;
     let enforced = job.lc.enforcement().enforces(reason);
-    job.ctx.verified.borrow_mut().take();
-    job.ctx.outcome.set(Some(if enforced {
-        Outcome::Refused(reason)
-    } else {
-        Outcome::Passed(reason)
-    }));
-    job.ctx.decided_for.set(job.lc);
+    let outcome = match enforced {
+        true => Outcome::Refused(reason),
+        false => Outcome::Passed(reason),
+    };
+    job.ctx.decide(job.lc, outcome, None);
     // A request refused before, checked again at its error page, is counted once.
     let again = job.ctx.again.replace(false);
     if !again {
@@ -729,10 +775,8 @@ fn server_error(job: &Job) -> ngx_int_t {
     if job.lc.enforcement().enforces(Reason::NoKeys) {
         return SERVER_ERROR;
     }
-    job.ctx.verified.borrow_mut().take();
     job.ctx.again.set(false);
-    job.ctx.outcome.set(Some(Outcome::Passed(Reason::NoKeys)));
-    job.ctx.decided_for.set(job.lc);
+    job.ctx.decide(job.lc, Outcome::Passed(Reason::NoKeys), None);
     DECLINED
 }
 

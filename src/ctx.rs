@@ -32,6 +32,29 @@ pub enum Outcome {
     Passed(Reason),
 }
 
+/// The decision for a request: what, for which location's checks, and the identity admitted.
+/// Set only through [`RequestCtx::decide`] and [`RequestCtx::forget`]; read by the variables
+/// and by re-entry after an internal redirect.
+#[derive(Clone)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// The location whose checks decided.
+    pub location: *const LocConf,
+    /// The admitted token (`Allowed` only): never set for a refused request.
+    pub identity: Option<Identity>,
+}
+
+/// A verified token as the request holds it.
+#[derive(Clone)]
+pub struct Identity {
+    pub verified: Rc<Verified>,
+    /// The key source that verified it, and the token (request memory): a location reached
+    /// by an internal redirect trusts the decision only for its own key sources and the same
+    /// token.
+    pub by: crate::token_cache::Source,
+    pub token: (*const u8, usize),
+}
+
 /// Per-request state of the module (main requests only: the access phase skips sub-requests).
 pub struct RequestCtx {
     /// A waited key request is in flight.
@@ -41,17 +64,9 @@ pub struct RequestCtx {
     pub forced: Cell<u32>,
     /// Timer polls so far while waiting for another request's fetch.
     pub polls: Cell<u32>,
-    /// The verified token, for the variables (never set for a refused request).
-    pub verified: RefCell<Option<Rc<Verified>>>,
-    /// The outcome, for `$jwt_peer_auth_status` and re-entry after an internal redirect.
-    pub outcome: Cell<Option<Outcome>>,
-    /// The location whose checks `outcome` answers.
-    pub decided_for: Cell<*const LocConf>,
-    /// The key source that verified the token, and the token (request memory): a location
-    /// reached by an internal redirect trusts the decision only for its own key sources and
-    /// the same token.
-    pub verified_by: Cell<Option<crate::token_cache::Source>>,
-    pub token: Cell<(*const u8, usize)>,
+    /// The decision, for the variables (`$jwt_peer_auth_status`, the identity) and re-entry
+    /// after an internal redirect.
+    decision: RefCell<Option<Decision>>,
     /// A refused request is checked again (at its error page): counted once, logged as such.
     pub again: Cell<bool>,
     /// The token needs a signature verification, left for the preaccess handler after the
@@ -77,11 +92,7 @@ impl Default for RequestCtx {
             waiting: Cell::default(),
             forced: Cell::default(),
             polls: Cell::default(),
-            verified: RefCell::default(),
-            outcome: Cell::default(),
-            decided_for: Cell::new(std::ptr::null()),
-            verified_by: Cell::default(),
-            token: Cell::new((std::ptr::null(), 0)),
+            decision: RefCell::default(),
             again: Cell::default(),
             pending: Cell::default(),
             late_check: Cell::default(),
@@ -89,6 +100,55 @@ impl Default for RequestCtx {
             thumbprint: RefCell::default(),
             withheld: RefCell::default(),
         }
+    }
+}
+
+impl RequestCtx {
+    /// Records the decision of `location`'s checks: the one place it is set.
+    pub fn decide(&self, location: &LocConf, outcome: Outcome, identity: Option<Identity>) {
+        *self.decision.borrow_mut() = Some(Decision {
+            outcome,
+            location,
+            identity,
+        });
+    }
+
+    /// Forgets a decision that does not carry over to the location now checking the request:
+    /// nothing of it shows meanwhile (its certificate thumbprint included).
+    pub fn forget(&self) {
+        self.decision.borrow_mut().take();
+        self.thumbprint.borrow_mut().take();
+    }
+
+    /// The outcome decided, if any.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.decision.borrow().as_ref().map(|d| d.outcome)
+    }
+
+    /// Whether `location`'s checks made the decision.
+    pub fn decided_for(&self, location: &LocConf) -> bool {
+        self.decision
+            .borrow()
+            .as_ref()
+            .is_some_and(|d| std::ptr::eq(d.location, location))
+    }
+
+    /// The admitted token, if the decision admitted one.
+    pub fn identity(&self) -> Option<Identity> {
+        self.decision.borrow().as_ref()?.identity.clone()
+    }
+
+    /// The verified token, if the decision admitted one.
+    pub fn verified(&self) -> Option<Rc<Verified>> {
+        Some(
+            self.decision
+                .borrow()
+                .as_ref()?
+                .identity
+                .as_ref()?
+                .verified
+                .clone(),
+        )
     }
 }
 

@@ -180,7 +180,7 @@ fn suffix<'a>(data: usize, prefix: &str) -> Option<&'a str> {
 /// admitted by another module under `satisfy any`) shows no identity. For a sub-request, its
 /// main request's location.
 fn verified(req: &ngx_http_request_t, c: &RequestCtx) -> Option<std::rc::Rc<Verified>> {
-    let v = c.verified.borrow().clone()?;
+    let v = c.verified()?;
     decided_here(req, c).then_some(v)
 }
 
@@ -197,7 +197,7 @@ fn decided_here(req: &ngx_http_request_t, c: &RequestCtx) -> bool {
     let Some(lc) = <JwtPeerAuthModule as ngx::http::HttpModuleLocationConf>::location_conf(main) else {
         return false;
     };
-    !lc.enabled() || std::ptr::eq(c.decided_for.get(), lc)
+    !lc.enabled() || c.decided_for(lc)
 }
 
 /// A value rendered for a variable, and the log name of what it is.
@@ -269,7 +269,7 @@ unsafe extern "C" fn get_status(
         if !decided_here(req, c) {
             return None;
         }
-        let word = match c.outcome.get()? {
+        let word = match c.outcome()? {
             Outcome::Allowed => "ok",
             Outcome::Refused(reason) => reason.word(),
             Outcome::Forbidden => jwt_peer_auth_core::Reason::Claim.word(),

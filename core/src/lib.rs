@@ -2,7 +2,8 @@
 //! in plain Rust with no NGINX dependency, so `cargo test -p jwt_peer_auth_core` proves it.
 //!
 //! - [`bearer`]: the token from an `Authorization` header.
-//! - [`verify`]: compact JWS parsing, key choice, signature and time checks.
+//! - [`verify`]: compact JWS parsing, key choice, signature and time checks; the key ring.
+//! - [`token`]: a token as one request reads it, parsed at most once.
 //! - [`jwk`]: JWK Sets to verification-ready keys.
 //! - [`alg`]: algorithms and the allow-list.
 //! - [`reason`]: why a token was refused.
@@ -37,6 +38,7 @@ pub mod reason;
 pub mod revocation;
 pub mod roca;
 pub mod status;
+pub mod token;
 pub mod verify;
 
 pub use alg::{AlgSet, Algorithm};

@@ -16,6 +16,7 @@ use crate::b64;
 use crate::json;
 use crate::jwk::{Jwk, KeyMaterial, KeySet};
 use crate::reason::{Detail, Reason, Rejection};
+use crate::token::{PayloadError, Token};
 
 /// Longest token accepted. JWThenticator's are about 600 bytes; 8 KiB leaves room for issuers
 /// with many claims while bounding every allocation a token can cause.
@@ -63,9 +64,13 @@ pub struct Checked {
     pub key: KeyRef,
     /// The `kid` of the key that verified the signature (which a token need not name).
     pub key_kid: Option<Box<str>>,
-    /// The header JSON text, then the payload JSON text.
+    /// The header JSON text, then the payload JSON text, then the verified `iss` (when the
+    /// payload has a string `iss`): one allocation.
     text: Box<str>,
     header_len: usize,
+    payload_end: usize,
+    /// The text after `payload_end` is the verified `iss`.
+    has_iss: bool,
 }
 
 impl Checked {
@@ -76,7 +81,43 @@ impl Checked {
 
     /// The payload JSON text exactly as signed.
     pub fn payload(&self) -> &str {
-        &self.text[self.header_len..]
+        &self.text[self.header_len..self.payload_end]
+    }
+
+    /// The verified payload's `iss`, when it is a string: what an issuer-bound location needs
+    /// to choose its key sources for a cached token without parsing anything.
+    pub fn issuer(&self) -> Option<&str> {
+        self.has_iss.then(|| &self.text[self.payload_end..])
+    }
+
+    /// Builds the cached part: the header and payload texts and the payload's string `iss`
+    /// in one allocation.
+    fn new(
+        alg: Algorithm,
+        times: Times,
+        key: KeyRef,
+        key_kid: Option<Box<str>>,
+        header: &str,
+        payload: &str,
+        iss: Option<&str>,
+    ) -> Checked {
+        let mut text = String::with_capacity(header.len() + payload.len() + iss.map_or(0, str::len));
+        text.push_str(header);
+        text.push_str(payload);
+        let payload_end = text.len();
+        if let Some(iss) = iss {
+            text.push_str(iss);
+        }
+        Checked {
+            alg,
+            times,
+            key,
+            key_kid,
+            text: text.into_boxed_str(),
+            header_len: header.len(),
+            payload_end,
+            has_iss: iss.is_some(),
+        }
     }
 }
 
@@ -119,14 +160,8 @@ impl Verified {
     ) -> Option<Verified> {
         let h = json::parse_object(header.as_bytes()).ok()?;
         let c = json::parse_object(payload.as_bytes()).ok()?;
-        let checked = Checked {
-            alg,
-            times,
-            key,
-            key_kid: None,
-            text: [header, payload].concat().into_boxed_str(),
-            header_len: header.len(),
-        };
+        let iss = c.get("iss").and_then(Value::as_str);
+        let checked = Checked::new(alg, times, key, None, header, payload, iss);
         Some(Verified {
             checked: Rc::new(checked),
             header: OnceCell::from(h),
@@ -144,6 +179,8 @@ impl Verified {
             key_kid: Some(kid.into()),
             text: c.text.clone(),
             header_len: c.header_len,
+            payload_end: c.payload_end,
+            has_iss: c.has_iss,
         };
         Verified {
             checked: Rc::new(checked),
@@ -189,12 +226,12 @@ fn reparse(text: &str) -> Map<String, Value> {
     parsed.unwrap_or_default()
 }
 
-fn malformed(what: &'static str) -> Rejection {
+pub(crate) fn malformed(what: &'static str) -> Rejection {
     Rejection::new(Reason::Malformed, what)
 }
 
 /// Splits a compact serialization into its three parts.
-fn split(token: &[u8]) -> Result<[&[u8]; 3], Rejection> {
+pub(crate) fn split(token: &[u8]) -> Result<[&[u8]; 3], Rejection> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(malformed("token longer than 8192 bytes"));
     }
@@ -214,7 +251,7 @@ fn split(token: &[u8]) -> Result<[&[u8]; 3], Rejection> {
 }
 
 /// Checks the JOSE header and returns the algorithm to verify with.
-fn check_header(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorithm, Rejection> {
+pub(crate) fn check_header(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorithm, Rejection> {
     let name = match header.get("alg") {
         Some(Value::String(s)) => s.as_str(),
         Some(_) => return Err(malformed("\"alg\" is not a string")),
@@ -252,14 +289,15 @@ fn check_header(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorith
 /// Picks the keys a token may be verified with: those of the sets `keep` lets through that fit
 /// its algorithm and, when the token names a `kid`, carry that `kid`.
 fn candidates<'k>(
-    sets: &'k [&'k KeySet],
+    sets: usize,
+    set: impl Fn(usize) -> &'k KeySet,
     alg: Algorithm,
     kid: Option<&str>,
     keep: impl Fn(usize) -> bool,
 ) -> Result<Vec<(KeyRef, &'k Jwk)>, Rejection> {
     let mut found = Vec::new();
     let mut kid_seen = false;
-    for (si, set) in sets.iter().enumerate().filter(|(si, _)| keep(*si)) {
+    for (si, set) in (0..sets).filter(|&si| keep(si)).map(|si| (si, set(si))) {
         for (ki, key) in set.keys.iter().enumerate() {
             if let Some(kid) = kid {
                 if key.kid.as_deref() != Some(kid) {
@@ -447,36 +485,11 @@ pub fn recheck(v: &Verified, policy: &Policy, now: i64) -> Result<(), Rejection>
     check_times(&v.times, policy.leeway, now)
 }
 
-/// A token that passed the checks needing no key: its parts and its checked JOSE header.
-struct Parsed<'t> {
-    parts: [&'t [u8]; 3],
-    header: Map<String, Value>,
-    /// The header's JSON text (UTF-8: the JSON parser accepted it).
-    header_text: Vec<u8>,
-    alg: Algorithm,
-}
-
-/// The checks before key choice, shared by [`precheck`] and [`verify`]: size, three
-/// base64url parts, the header a JSON object, its `alg` allowed by the policy, no `crit`,
-/// no `b64: false`, a string `kid`.
-fn parse_header<'t>(token: &'t [u8], allowed: AlgSet) -> Result<Parsed<'t>, Rejection> {
-    let parts = split(token)?;
-    let header_text = b64::decode(parts[0]).map_err(|_| malformed("header is not base64url"))?;
-    let header = json::parse_object(&header_text).map_err(|_| malformed("header is not a JSON object"))?;
-    let alg = check_header(&header, allowed)?;
-    Ok(Parsed {
-        parts,
-        header,
-        header_text,
-        alg,
-    })
-}
-
 /// The cheap part of [`verify`]: structure and JOSE header against the policy, with no keys,
 /// no signature work and no payload parsing. A token it refuses, [`verify`] refuses with the
 /// same [`Rejection`], so a caller may run it before it has (or fetches) keys.
 pub fn precheck(token: &[u8], policy: &Policy) -> Result<(), Rejection> {
-    parse_header(token, policy.algorithms).map(|_| ())
+    Token::new(token).precheck(policy)
 }
 
 /// Verifies a compact JWS token against the given key sets and policy at time `now` (Unix
@@ -509,15 +522,7 @@ pub fn check_issuer(issuer: &str) -> Result<(), &'static str> {
 /// Never a basis for accepting a token: [`verify_bound`] checks `iss` again on the verified
 /// payload. `None`: no string `iss`, or a payload that cannot be read.
 pub fn unverified_issuer(token: &[u8]) -> Option<String> {
-    if token.len() > MAX_TOKEN_LEN {
-        return None;
-    }
-    let payload = token.split(|&b| b == b'.').nth(1)?;
-    let bytes = b64::decode(payload).ok()?;
-    match json::parse_object(&bytes).ok()?.remove("iss")? {
-        Value::String(s) => Some(s),
-        _ => None,
-    }
+    Token::new(token).claimed_issuer().map(str::to_owned)
 }
 
 /// Whether a key set bound to `bound` (`None`: to no issuer) may verify a token whose `iss`
@@ -540,22 +545,145 @@ pub fn verify_bound(
     policy: &Policy,
     now: i64,
 ) -> Result<Verified, Rejection> {
-    let Parsed {
-        parts: [h, p, s],
-        header,
-        header_text,
-        alg,
-    } = parse_header(token, policy.algorithms)?;
-
     let bound = |si: usize| issuers.get(si).copied().flatten();
+    verify_with(
+        &mut Token::new(token),
+        sets.len(),
+        |si| sets[si],
+        bound,
+        policy,
+        now,
+    )
+}
+
+/// [`verify_bound`] with the key sets of a [`KeyRing`]: [`KeyRef::set`] of the result is the
+/// index of the ring entry whose key verified the token.
+pub fn verify_ring<S: Copy, const N: usize>(
+    token: &mut Token<'_>,
+    ring: &KeyRing<'_, S, N>,
+    policy: &Policy,
+    now: i64,
+) -> Result<Verified, Rejection> {
+    let set = |si: usize| ring.entries[si].map_or(&EMPTY_KEYS, |e| e.keys);
+    let bound = |si: usize| ring.entries[si].and_then(|e| e.issuer);
+    verify_with(token, ring.len(), set, bound, policy, now)
+}
+
+/// An empty key set: what a ring entry without keys verifies with.
+static EMPTY_KEYS: KeySet = KeySet {
+    keys: Vec::new(),
+    skipped: Vec::new(),
+};
+
+/// One key source as a request verifies with it: its keys (empty: none usable, or skipped for
+/// the token's issuer), the issuer they are bound to, and what the caller calls the source.
+#[derive(Debug, Clone, Copy)]
+pub struct RingEntry<'k, S> {
+    pub keys: &'k KeySet,
+    pub issuer: Option<&'k str>,
+    pub source: S,
+}
+
+/// The key sources one request verifies with, in order, in a fixed array of `N` (no
+/// allocation): what [`verify_ring`] tries, and what the caller's caches are keyed by.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRing<'k, S, const N: usize> {
+    entries: [Option<RingEntry<'k, S>>; N],
+    len: usize,
+}
+
+impl<'k, S: Copy, const N: usize> Default for KeyRing<'k, S, N> {
+    fn default() -> Self {
+        KeyRing {
+            entries: [None; N],
+            len: 0,
+        }
+    }
+}
+
+impl<'k, S: Copy, const N: usize> KeyRing<'k, S, N> {
+    /// Adds a source; `None` (none usable, or skipped) verifies nothing. `false`: the ring is
+    /// full, nothing was added.
+    pub fn push(&mut self, keys: Option<&'k KeySet>, issuer: Option<&'k str>, source: S) -> bool {
+        let Some(slot) = self.entries.get_mut(self.len) else {
+            return false;
+        };
+        *slot = Some(RingEntry {
+            keys: keys.unwrap_or(&EMPTY_KEYS),
+            issuer,
+            source,
+        });
+        self.len += 1;
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Entry `i`, in the order pushed.
+    pub fn get(&self, i: usize) -> Option<&RingEntry<'k, S>> {
+        self.entries.get(i)?.as_ref()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &RingEntry<'k, S>> {
+        self.entries[..self.len].iter().flatten()
+    }
+
+    /// The sources, in order.
+    pub fn sources(&self) -> impl Iterator<Item = S> + '_ {
+        self.iter().map(|e| e.source)
+    }
+}
+
+/// The verification of [`verify_bound`] and [`verify_ring`]: `sets` key sets, `set(i)` the
+/// keys of set `i`, `bound(i)` the issuer it is bound to.
+fn verify_with<'k>(
+    token: &mut Token<'_>,
+    sets: usize,
+    set: impl Fn(usize) -> &'k KeySet,
+    bound: impl Fn(usize) -> Option<&'k str>,
+    policy: &Policy,
+    now: i64,
+) -> Result<Verified, Rejection> {
+    let checked = check_token(token, sets, set, bound, policy, now)?;
+    // The header and claims this verification parsed, for the request (the variables).
+    let (header, payload) = token.take();
+    let verified = Verified::from_checked(Rc::new(checked));
+    if let Some(h) = header {
+        let _ = verified.header.set(h.map);
+    }
+    if let Some(p) = payload {
+        let _ = verified.claims.set(p.claims);
+    }
+    Ok(verified)
+}
+
+/// The checks of [`verify_with`] on the token's view, parsed at most once.
+fn check_token<'k>(
+    token: &Token<'_>,
+    sets: usize,
+    set: impl Fn(usize) -> &'k KeySet,
+    bound: impl Fn(usize) -> Option<&'k str>,
+    policy: &Policy,
+    now: i64,
+) -> Result<Checked, Rejection> {
+    let parsed = token.header()?;
+    let alg = check_header(&parsed.map, policy.algorithms)?;
+    let ([h, p, s], header) = (parsed.parts, &parsed.map);
+
     // Only to skip sets that cannot verify this token: `iss` is checked again once verified.
-    let claimed = if issuers.iter().any(Option::is_some) {
-        unverified_issuer(token)
+    let claimed = if (0..sets).any(|si| bound(si).is_some()) {
+        token.claimed_issuer()
     } else {
         None
     };
-    let keep = |si: usize| issuer_allows(bound(si), claimed.as_deref());
-    if !(0..sets.len()).any(keep) {
+    let keep = |si: usize| issuer_allows(bound(si), claimed);
+    if !(0..sets).any(keep) {
         return Err(match &claimed {
             Some(iss) => Rejection::with_value(Reason::Claim, "no key source for the issuer", iss),
             None => Rejection::new(
@@ -565,20 +693,17 @@ pub fn verify_bound(
         });
     }
     // A token no source is for is refused above, whether keys are available or not.
-    if (0..sets.len())
-        .filter(|&si| keep(si))
-        .all(|si| sets[si].is_empty())
-    {
+    if (0..sets).filter(|&si| keep(si)).all(|si| set(si).is_empty()) {
         return Err(Rejection::new(Reason::NoKeys, "no keys to verify with"));
     }
     let kid = header.get("kid").and_then(Value::as_str);
-    let keys = candidates(sets, alg, kid, keep)?;
+    let keys = candidates(sets, &set, alg, kid, keep)?;
 
     if s.is_empty() {
         return Err(Rejection::new(Reason::Signature, "empty signature"));
     }
     let sig = b64::decode(s).map_err(|_| malformed("signature is not base64url"))?;
-    let signing_input = &token[..h.len() + 1 + p.len()];
+    let signing_input = &token.bytes()[..h.len() + 1 + p.len()];
     let key = keys
         .iter()
         .take(MAX_KEY_TRIES)
@@ -586,9 +711,12 @@ pub fn verify_bound(
         .map(|(r, _)| *r)
         .ok_or_else(|| Rejection::new(Reason::Signature, "signature does not verify"))?;
 
-    let payload_bytes = b64::decode(p).map_err(|_| malformed("payload is not base64url"))?;
-    let claims = json::parse_object(&payload_bytes).map_err(|_| malformed("payload is not a JSON object"))?;
-    if std::str::from_utf8(&payload_bytes).is_err() {
+    let payload = token.payload().map_err(|e| match e {
+        PayloadError::NotBase64 => malformed("payload is not base64url"),
+        PayloadError::NotObject => malformed("payload is not a JSON object"),
+    })?;
+    let (payload_bytes, claims) = (&payload.bytes, &payload.claims);
+    if std::str::from_utf8(payload_bytes).is_err() {
         return Err(malformed("payload is not UTF-8"));
     }
     // The issuer binding, on the verified payload: the set whose key verified the signature.
@@ -599,30 +727,25 @@ pub fn verify_bound(
             "\"iss\" is not the issuer of the key source that verified the signature",
         ));
     }
-    let times = parse_times(&claims)?;
+    let times = parse_times(claims)?;
     check_times(&times, policy.leeway, now)?;
 
-    let key_kid = sets
-        .get(key.set)
-        .and_then(|s| s.keys.get(key.key))
+    let key_kid = set(key.set)
+        .keys
+        .get(key.key)
         .and_then(|k| k.kid.as_deref())
         .map(Box::from);
-    // The header and payload texts in one allocation: what the token cache keeps.
-    let mut text = header_text;
-    let header_len = text.len();
-    text.extend_from_slice(&payload_bytes);
-    let text = String::from_utf8(text).map_err(|_| malformed("header is not UTF-8"))?;
-    let checked = Checked {
+    // The header and payload texts and the verified `iss` in one allocation: what the token
+    // cache keeps.
+    let header_text = std::str::from_utf8(&parsed.text).map_err(|_| malformed("header is not UTF-8"))?;
+    let payload_text = std::str::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
+    Ok(Checked::new(
         alg,
         times,
         key,
         key_kid,
-        text: text.into_boxed_str(),
-        header_len,
-    };
-    Ok(Verified {
-        checked: Rc::new(checked),
-        header: OnceCell::from(header),
-        claims: OnceCell::from(claims),
-    })
+        header_text,
+        payload_text,
+        iss,
+    ))
 }

@@ -19,6 +19,9 @@
 #   (r) as (b), with `jwt_peer_auth_revocation_check identifier token_id` and 1,000 entries on
 #       the revocation list (added through the API at the start); the token has both claims
 #   (p) as (b), checked in the preaccess phase (`jwt_peer_auth_phase preaccess`)
+#   (i) as (b), the JWKS file bound to the token's issuer (`issuer=`): must cost as (b)
+#
+# BENCH_ONLY=b,i,d runs only these scenarios (and mints only the tokens they need).
 #
 # Protected locations serve a static file, not `return` (which runs before the access phase).
 # Every response's status is counted (status.lua); a scenario with any unexpected status or

@@ -164,3 +164,30 @@ Test::More::is($c->{signature}, 4, 'four signature refusals');
 Test::More::is($c->{refusal_hits}, 1, 'one remembered refusal per token: /q/2 answered from /q\'s, /p/2 verified again');
 --- error_code eval
 [401, 401, 401, 401, 200]
+
+
+
+=== TEST 5: an internal redirect after access (try_files to a named location bound to B): A's admitted token is checked afresh there and refused; B's carries over
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks_a issuer=A;
+    jwt_peer_auth_key_request /_jwks_b issuer=B;
+    jwt_peer_auth_key_request /_jwks_c issuer=C;
+    location = /_jwks_a { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/a; }
+    location = /_jwks_b { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/b; }
+    location = /_jwks_c { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/c; }
+    location /t { try_files /nonexistent @onlyb; }
+    location @onlyb {
+        jwt_peer_auth_key_request /_jwks_b issuer=B;
+        add_header X-Status $jwt_peer_auth_status always;
+        add_header X-Iss $jwt_claim_iss always;
+        proxy_pass_request_headers off; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_9;
+    }
+--- request eval
+["GET /t/1", "GET /t/2", "GET /t/3"]
+--- more_headers eval
+[$main::GOOD_A, main::tok('rsa2', 'k1', 'B'), $main::GOOD_A]
+--- error_code eval
+[401, 200, 401]
+--- response_headers eval
+["X-Status: claim\nX-Iss:", "X-Status: ok\nX-Iss: B", "X-Status: claim\nX-Iss:"]

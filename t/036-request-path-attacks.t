@@ -62,6 +62,7 @@ _EOC_
         location = /a { alias $TEST_NGINX_HTML_DIR/jwks_a.json; }
         location = /b { alias $TEST_NGINX_HTML_DIR/jwks_b.json; }
         location = /c { alias $TEST_NGINX_HTML_DIR/jwks_c.json; }
+        location = /u { alias $TEST_NGINX_HTML_DIR/jwks_u.json; }
 _EOC_
     user_files => [
         ["jwks_a.json" => jwks_as(['rsa', 'k1'])],
@@ -191,3 +192,29 @@ Test::More::is($c->{refusal_hits}, 1, 'one remembered refusal per token: /q/2 an
 [401, 200, 401]
 --- response_headers eval
 ["X-Status: claim\nX-Iss:", "X-Status: ok\nX-Iss: B", "X-Status: claim\nX-Iss:"]
+
+
+
+=== TEST 6: keys arrive at a source that had none: the refusal remembered without them is not answered, the same bytes verify with the new keys
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks_a;
+    jwt_peer_auth_key_request /_jwks_u;
+    location = /_jwks_a { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/a; }
+    location = /_jwks_u { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/u; }
+    location /p { proxy_pass_request_headers off; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_9; }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request eval
+["GET /p/1", "GET /p/2", "GET /p/3"]
+--- more_headers eval
+[$main::ROTATED, $main::ROTATED, $main::ROTATED]
+--- between_1
+Test::More::is(KeyService::lines($main::keysvc_log->(), qr{^/u$}), 1, 'the second source was asked once (404)');
+Test::More::is(main::counts()->{refusal_hits}, 1, 'the signature refusal under A alone was remembered and answered (500: U has no keys)');
+JwtPeerAuth::write_file("$html/jwks_u.json", main::jwks_as(['rsa2', 'k1']));
+sleep 2;    # past the 1 s backoff after the failed fetch
+--- between_2
+Test::More::is(KeyService::lines($main::keysvc_log->(), qr{^/u$}), 2, 'fetched again once the backoff passed');
+Test::More::is(main::counts()->{refusal_hits}, 1, 'the refusal made without U\'s keys was not answered');
+--- error_code eval
+[500, 500, 200]

@@ -258,3 +258,34 @@ Test::More::is(join(', ', @got), '401 signature, 401 signature, 401 signature, 2
 my $c = main::counts();
 Test::More::is($c->{refusal_hits}, 2, 'the second and third bad token from the refusal cache');
 Test::More::is(KeyService::lines($main::keysvc_log->(), qr{^/[bc]$}), 0, 'B and C never fetched');
+
+
+
+=== TEST 8: a token of iss B signed with A's key, verified and cached at a location whose source for A's keys is bound to no issuer, is refused at the issuer-bound location (B's keys); A's token cached there passes the unbound one by its own verification
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_key_request /_jwks_a issuer=A;
+    jwt_peer_auth_key_request /_jwks_b issuer=B;
+    jwt_peer_auth_key_request /_jwks_c issuer=C;
+    location = /_jwks_a { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/a; }
+    location = /_jwks_b { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/b; }
+    location = /_jwks_c { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/c; }
+    location /p { proxy_pass_request_headers off; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_9;
+                  add_header X-Status $jwt_peer_auth_status always; }
+    location /unbound {
+        jwt_peer_auth_key_request /_jwks_a;
+        proxy_pass_request_headers off; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_9;
+    }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request eval
+["GET /unbound/1", "GET /p/1", "GET /unbound/2", "GET /p/2", "GET /p/3", "GET /unbound/3"]
+--- more_headers eval
+[main::tok('rsa', 'k1', 'B'), main::tok('rsa', 'k1', 'B'), main::tok('rsa', 'k1', 'B'), main::tok('rsa', 'k1', 'B'),
+ $main::GOOD_A, $main::GOOD_A]
+--- error_code eval
+[200, 401, 200, 401, 200, 200]
+--- response_headers eval
+["", "X-Status: signature", "", "X-Status: signature", "X-Status: ok", ""]
+--- between_5
+my $c = main::counts();
+Test::More::is($c->{hits}, 1, 'one token-cache hit: /unbound/2 (its own source); none across the two sources');

@@ -10,7 +10,8 @@
 # The lib/ directory of a checkout of https://github.com/openresty/test-nginx; it must stay
 # outside this repository (its code is not part of the project). Uses the built module and
 # NGINX in build/ (scripts/build.sh). Other TEST_NGINX_* settings (TEST_NGINX_PORT, ...) pass
-# through.
+# through. RUNS=N repeats both passes N times in a row (a flaky test shows up as one failed run
+# among N); the first failed run ends the script.
 set -euo pipefail
 
 usage() {
@@ -58,11 +59,20 @@ done
 # Only the given lib (PERL5LIB comes before the system's @INC): not t/lib, the work-alike.
 export PERL5LIB="$lib"
 
+runs="${RUNS:-1}"
+case "$runs" in
+    [1-9] | [1-9][0-9]) ;;
+    *) echo "$0: RUNS must be a number from 1 to 99" >&2; exit 2 ;;
+esac
+
 status=0
-echo "== real Test::Nginx ($lib): prove ${tests[*]}"
-env -u TEST_NGINX_USE_HUP prove "${tests[@]}" || status=1
-echo "== real Test::Nginx ($lib), TEST_NGINX_USE_HUP=1: prove ${tests[*]}"
-TEST_NGINX_USE_HUP=1 prove "${tests[@]}" || status=1
+for run in $(seq 1 "$runs"); do
+    echo "== run $run/$runs: real Test::Nginx ($lib): prove ${tests[*]}"
+    env -u TEST_NGINX_USE_HUP prove "${tests[@]}" || status=1
+    echo "== run $run/$runs: real Test::Nginx ($lib), TEST_NGINX_USE_HUP=1: prove ${tests[*]}"
+    TEST_NGINX_USE_HUP=1 prove "${tests[@]}" || status=1
+    [ "$status" -eq 0 ] || break
+done
 
 if [ "$status" -ne 0 ]; then
     echo "$0: FAILED (see above)" >&2

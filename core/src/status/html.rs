@@ -680,11 +680,7 @@ mod tests {
 
     #[test]
     fn revocation_section_lists_entries_escaped() {
-        let entry = |value: &str, left: i64| crate::revocation::Entry {
-            name: "identifier".into(),
-            value: value.into(),
-            expires: NOW + left,
-        };
+        let entry = |value: &str, left: i64| crate::revocation::Entry::new("identifier", value, NOW + left);
         let snap = |entries| Snapshot {
             now: NOW,
             revocation: Some(Revocations {

@@ -651,6 +651,7 @@ fn token<'p>(
 fn check_policy(r: &mut ngx_http_request_t, job: &Job, v: &Verified, now: i64) -> Result<(), Rejection> {
     let lc = job.lc;
     if let Some(names) = lc.revocation_check.as_deref().filter(|n| !n.is_empty()) {
+        crate::revocation::feed::gate(r, lc, job.mc)?;
         check_revocation(job, v, names, now)?;
     }
     if let Some(b) = lc.cert_binding.filter(|b| b.mode != binding::Mode::Off) {

@@ -12,8 +12,8 @@ use jwt_peer_auth_core::freshness::CacheSettings;
 use jwt_peer_auth_core::{AlgSet, KeySet, Policy, Reason};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_shm_zone_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE, NGX_CONF_2MORE,
-    NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
-    NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
+    NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_CONF_TAKE123, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN,
 };
 use ngx::http::HttpModuleLocationConf;
 use ngx::{ngx_conf_log_error, ngx_string};
@@ -43,6 +43,8 @@ pub struct MainConf {
     /// Every name some `jwt_peer_auth_revocation_check` checks: the API refuses entries no
     /// location would ever match (a typo).
     pub revocation_names: Vec<String>,
+    /// `jwt_peer_auth_revocation_feed`, until the http block is parsed.
+    pub revocation_feed: Option<Box<crate::revocation::feed::Feed>>,
     /// Some enabled location verifies in the preaccess phase (set while merging): only then
     /// is the preaccess handler added.
     pub preaccess: bool,
@@ -69,6 +71,7 @@ impl Default for MainConf {
             revocation: None,
             revocation_used_at: None,
             revocation_names: Vec::new(),
+            revocation_feed: None,
             preaccess: false,
             verify_after_limiters: false,
         }
@@ -169,6 +172,8 @@ pub struct LocConf {
     /// `jwt_peer_auth_revocation_check`: the names checked against the revocation list (empty:
     /// `off`).
     pub revocation_check: Option<Vec<String>>,
+    /// `jwt_peer_auth_revocation_feed` applies here: requests start its refreshes.
+    pub revocation_feed_here: bool,
     /// `jwt_peer_auth_phase`.
     pub phase: Option<Phase>,
 
@@ -243,6 +248,7 @@ impl LocConf {
         if self.revocation_check.is_none() {
             self.revocation_check = prev.revocation_check.clone();
         }
+        self.revocation_feed_here |= prev.revocation_feed_here;
         if self.phase.is_none() {
             self.phase = prev.phase;
         }
@@ -796,6 +802,7 @@ fn set_revocation(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Resu
         ttl: ttl.unwrap_or(DEFAULT_TTL),
         initial: loaded.entries,
         initial_mark: loaded.mark,
+        feed: None,
     }));
     let data: *mut Revocation = &mut **rev;
     rev.shm_zone = list::add(cf, name_str, size, data)
@@ -957,7 +964,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 20] = [
+pub static mut COMMANDS: [ngx_command_t; 21] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -1022,6 +1029,11 @@ pub static mut COMMANDS: [ngx_command_t; 20] = [
         ngx_string!("jwt_peer_auth_revocation_check"),
         NGX_CONF_1MORE,
         cmd_revocation_check,
+    ),
+    command(
+        ngx_string!("jwt_peer_auth_revocation_feed"),
+        NGX_CONF_TAKE123,
+        crate::revocation::feed::cmd_feed,
     ),
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_revocation_api"),

@@ -77,9 +77,11 @@ fn postconfigure(cf: &mut ngx_conf_t) -> Result<(), String> {
     if let Some(mc) = JwtPeerAuthModule::main_conf_mut(cf) {
         sources::resolve(cf, &mut mc.sources)?;
         config::check_revocation(mc)?;
+        revocation::feed::configure(cf, mc)?;
         preaccess = mc.preaccess;
     }
     fetch::filters::install();
+    revocation::feed_fetch::install_filters();
     if preaccess {
         phase::install(cf)?;
     }

@@ -63,6 +63,16 @@ fn collect(zone: &Zone, mc: &MainConf, now: i64) -> Snapshot {
         Some(page::Revocations {
             zone: r.zone_name.clone(),
             entries: list.entries(now),
+            feed: crate::revocation::feed::status(mc).map(|f| page::FeedState {
+                uri: f.uri,
+                state: f.state.to_owned(),
+                age: f.age,
+                entries: f.entries,
+                fetched: f.fetched,
+                not_modified: f.not_modified,
+                failures: f.failures,
+                error: f.error,
+            }),
         })
     });
     Snapshot {

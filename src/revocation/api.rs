@@ -248,7 +248,7 @@ fn delete(
         return error(
             request,
             404,
-            "no such entry (an entry of the feed is lifted by the feed)",
+            "no such entry",
         );
     };
     let record = Record::Del {

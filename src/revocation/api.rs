@@ -245,11 +245,7 @@ fn delete(
 ) -> ngx_int_t {
     super::journal::follow(list, true);
     let Some(until) = list.remove(name, value, now) else {
-        return error(
-            request,
-            404,
-            "no such entry",
-        );
+        return error(request, 404, "no such entry");
     };
     let record = Record::Del {
         name: name.to_owned(),

@@ -435,23 +435,16 @@ fn finish(sr: &ngx_http_request_t, fetch: &FeedFetch, rc: ngx_int_t, log: *mut n
     let failure = if fetch.too_big.get() {
         Some(format!("the answer is larger than {MAX_FEED} bytes"))
     } else if status == 0 || usize::try_from(fetch.nginx_status.get()).is_ok_and(|s| s == status) {
-        Some(format!(
-            "no answer from the feed (NGINX status {})",
-            if status == 0 { rc as usize } else { status }
-        ))
+        let code = if status == 0 { rc as i64 } else { status as i64 };
+        Some(format!("no answer from the feed (NGINX status {code})"))
     } else if status == 304 && fetch.conditional {
         None
     } else if status != 200 {
         Some(format!("status {status}"))
     } else if rc == NGX_ERROR as ngx_int_t || rc >= 300 {
         Some(format!("the answer could not be read (NGINX status {rc})"))
-    } else if let Some(enc) = encoding {
-        Some(format!(
-            "the answer has Content-Encoding \"{}\"",
-            printable(&enc, 32)
-        ))
     } else {
-        None
+        encoding.map(|enc| format!("the answer has Content-Encoding \"{}\"", printable(&enc, 32)))
     };
     let list = &fetch.list;
     let st = list.feed();
@@ -482,7 +475,9 @@ fn finish(sr: &ngx_http_request_t, fetch: &FeedFetch, rc: ngx_int_t, log: *mut n
         feed: fetch.feed,
         body,
         validators,
-        log,
+        // The cycle's log: the request's (its connection's) may be gone before the thread ends.
+        // SAFETY: NGINX sets `ngx_cycle` before any request; its log lives as long as the cycle.
+        log: unsafe { (*ngx::ffi::ngx_cycle).log },
     };
     // Parsing, diffing and applying a large feed takes longer than a request may wait: a
     // thread of its own (file and zone work only; the zone's lock is taken per slice).

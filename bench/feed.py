@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from ngxfix import Run, main, request, bearer, say  # noqa: E402
 
 PUBLISHER = """load_module {{module}};
+daemon off;
 worker_processes 1;
 error_log {{error_log}} notice;
 pid {{pidfile}};
@@ -44,6 +45,7 @@ http {
 """
 
 NODE = """load_module {{module}};
+daemon off;
 worker_processes 2;
 error_log {{error_log}} notice;
 pid {{pidfile}};

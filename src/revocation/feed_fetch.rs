@@ -45,6 +45,8 @@ struct FeedFetch {
     conditional: bool,
     body: RefCell<Vec<u8>>,
     too_big: Cell<bool>,
+    /// The upstream's temporary file could not be read.
+    unreadable: Cell<bool>,
     /// The status NGINX itself set (an upstream error) before an error page ran.
     nginx_status: Cell<ngx_int_t>,
 }
@@ -105,6 +107,7 @@ fn start(r: &mut ngx_http_request_t, f: &'static Feed, list: &List) -> bool {
         conditional: validators.etag.is_some() || validators.last_modified.is_some(),
         body: RefCell::new(Vec::new()),
         too_big: Cell::new(false),
+        unreadable: Cell::new(false),
         nginx_status: Cell::new(0),
     };
     let fetch = crate::ctx::add_cleanup(r.pool, fetch, drop_fetch);
@@ -304,12 +307,18 @@ pub fn install_filters() {
 extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     let _ = std::panic::catch_unwind(|| {
         // SAFETY: NGINX calls header filters with a live request.
-        let Some(req) = (unsafe { r.as_ref() }) else {
+        let Some(req) = (unsafe { r.as_mut() }) else {
             return;
         };
         if let Some(fetch) = of_request(req) {
             if usize::try_from(req.headers_out.content_length_n).is_ok_and(|n| n > MAX_FEED) {
                 fetch.too_big.set(true);
+            }
+            if req.out.is_null() {
+                // NGINX's postpone filter would size a buffer of its own to the response
+                // (refusing one over `subrequest_output_buffer_size`) at the first call that
+                // reaches it: the body filter below keeps the data, only empty calls pass.
+                req.out = stub_out(req);
             }
         }
     });
@@ -318,6 +327,25 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
         // SAFETY: NGINX's next header filter, called with the request it gave this one.
         Some(next) => unsafe { next(r) },
         None => 0,
+    }
+}
+
+/// A chain of one empty buffer with no room (from the request's pool): the postpone filter
+/// takes it for its in-memory buffer and finds nothing to copy. NULL only if that allocation
+/// fails (the postpone filter then allocates its own and may refuse a large feed: logged).
+fn stub_out(r: &ngx_http_request_t) -> *mut ngx_chain_t {
+    // SAFETY: a buffer and a chain link from the request's pool, valid while it is.
+    unsafe {
+        let b = ngx::ffi::ngx_create_temp_buf(r.pool, 1);
+        let cl = ngx::ffi::ngx_alloc_chain_link(r.pool);
+        if b.is_null() || cl.is_null() {
+            return std::ptr::null_mut();
+        }
+        (*b).end = (*b).last;
+        (*b).set_last_buf(1);
+        (*cl).buf = b;
+        (*cl).next = std::ptr::null_mut();
+        cl
     }
 }
 
@@ -333,17 +361,38 @@ extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -
         while let Some(link) = unsafe { cl.as_ref() } {
             // SAFETY: as above.
             if let Some(b) = unsafe { link.buf.as_mut() } {
-                if (b.memory() != 0 || b.temporary() != 0 || b.mmap() != 0) && b.last > b.pos {
+                let in_memory = b.memory() != 0 || b.temporary() != 0 || b.mmap() != 0;
+                // A large answer may come in buffers of the upstream's temporary file.
+                let in_file = !in_memory && b.in_file() != 0 && !b.file.is_null() && b.file_last > b.file_pos;
+                if (in_memory && b.last > b.pos) || in_file {
                     had_data = true;
-                    // SAFETY: `pos..last` is the buffer's data.
-                    let data = unsafe { std::slice::from_raw_parts(b.pos, b.last as usize - b.pos as usize) };
                     let mut body = fetch.body.borrow_mut();
+                    let len = if in_memory {
+                        b.last as usize - b.pos as usize
+                    } else {
+                        (b.file_last - b.file_pos) as usize
+                    };
                     if fetch.pending.get() && !fetch.too_big.get() {
-                        if body.len() + data.len() > MAX_FEED || body.try_reserve(data.len()).is_err() {
+                        if body.len() + len > MAX_FEED || body.try_reserve(len).is_err() {
                             fetch.too_big.set(true);
                             *body = Vec::new();
+                        } else if in_memory {
+                            // SAFETY: `pos..last` is the buffer's data.
+                            body.extend_from_slice(unsafe { std::slice::from_raw_parts(b.pos, len) });
                         } else {
-                            body.extend_from_slice(data);
+                            let at = body.len();
+                            body.resize(at + len, 0);
+                            // SAFETY: `file` is the upstream's open temporary file holding
+                            // `file_pos..file_last`; the destination has room for `len` bytes.
+                            let n = unsafe {
+                                ngx::ffi::ngx_read_file(b.file, body[at..].as_mut_ptr(), len, b.file_pos)
+                            };
+                            if usize::try_from(n).ok() != Some(len) {
+                                // Read short or failed: the answer is not used.
+                                fetch.too_big.set(true);
+                                fetch.unreadable.set(true);
+                                *body = Vec::new();
+                            }
                         }
                     }
                     b.pos = b.last;
@@ -432,7 +481,9 @@ fn header(h: *mut ngx_table_elt_t) -> Option<String> {
 fn finish(sr: &ngx_http_request_t, fetch: &FeedFetch, rc: ngx_int_t, log: *mut ngx_log_t) {
     let status = sr.headers_out.status;
     let encoding = header(sr.headers_out.content_encoding).filter(|e| !e.eq_ignore_ascii_case("identity"));
-    let failure = if fetch.too_big.get() {
+    let failure = if fetch.unreadable.get() {
+        Some("the answer's temporary file could not be read".to_owned())
+    } else if fetch.too_big.get() {
         Some(format!("the answer is larger than {MAX_FEED} bytes"))
     } else if status == 0 || usize::try_from(fetch.nginx_status.get()).is_ok_and(|s| s == status) {
         let code = if status == 0 { rc as i64 } else { status as i64 };

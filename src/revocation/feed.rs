@@ -285,7 +285,7 @@ pub fn gate(r: &mut ngx_http_request_t, lc: &LocConf, mc: &'static MainConf) -> 
     let Some(f) = rev.feed.as_deref() else {
         return Ok(());
     };
-    let Some(list) = List::from_shm(rev.shm_zone) else {
+    let Some(list) = List::of(rev) else {
         return Ok(());
     };
     let now = now_ms();
@@ -336,10 +336,10 @@ pub fn fresh(list: &List, log: *mut ngx::ffi::ngx_log_t, uri: &str, now_ms: u64)
 
 /// The feed's state for the status page: (uri, state word, seconds since the last success,
 /// entries, 200s, 304s, failures, last error).
-pub fn status(mc: &MainConf) -> Option<FeedStatus> {
+pub fn status(mc: &'static MainConf) -> Option<FeedStatus> {
     let rev = mc.revocation.as_deref()?;
     let f = rev.feed.as_deref()?;
-    let list = List::from_shm(rev.shm_zone)?;
+    let list = List::of(rev)?;
     let st = list.feed();
     let now = now_ms();
     let ok = st.ok_ms.load(Ordering::Acquire);

@@ -20,6 +20,10 @@ use ngx::http::{HttpModuleMainConf, HttpModuleServerConf, NgxHttpCoreModule};
 
 use crate::zone::Identity;
 
+/// Most key sources (`jwt_peer_auth_jwks_file` and `jwt_peer_auth_key_request` together) at
+/// one level: a request looks at each, so they are few and kept in fixed-size arrays.
+pub const MAX_LEVEL_SOURCES: usize = 8;
+
 /// Most configuration files read for the fingerprint.
 const MAX_FILES: usize = 1000;
 
@@ -287,17 +291,13 @@ fn expand(cycle: *mut ngx_cycle_t, pattern: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// The main configuration as the zone's init sees it.
-impl crate::zone::Claims for crate::config::MainConf {
+/// The key sources as the zone's init sees them.
+impl crate::zone::Claims for Sources {
     fn claims(&mut self) -> Vec<(Identity, String)> {
-        self.sources
-            .list
-            .iter()
-            .map(|s| (s.identity, s.label.clone()))
-            .collect()
+        self.list.iter().map(|s| (s.identity, s.label.clone())).collect()
     }
 
     fn assign(&mut self, index: usize, slot: usize) {
-        self.sources.list[index].slot = slot;
+        self.list[index].slot = slot;
     }
 }

@@ -258,7 +258,17 @@ fn check(
                 );
                 return server_error(&job);
             };
-            match keys::for_request(request.as_mut(), lc, src, zone, ctx, || view.precheck(&lc.policy)) {
+            let on_new_keys = crate::token_cache::clear;
+            let cache = lc.key_cache.unwrap_or_default();
+            match keys::for_request(
+                request.as_mut(),
+                &cache,
+                src,
+                zone,
+                &ctx.waits,
+                on_new_keys,
+                || view.precheck(&lc.policy),
+            ) {
                 Keys::Wait => return AGAIN,
                 Keys::Gone => return crate::fetch::wait::gone(request.as_mut()),
                 Keys::Refused(rejection) => return refuse(request, &job, &rejection, None),
@@ -305,10 +315,10 @@ fn check(
                 {
                     match keys::after_unknown_kid(
                         request.as_mut(),
-                        lc,
+                        &lc.key_cache.unwrap_or_default(),
                         src,
                         zone,
-                        ctx,
+                        &ctx.waits,
                         fetched[n].as_ref(),
                         t,
                     ) {

@@ -60,7 +60,7 @@ pub unsafe extern "C" fn key_fetched(
     sr.out = stub_out(sr);
     if fetch.waited {
         if let Some(c) = ctx::get(sr) {
-            c.waiting.set(false);
+            c.waits.waiting.set(false);
         }
     }
     for_parent(rc)
@@ -244,7 +244,7 @@ fn publish(fetch: &Fetch, set: KeySet, body: &[u8], now: i64, log: *mut ngx_log_
                 fetch.label,
                 set.len()
             );
-            keys::install(fetch.slot, generation, set);
+            keys::install(fetch.slot, generation, set, crate::token_cache::clear);
         }
         Ok(None) => {
             ngx_log_error!(

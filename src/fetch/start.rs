@@ -15,7 +15,7 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use super::{drop_fetch, result, Fetch};
-use crate::ctx::add_cleanup;
+use crate::glue::add_cleanup;
 use crate::sources::KeySource;
 use crate::zone::Zone;
 

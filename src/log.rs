@@ -3,13 +3,11 @@
 //!
 //! - `log!(LEVEL, log, "...")`: one line at `LEVEL` (`EMERG`, `ALERT`, `CRIT`, `ERR`, `WARN`,
 //!   `NOTICE`, `INFO`) to an `*mut ngx_log_t`, written only when the log's level lets it through
-//!   (formatted into a stack buffer: no allocation).
+//!   (formatted into a stack buffer: no allocation); `log!(@ level, log, "...")` for a level
+//!   chosen at run time.
 //! - `debug!(log, "...")`: an `NGX_LOG_DEBUG_HTTP` line, compiled in only when NGINX was built
 //!   `--with-debug` (ngx-rust's `DEBUG`), shown with `error_log ... debug`.
 //! - [`conf_emerg`]: an `[emerg]` about the configuration, with the file and line NGINX adds.
-
-// The call sites move here step by step (issue 22).
-#![allow(unused_macros, unused_imports, dead_code)]
 
 use ngx::ffi::{ngx_conf_t, NGX_LOG_EMERG};
 
@@ -25,18 +23,18 @@ macro_rules! log {
     (WARN, $($rest:tt)+) => { $crate::log::log!(@ ngx::ffi::NGX_LOG_WARN, $($rest)+) };
     (NOTICE, $($rest:tt)+) => { $crate::log::log!(@ ngx::ffi::NGX_LOG_NOTICE, $($rest)+) };
     (INFO, $($rest:tt)+) => { $crate::log::log!(@ ngx::ffi::NGX_LOG_INFO, $($rest)+) };
-    (@ $level:expr, $log:expr, $($arg:tt)+) => {
-        ngx::ngx_log_error!($level, $log, "jwt_peer_auth: {}", format_args!($($arg)+))
-    };
+    (@ $level:expr, $log:expr, $($arg:tt)+) => {{
+        ngx::ngx_log_error!($level, $log, "jwt_peer_auth: {}", format_args!($($arg)+));
+    }};
 }
 pub(crate) use log;
 
 /// A debug line (`NGX_LOG_DEBUG_HTTP`) at a decision of the request path; nothing unless NGINX
 /// was built `--with-debug` and the log's level is `debug`.
 macro_rules! debug {
-    ($log:expr, $($arg:tt)+) => {
-        ngx::ngx_log_debug_mask!(DebugMask::Http, $log, "jwt_peer_auth: {}", format_args!($($arg)+))
-    };
+    ($log:expr, $($arg:tt)+) => {{
+        ngx::ngx_log_debug_mask!(DebugMask::Http, $log, "jwt_peer_auth: {}", format_args!($($arg)+));
+    }};
 }
 pub(crate) use debug;
 
@@ -44,6 +42,3 @@ pub(crate) use debug;
 pub fn conf_emerg(cf: &mut ngx_conf_t, msg: &str) {
     ngx::ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{PREFIX}{msg}");
 }
-
-/// Whether debug lines are compiled in (NGINX built `--with-debug`).
-pub const DEBUG: bool = ngx::log::DEBUG;

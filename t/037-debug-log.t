@@ -52,11 +52,13 @@ __DATA__
 [
   'jwt_peer_auth: token from the "Authorization" header',
   'jwt_peer_auth: key sources: 1 files, 0 key requests',
-  'jwt_peer_auth: token cache miss: verifying with 1 key sets',
-  'jwt_peer_auth: signature and policy passed',
-  'jwt_peer_auth: token cache hit',
   'jwt_peer_auth: decision: allowed',
 ]
+--- between_1
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: token cache miss: verifying with 1 key sets/), 1, 'one miss');
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: signature and policy passed/), 2, 'policy passed twice');
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: token cache hit/), 1, 'then one hit');
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: decision: allowed/), 2, 'both allowed');
 --- no_error_log
 jwt_peer_auth: decision: refused
 
@@ -71,10 +73,12 @@ jwt_peer_auth: decision: refused
 [401, 401]
 --- error_log eval
 [
-  'jwt_peer_auth: token cache miss: verifying with 1 key sets',
-  'jwt_peer_auth: refusal cache hit: signature',
   'jwt_peer_auth: decision: refused (signature)',
 ]
+--- between_1
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: token cache miss: verifying with 1 key sets/), 1, 'one verification');
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: refusal cache hit: signature/), 1, 'then the refusal cache');
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: decision: refused \(signature\)/), 2, 'both refused');
 --- no_error_log
 jwt_peer_auth: decision: allowed
 
@@ -91,13 +95,11 @@ jwt_peer_auth: decision: allowed
 ["Cookie: t=$main::RAW", ""]
 --- error_code eval
 [200, 401]
---- error_log eval
-[
-  'jwt_peer_auth: token from the "token=" variable',
-  'jwt_peer_auth: no token from the "token=" variable',
-  'jwt_peer_auth: decision: refused (missing)',
-  'jwt_peer_auth: decision: allowed',
-]
+--- between_1
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: token from the "token=" variable/), 1, 'token from the variable');
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: decision: allowed/), 1, 'allowed');
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: no token from the "token=" variable/), 1, 'none in the variable');
+Test::More::is(JwtPeerAuth::log_count(qr/jwt_peer_auth: decision: refused \(missing\)/), 1, 'refused as missing');
 
 
 

@@ -27,6 +27,7 @@ mod log;
 mod openssl_rsa;
 mod phase;
 mod revocation;
+mod shm;
 mod sources;
 mod status;
 mod token_cache;

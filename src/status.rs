@@ -23,7 +23,7 @@ use crate::{glue, JwtPeerAuthModule};
 /// Reads the zone once: counters and every key source (nothing is parsed, no worker state
 /// changes). `configured` (the answering configuration's key sources) gives each source's key
 /// cache settings; `revocation`, the list shown.
-fn collect(zone: &Zone, configured: &Sources, revocation: Option<&Revocation>, now: i64) -> Snapshot {
+fn collect(zone: &Zone, configured: &Sources, revocation: Option<&'static Revocation>, now: i64) -> Snapshot {
     let c = zone.counters();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let counts = Counts {
@@ -64,7 +64,7 @@ fn collect(zone: &Zone, configured: &Sources, revocation: Option<&Revocation>, n
         })
         .collect();
     let revocation = revocation.and_then(|r| {
-        let list = crate::revocation::list::List::from_shm(r.shm_zone)?;
+        let list = crate::revocation::list::List::of(r)?;
         Some(page::Revocations {
             zone: r.zone_name.clone(),
             entries: list.entries(now),

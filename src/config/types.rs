@@ -12,7 +12,6 @@ use ngx::ffi::{ngx_conf_t, ngx_shm_zone_t};
 use ngx::http::HttpModuleMainConf;
 
 use crate::sources;
-use crate::zone::{Claims, Identity};
 use crate::JwtPeerAuthModule;
 
 /// http-level settings.
@@ -298,16 +297,5 @@ impl LocConf {
             })
             .collect();
         Ok(())
-    }
-}
-
-/// The main configuration as the key zone's init sees it: its key sources.
-impl Claims for MainConf {
-    fn claims(&mut self) -> Vec<(Identity, String)> {
-        self.sources.claims()
-    }
-
-    fn assign(&mut self, index: usize, slot: usize) {
-        self.sources.assign(index, slot);
     }
 }

@@ -20,6 +20,10 @@ use ngx::http::{HttpModuleMainConf, HttpModuleServerConf, NgxHttpCoreModule};
 
 use crate::zone::Identity;
 
+/// Most key sources (`jwt_peer_auth_jwks_file` and `jwt_peer_auth_key_request` together) at
+/// one level: a request looks at each, so they are few and kept in fixed-size arrays.
+pub const MAX_LEVEL_SOURCES: usize = 8;
+
 /// Most configuration files read for the fingerprint.
 const MAX_FILES: usize = 1000;
 

@@ -7,17 +7,23 @@
 
 use jwt_peer_auth_core::status::{self as page, Counts, Format, Snapshot, Source};
 use ngx::core::Buffer;
-use ngx::ffi::{ngx_chain_t, ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR};
-use ngx::http::{HttpModuleMainConf, Request};
+use std::ffi::{c_char, c_void};
+
+use ngx::ffi::{
+    ngx_chain_t, ngx_command_t, ngx_conf_t, ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR,
+};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use std::sync::atomic::Ordering;
 
-use crate::config::MainConf;
+use crate::revocation::Revocation;
+use crate::sources::Sources;
 use crate::zone::Zone;
 use crate::{glue, JwtPeerAuthModule};
 
 /// Reads the zone once: counters and every key source (nothing is parsed, no worker state
-/// changes). `mc` (the answering configuration) gives each of its sources' key cache settings.
-fn collect(zone: &Zone, mc: &'static MainConf, now: i64) -> Snapshot {
+/// changes). `configured` (the answering configuration's key sources) gives each source's key
+/// cache settings; `revocation`, the list shown.
+fn collect(zone: &Zone, configured: &Sources, revocation: Option<&'static Revocation>, now: i64) -> Snapshot {
     let c = zone.counters();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let counts = Counts {
@@ -33,8 +39,7 @@ fn collect(zone: &Zone, mc: &'static MainConf, now: i64) -> Snapshot {
         .sources()
         .into_iter()
         .map(|v| Source {
-            cache: mc
-                .sources
+            cache: configured
                 .list
                 .iter()
                 .find(|s| s.slot == v.slot && zone.owns(s.slot, &s.identity))
@@ -58,12 +63,12 @@ fn collect(zone: &Zone, mc: &'static MainConf, now: i64) -> Snapshot {
             last_result_at: v.result_at,
         })
         .collect();
-    let revocation = mc.revocation.as_deref().and_then(|r| {
+    let revocation = revocation.and_then(|r| {
         let list = crate::revocation::list::List::of(r)?;
         Some(page::Revocations {
             zone: r.zone_name.clone(),
             entries: list.entries(now),
-            feed: crate::revocation::feed::status(mc).map(|f| page::FeedState {
+            feed: crate::revocation::feed::status(r).map(|f| page::FeedState {
                 uri: f.uri,
                 state: f.state.to_owned(),
                 age: f.age,
@@ -105,7 +110,7 @@ fn respond(request: &mut Request) -> ngx_int_t {
         .filter(|(k, _)| k.as_bytes().eq_ignore_ascii_case(b"accept"))
         .map(|(_, v)| v.as_bytes());
     let (format, negotiated) = page::choose_format(glue::query_arg(request.as_ref(), b"format"), accept);
-    let snapshot = collect(&zone, mc, ngx::ffi::ngx_time());
+    let snapshot = collect(&zone, &mc.sources, mc.revocation.as_deref(), ngx::ffi::ngx_time());
     let (body, content_type) = match format {
         Format::Prometheus => (page::render_prometheus(&snapshot), "text/plain; version=0.0.4"),
         Format::Json => (page::render_json(&snapshot), "application/json"),
@@ -152,4 +157,22 @@ fn respond(request: &mut Request) -> ngx_int_t {
         return rc.into();
     }
     request.output_filter(&mut out).into()
+}
+
+/// `jwt_peer_auth_status`: this location answers with the status page.
+pub extern "C" fn cmd_status(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    _conf: *mut c_void,
+) -> *mut c_char {
+    let Some(cf) = glue::conf_mut(cf) else {
+        return ngx::core::NGX_CONF_ERROR;
+    };
+    match ngx::http::NgxHttpCoreModule::location_conf_mut(cf) {
+        Some(clcf) => {
+            clcf.handler = Some(status_handler);
+            ngx::core::NGX_CONF_OK
+        }
+        None => ngx::core::NGX_CONF_ERROR,
+    }
 }

@@ -12,12 +12,13 @@ use std::borrow::Cow;
 use jwt_peer_auth_core::{policy, Verified};
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_http_variable_value_t, ngx_int_t, ngx_str_t,
-    ngx_uint_t, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX, NGX_LOG_WARN,
+    ngx_uint_t, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX,
 };
 use ngx::http::HttpModuleMainConf;
 use serde_json::{Map, Value};
 
 use crate::ctx::{self, Outcome, RequestCtx};
+use crate::log::log;
 use crate::JwtPeerAuthModule;
 
 type GetFn =
@@ -135,10 +136,10 @@ fn set(
                 if first_time(c, shown.what) {
                     // SAFETY: a live request's connection and log.
                     let log = unsafe { (*r.connection).log };
-                    ngx::ngx_log_error!(
-                        NGX_LOG_WARN,
+                    log!(
+                        WARN,
                         log,
-                        "jwt_peer_auth: {} has a control character: not exposed as a variable",
+                        "{} has a control character: not exposed as a variable",
                         shown.what
                     );
                 }

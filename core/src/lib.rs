@@ -7,6 +7,7 @@
 //! - [`jwk`]: JWK Sets to verification-ready keys.
 //! - [`alg`]: algorithms and the allow-list.
 //! - [`reason`]: why a token was refused.
+//! - [`challenge`]: the `WWW-Authenticate` challenge of a refusal (RFC 6750 §3).
 //! - [`roca`]: the ROCA (CVE-2017-15361) fingerprint of RSA moduli.
 //! - [`policy`]: claim rules, require, max_age, claim rendering.
 //! - [`conffile`]: the `include` arguments of an `nginx.conf` text.
@@ -27,6 +28,7 @@ pub mod b64;
 pub mod bearer;
 pub mod binding;
 pub mod cache;
+pub mod challenge;
 pub mod conffile;
 pub mod digest;
 pub mod enforcement;

@@ -15,7 +15,8 @@ use ngx::ffi::{
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use super::{drop_fetch, result, Fetch};
-use crate::ctx::add_cleanup;
+use crate::glue::add_cleanup;
+use crate::log::debug;
 use crate::sources::KeySource;
 use crate::zone::Zone;
 
@@ -54,6 +55,9 @@ pub fn start(
     if fetch.is_null() || body.is_null() {
         return false;
     }
+    // SAFETY: a request's connection and its log are valid while the request is.
+    let log = unsafe { (*r.connection).log };
+    debug!(log, "key request \"{}\" started (waited: {waited})", source.label);
     post.handler = Some(result::key_fetched);
     post.data = fetch.cast();
     let mut name = ngx_str_t {

@@ -1,8 +1,8 @@
 //! `jwt_peer_auth_revocation_feed uri [interval=time] [max_stale=time]`: the revocation list
 //! follows a feed every node of a fleet pulls over HTTP (see the core's `feed`).
 //!
-//! - The directive ([`cmd_feed`]): one feed per list; it may be repeated (in servers and
-//!   locations, identically) to say where requests start its refreshes.
+//! - The directive (`super::feed_config`): one feed per list; it may be repeated (in servers
+//!   and locations, identically) to say where requests start its refreshes.
 //! - At configuration time ([`configure`]), the last feed applied, kept in a snapshot file next
 //!   to the state file (`<state>.feed`), is loaded so that a restarted node enforces it before
 //!   its first fetch.
@@ -13,18 +13,15 @@
 //! The zone holds the feed's state ([`FeedShared`], lock-free; [`FeedText`] under the list's
 //! lock), shared by every worker.
 
-use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jwt_peer_auth_core::feed::{Validators, MAX_VALIDATOR};
 use jwt_peer_auth_core::revocation::Entry;
 use jwt_peer_auth_core::{Reason, Rejection};
-use ngx::ffi::{ngx_command_t, ngx_conf_t, ngx_http_request_t, NGX_LOG_EMERG, NGX_LOG_ERR, NGX_LOG_NOTICE};
+use ngx::ffi::{ngx_conf_t, ngx_http_request_t, NGX_LOG_ERR, NGX_LOG_NOTICE};
 use ngx::{ngx_conf_log_error, ngx_log_error};
 
 use super::list::List;
-use crate::config::{LocConf, MainConf};
-use crate::glue;
 
 /// The default `interval=`.
 pub const DEFAULT_INTERVAL_MS: u64 = 30_000;
@@ -153,97 +150,18 @@ pub fn now_ms() -> u64 {
     t.map_or(0, |t| t.sec as u64 * 1000 + t.msec as u64)
 }
 
-/// The directive handler.
-pub extern "C" fn cmd_feed(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
-    let (Some(cf), Some(lc)) = (glue::conf_mut(cf), glue::loc_conf_mut::<LocConf>(conf)) else {
-        return ngx::core::NGX_CONF_ERROR;
-    };
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| set_feed(cf, lc)));
-    match run {
-        Ok(Ok(())) => ngx::core::NGX_CONF_OK,
-        Ok(Err(msg)) => {
-            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"jwt_peer_auth_revocation_feed\": {msg}");
-            ngx::core::NGX_CONF_ERROR
-        }
-        Err(_) => ngx::core::NGX_CONF_ERROR,
-    }
-}
-
-fn set_feed(cf: &mut ngx_conf_t, lc: &mut LocConf) -> Result<(), String> {
-    if lc.revocation_feed_here {
-        return Err("is duplicate".to_owned());
-    }
-    let args = glue::conf_args(cf);
-    let mut strs = Vec::new();
-    for a in args.iter().skip(1) {
-        strs.push(a.to_str().map_err(|_| "argument is not valid UTF-8".to_owned())?);
-    }
-    let uri = strs[0];
-    if !uri.starts_with('/') || uri.bytes().any(|b| b <= b' ' || b == b'?' || b == 0x7f) {
-        return Err(format!(
-            "invalid uri \"{uri}\": the path of an internal location is expected"
-        ));
-    }
-    let mut interval = None;
-    let mut max_stale = None;
-    for a in &strs[1..] {
-        let ms = |v: &str, what: &str| -> Result<u64, String> {
-            glue::parse_time_sec(v)
-                .filter(|t| (1..=366 * 86400).contains(t))
-                .map(|t| t * 1000)
-                .ok_or_else(|| format!("invalid \"{what}=\" value \"{v}\" (1s to 366d)"))
-        };
-        match a.split_once('=') {
-            Some(("interval", v)) if interval.is_none() => interval = Some(ms(v, "interval")?),
-            Some(("max_stale", v)) if max_stale.is_none() => max_stale = Some(ms(v, "max_stale")?),
-            _ => return Err(format!("invalid parameter \"{a}\"")),
-        }
-    }
-    let interval_ms = interval.unwrap_or(DEFAULT_INTERVAL_MS);
-    let max_stale_ms = max_stale.unwrap_or(DEFAULT_MAX_STALE_MS);
-    if max_stale_ms <= interval_ms {
-        return Err(format!(
-            "\"max_stale=\" must be longer than \"interval=\" ({}s)",
-            interval_ms / 1000
-        ));
-    }
-    let at = glue::conf_location(cf);
-    let mc = <crate::JwtPeerAuthModule as ngx::http::HttpModuleMainConf>::main_conf_mut(cf)
-        .ok_or_else(|| "no main configuration".to_owned())?;
-    match &mc.revocation_feed {
-        Some(f) if f.uri != uri || f.interval_ms != interval_ms || f.max_stale_ms != max_stale_ms => {
-            return Err(format!(
-                "a revocation list follows one feed: \"{}\" was set in {} with other parameters",
-                f.uri, f.declared_at
-            ))
-        }
-        Some(_) => {}
-        None => {
-            mc.revocation_feed = Some(Box::new(Feed {
-                uri: uri.to_owned(),
-                interval_ms,
-                max_stale_ms,
-                declared_at: at,
-                snapshot: String::new(),
-                initial: Vec::new(),
-                initial_validators: Validators::default(),
-                initial_ok_ms: 0,
-                initial_file: (0, 0),
-            }))
-        }
-    }
-    lc.revocation_feed_here = true;
-    Ok(())
-}
-
 /// Once the http block is parsed: the feed needs the list and its state file; the snapshot of
 /// the last feed is loaded (a damaged one is reported and ignored: the node starts stale and
 /// fetches).
-pub fn configure(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
-    let Some(mut f) = mc.revocation_feed.take() else {
+pub fn configure(
+    cf: &mut ngx_conf_t,
+    feed: Option<Box<Feed>>,
+    rev: Option<&mut super::Revocation>,
+) -> Result<(), String> {
+    let Some(mut f) = feed else {
         return Ok(());
     };
-    let Some(rev) = mc.revocation.as_deref_mut() else {
+    let Some(rev) = rev else {
         return Err(format!(
             "\"jwt_peer_auth_revocation_feed\" (in {}) needs \"jwt_peer_auth_revocation zone=name:size state=path\" in the http block",
             f.declared_at
@@ -276,10 +194,14 @@ pub fn configure(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
     Ok(())
 }
 
-/// At a token check of a location that checks the list: starts a refresh if one is due (in a
-/// location where the feed directive applies), then refuses while the feed is stale.
-pub fn gate(r: &mut ngx_http_request_t, lc: &LocConf, mc: &'static MainConf) -> Result<(), Rejection> {
-    let Some(rev) = mc.revocation.as_deref() else {
+/// At a token check of a location that checks the list: starts a refresh if one is due (`here`:
+/// the feed directive applies to the location), then refuses while the feed is stale.
+pub fn gate(
+    r: &mut ngx_http_request_t,
+    here: bool,
+    rev: Option<&'static super::Revocation>,
+) -> Result<(), Rejection> {
+    let Some(rev) = rev else {
         return Ok(());
     };
     let Some(f) = rev.feed.as_deref() else {
@@ -293,7 +215,7 @@ pub fn gate(r: &mut ngx_http_request_t, lc: &LocConf, mc: &'static MainConf) -> 
     let _ = st
         .since_ms
         .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
-    if lc.revocation_feed_here && std::ptr::eq(r.main, r) {
+    if here && std::ptr::eq(r.main, r) {
         super::feed_fetch::maybe_start(r, f, &list, now);
     }
     let fresh_from = st
@@ -336,8 +258,7 @@ pub fn fresh(list: &List, log: *mut ngx::ffi::ngx_log_t, uri: &str, now_ms: u64)
 
 /// The feed's state for the status page: (uri, state word, seconds since the last success,
 /// entries, 200s, 304s, failures, last error).
-pub fn status(mc: &'static MainConf) -> Option<FeedStatus> {
-    let rev = mc.revocation.as_deref()?;
+pub fn status(rev: &'static super::Revocation) -> Option<FeedStatus> {
     let f = rev.feed.as_deref()?;
     let list = List::of(rev)?;
     let st = list.feed();

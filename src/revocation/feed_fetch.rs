@@ -110,7 +110,7 @@ fn start(r: &mut ngx_http_request_t, f: &'static Feed, list: &List) -> bool {
         unreadable: Cell::new(false),
         nginx_status: Cell::new(0),
     };
-    let fetch = crate::ctx::add_cleanup(r.pool, fetch, drop_fetch);
+    let fetch = crate::glue::add_cleanup(r.pool, fetch, drop_fetch);
     // SAFETY: the request pool is valid; NULL or zeroed memory for one post_subrequest.
     let post = unsafe { ngx::ffi::ngx_pcalloc(r.pool, size_of::<ngx_http_post_subrequest_t>()) };
     // SAFETY: as above.

@@ -10,11 +10,14 @@
 //!   compacted).
 //! - [`journal`]: each worker follows the journal into its zone.
 //! - [`api`]: the `jwt_peer_auth_revocation_api` content handler.
-//! - [`feed`], [`feed_fetch`]: `jwt_peer_auth_revocation_feed`, a list every node of a fleet
-//!   pulls.
+//! - [`config`]: the revocation directives.
+//! - [`feed`], [`feed_config`], [`feed_fetch`]: `jwt_peer_auth_revocation_feed`, a list every
+//!   node of a fleet pulls.
 
 pub mod api;
+pub mod config;
 pub mod feed;
+pub mod feed_config;
 pub mod feed_fetch;
 pub mod journal;
 pub mod list;

@@ -91,6 +91,8 @@ pub struct KeyRequest {
     pub uri: String,
     /// `issuer=`: its keys only verify tokens with this `iss`.
     pub issuer: Option<String>,
+    /// `jwt_peer_auth_discovery`: the URL of the keys comes from a discovery document.
+    pub discovery: Option<Arc<crate::discovery::Discovery>>,
 }
 
 /// `jwt_peer_auth <realm> [token=$variable] [optional | shadow] | off`.
@@ -308,7 +310,7 @@ impl LocConf {
 }
 
 /// What a directive handler reports.
-enum ConfError {
+pub(crate) enum ConfError {
     Duplicate,
     Emerg(String),
 }
@@ -322,7 +324,7 @@ impl From<String> for ConfError {
 type Handler<T> = fn(&mut ngx_conf_t, &[&str], &mut T) -> Result<(), ConfError>;
 
 /// Runs a directive handler with safe arguments and turns its error into an `[emerg]`.
-fn run<T>(cf: *mut ngx_conf_t, conf: *mut c_void, handler: Handler<T>) -> *mut c_char {
+pub(crate) fn run<T>(cf: *mut ngx_conf_t, conf: *mut c_void, handler: Handler<T>) -> *mut c_char {
     let (Some(cf), Some(conf)) = (glue::conf_mut(cf), glue::loc_conf_mut::<T>(conf)) else {
         return ngx::core::NGX_CONF_ERROR;
     };
@@ -424,7 +426,7 @@ fn set_phase(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<()
 }
 
 /// The `issuer=string` parameter of a key-source directive, if given.
-fn issuer_param(args: &[&str]) -> Result<Option<String>, String> {
+pub(crate) fn issuer_param(args: &[&str]) -> Result<Option<String>, String> {
     let Some(param) = args.get(1) else {
         return Ok(None);
     };
@@ -439,11 +441,11 @@ fn issuer_param(args: &[&str]) -> Result<Option<String>, String> {
 }
 
 /// Room for one more key source at this level.
-fn room_for_source(lc: &LocConf) -> Result<(), String> {
+pub(crate) fn room_for_source(lc: &LocConf) -> Result<(), String> {
     if lc.jwks_files.len() + lc.key_requests.len() >= MAX_LEVEL_SOURCES {
         return Err(format!(
-            "too many key sources at one level (at most {MAX_LEVEL_SOURCES} \"jwt_peer_auth_jwks_file\" and \
-             \"jwt_peer_auth_key_request\" together)"
+            "too many key sources at one level (at most {MAX_LEVEL_SOURCES} \"jwt_peer_auth_jwks_file\", \
+             \"jwt_peer_auth_key_request\" and \"jwt_peer_auth_discovery\" together)"
         ));
     }
     Ok(())
@@ -610,6 +612,7 @@ fn set_key_request(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Res
     lc.key_requests.push(Arc::new(KeyRequest {
         uri: uri.to_owned(),
         issuer,
+        discovery: None,
     }));
     Ok(())
 }
@@ -957,7 +960,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 20] = [
+pub static mut COMMANDS: [ngx_command_t; 21] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -990,6 +993,11 @@ pub static mut COMMANDS: [ngx_command_t; 20] = [
         ngx_string!("jwt_peer_auth_key_request"),
         NGX_CONF_TAKE12,
         cmd_key_request,
+    ),
+    command(
+        ngx_string!("jwt_peer_auth_discovery"),
+        ngx::ffi::NGX_CONF_TAKE3 | ngx::ffi::NGX_CONF_TAKE4,
+        crate::discovery::cmd_discovery,
     ),
     command(
         ngx_string!("jwt_peer_auth_key_cache"),

@@ -24,6 +24,7 @@ mod access;
 mod config;
 mod conn_memo;
 mod ctx;
+mod discovery;
 mod fetch;
 mod glue;
 mod keys;
@@ -162,8 +163,14 @@ extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut 
                 .iter()
                 .map(|kr| {
                     let issuer = kr.issuer.as_deref();
-                    mc.sources
-                        .register(server, &kr.uri, issuer, conf.declared_at(), cache)
+                    mc.sources.register(
+                        server,
+                        &kr.uri,
+                        issuer,
+                        kr.discovery.as_ref(),
+                        conf.declared_at(),
+                        cache,
+                    )
                 })
                 .collect();
         }

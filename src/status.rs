@@ -56,6 +56,16 @@ fn collect(zone: &Zone, mc: &MainConf, now: i64) -> Snapshot {
                 .collect(),
             last_result: v.result,
             last_result_at: v.result_at,
+            discovery: mc
+                .sources
+                .list
+                .iter()
+                .any(|s| s.slot == v.slot && s.discovery.is_some() && zone.owns(s.slot, &s.identity))
+                .then_some(page::DiscoveryView {
+                    jwks_uri: v.jwks_uri,
+                    last_error: v.discovery_error,
+                    last_error_at: v.discovery_error_at,
+                }),
         })
         .collect();
     let revocation = mc.revocation.as_deref().and_then(|r| {

@@ -23,13 +23,18 @@ use crate::JwtPeerAuthModule;
 type GetFn =
     unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_http_variable_value_t, usize) -> ngx_int_t;
 
-const VARS: [(&str, GetFn, u32); 6] = [
+const VARS: [(&str, GetFn, u32); 7] = [
     ("jwt_claim_", get_claim, NGX_HTTP_VAR_PREFIX),
     ("jwt_header_", get_header, NGX_HTTP_VAR_PREFIX),
     ("jwt_payload", get_payload, 0),
     ("jwt_peer_auth_status", get_status, 0),
     ("jwt_peer_auth_cert_thumbprint", get_thumbprint, 0),
     (crate::phase::UNVERIFIED_ADDR, get_unverified_addr, 0),
+    (
+        crate::fetch::discovery::JWKS_URI_VARIABLE,
+        crate::fetch::discovery::get_jwks_uri,
+        0,
+    ),
 ];
 
 /// Registers the variables (preconfiguration).

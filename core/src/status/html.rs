@@ -414,6 +414,21 @@ fn key_sources_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
                 )?;
             }
         }
+        if let Some(d) = &src.discovery {
+            if !d.jwks_uri.is_empty() {
+                write!(p, "<br>jwks_uri <code>{}</code>", Esc(&d.jwks_uri))?;
+            }
+            if !d.last_error.is_empty() {
+                write!(p, "<br>last discovery error: {}", Esc(&d.last_error))?;
+                if d.last_error_at > 0 {
+                    write!(
+                        p,
+                        " <span class=\"dim\">{} ago</span>",
+                        Dur(now - d.last_error_at)
+                    )?;
+                }
+            }
+        }
         write!(
             p,
             "</td><td>{}</td><td class=\"num\">{} / {}",

@@ -87,7 +87,17 @@ fn write_json(s: &mut Page, snap: &Snapshot) -> fmt::Result {
             }
             write!(s, "{}", JsonStr(kid))?;
         }
-        s.write_str("]}")?;
+        s.write_char(']')?;
+        if let Some(d) = &src.discovery {
+            write!(
+                s,
+                ",\"discovery\":{{\"jwks_uri\":{},\"last_error\":{},\"last_error_age_seconds\":{}}}",
+                JsonStr(&d.jwks_uri),
+                JsonStr(&d.last_error),
+                OrNull((d.last_error_at > 0).then(|| now - d.last_error_at)),
+            )?;
+        }
+        s.write_char('}')?;
     }
     s.write_char(']')?;
     if let Some(rev) = &snap.revocation {

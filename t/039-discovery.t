@@ -8,6 +8,7 @@
 use FindBin;
 use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
+use KeyService;
 use Test::Nginx::Socket 'no_plan';
 
 package Disco;
@@ -494,7 +495,37 @@ Test::More::like(JwtPeerAuth::status_json(), qr/"jwks_uri":"https:\/\/idp\.test\
 
 
 
-=== TEST 21: a reload keeps the discovered keys (the document is gone: no fetch after it)
+=== TEST 21: a background refresh fetches the document and then the key set it names (the request that started it is not held)
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test;
+    jwt_peer_auth_key_cache 1s stale=1h;
+    location = /_oidc { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/doc; }
+    location = /_oidc_jwks {
+        internal;
+        proxy_set_header X-Jwks-Uri $jwt_peer_auth_jwks_uri;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/route;
+    }
+    location /p { alias html/; }
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+[Disco::bearer('rsa'), Disco::bearer('rsa'), Disco::bearer('ec')]
+--- between_0
+JwtPeerAuth::write_file("$html/doc.json", Disco::doc('https://idp.test', 'https://idp.test/keys2'));
+select(undef, undef, undef, 2.1);
+--- between_1
+KeyService::wait_until(5, sub { JwtPeerAuth::log_count(qr/: 2 keys \(kids: rsa ec\), generation/) >= 1 });
+Test::More::is(JwtPeerAuth::log_count(qr/names jwks_uri "https:\/\/idp\.test\/keys2"/), 1, 'the refresh followed the new jwks_uri');
+Test::More::is(JwtPeerAuth::log_count(qr/: 2 keys \(kids: rsa ec\), generation/), 1, 'and published its key set');
+--- between_2
+Test::More::is(JwtPeerAuth::log_count(qr/names jwks_uri/), 2, 'no refetch for the new kid: the refresh had it');
+--- error_code eval
+[200, 200, 200]
+
+
+
+=== TEST 22: a reload keeps the discovered keys (the document is gone: no fetch after it)
 --- request eval
 ["GET /p/index.html", "GET /p/index.html"]
 --- more_headers eval
@@ -513,7 +544,7 @@ Test::More::is(JwtPeerAuth::log_count(qr/discovery document|names jwks_uri/), 1,
 
 
 
-=== TEST 22: a key request and a discovery source for two issuers side by side: each token verifies with its own issuer's keys only
+=== TEST 23: a key request and a discovery source for two issuers side by side: each token verifies with its own issuer's keys only
 --- user_files eval
 Disco::files('static.json' => JwtPeerAuth::jwks('ec'))
 --- config
@@ -537,7 +568,7 @@ Disco::files('static.json' => JwtPeerAuth::jwks('ec'))
 
 
 
-=== TEST 23: the document location must be an exact-match internal location
+=== TEST 24: the document location must be an exact-match internal location
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test;
@@ -549,7 +580,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": "\/_oidc" must lead to an exact-match i
 
 
 
-=== TEST 24: issuer= is required
+=== TEST 25: issuer= is required
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks jwks_origins=https://keys.test;
@@ -559,7 +590,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": "issuer=" is required/
 
 
 
-=== TEST 25: the issuer must be an http(s) URL without query or fragment
+=== TEST 26: the issuer must be an http(s) URL without query or fragment
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=idp.test;
@@ -569,7 +600,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": issuer "idp\.test": not an absolute URL
 
 
 
-=== TEST 26: an issuer with a query
+=== TEST 27: an issuer with a query
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test/?tenant=a;
@@ -579,7 +610,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": issuer "https:\/\/idp\.test\/\?tenant=a
 
 
 
-=== TEST 27: a jwks_origins= entry with a path
+=== TEST 28: a jwks_origins= entry with a path
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test jwks_origins=https://keys.test/certs;
@@ -589,7 +620,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": origin "https:\/\/keys\.test\/certs": a
 
 
 
-=== TEST 28: an http origin for an https issuer
+=== TEST 29: an http origin for an https issuer
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test jwks_origins=http://keys.test;
@@ -599,7 +630,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": origin "http:\/\/keys\.test": only "htt
 
 
 
-=== TEST 29: one location for the document and the keys
+=== TEST 30: one location for the document and the keys
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc issuer=https://idp.test;
@@ -609,7 +640,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": the discovery URI and the jwks URI are 
 
 
 
-=== TEST 30: an unknown parameter, a URI that is not a local path, a duplicate, too few arguments
+=== TEST 31: an unknown parameter, a URI that is not a local path, a duplicate, too few arguments
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test origins=https://keys.test;
@@ -619,7 +650,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": invalid parameter "origins=https:\/\/ke
 
 
 
-=== TEST 31: a jwks URI that is not a local path
+=== TEST 32: a jwks URI that is not a local path
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc https://idp.test/keys issuer=https://idp.test;
@@ -629,7 +660,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": invalid jwks URI "https:\/\/idp\.test\/
 
 
 
-=== TEST 32: the same discovery source twice at one level
+=== TEST 33: the same discovery source twice at one level
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test;
@@ -640,7 +671,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": duplicate key source "\/_oidc_jwks"/
 
 
 
-=== TEST 33: too few arguments
+=== TEST 34: too few arguments
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks;
@@ -650,7 +681,7 @@ qr/\[emerg\].*invalid number of arguments in "jwt_peer_auth_discovery" directive
 
 
 
-=== TEST 34: more than 8 key sources at one level, discovery sources included
+=== TEST 35: more than 8 key sources at one level, discovery sources included
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_key_request /_k1;

@@ -429,6 +429,29 @@ mod tests {
     }
 
     #[test]
+    fn well_known_providers() {
+        // Google: the key set on another origin than the issuer.
+        let google = exp("https://accounts.google.com", &["https://www.googleapis.com"]);
+        assert!(google
+            .check(&doc(
+                "https://accounts.google.com",
+                "https://www.googleapis.com/oauth2/v3/certs"
+            ))
+            .is_ok());
+        // Firebase Authentication: a path issuer, and an '@' in the key set's path (not userinfo).
+        let issuer = "https://securetoken.google.com/my-project";
+        let firebase = exp(issuer, &["https://www.googleapis.com"]);
+        let jwks =
+            "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com";
+        assert_eq!(firebase.check(&doc(issuer, jwks)), Ok(jwks.to_owned()));
+        // Another project's document is a mix-up.
+        assert!(matches!(
+            firebase.check(&doc("https://securetoken.google.com/other-project", jwks)),
+            Err(DiscoveryError::IssuerMismatch(_))
+        ));
+    }
+
+    #[test]
     fn schemes() {
         let e = exp("https://idp.example", &[]);
         assert!(matches!(

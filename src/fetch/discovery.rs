@@ -11,9 +11,6 @@ use ngx::ngx_log_error;
 
 use super::{of_request, start, Fetch, Stage};
 
-/// The name of the variable holding the URL of the key set while its request runs.
-pub const JWKS_URI_VARIABLE: &str = "jwt_peer_auth_jwks_uri";
-
 /// Takes the document (`body`: a clean `200` body, or why there is none). `Ok`: the key set's
 /// request has started (the fetch goes on); `Err`: why the fetch failed.
 pub fn document_fetched(

@@ -67,6 +67,8 @@ _EOC_
         location = /route { alias $TEST_NGINX_HTML_DIR/$jwks_file; }
         location = /status500 { return 500; }
         location = /gzip { add_header Content-Encoding gzip; alias $TEST_NGINX_HTML_DIR/doc.json; }
+        location = /slowdoc { limit_rate 2k; alias $TEST_NGINX_HTML_DIR/doc.json; }
+        location = /slowroute { limit_rate 2k; alias $TEST_NGINX_HTML_DIR/$jwks_file; }
 _EOC2_
     config => <<'_EOC_',
     jwt_peer_auth "peers";
@@ -544,7 +546,39 @@ Test::More::is(JwtPeerAuth::log_count(qr/discovery document|names jwks_uri/), 1,
 
 
 
-=== TEST 23: a key request and a discovery source for two issuers side by side: each token verifies with its own issuer's keys only
+=== TEST 23: clients that hang up while the document, then the key set, come slowly: no crash, no alert, the next client is answered
+--- user_files eval
+Disco::files('doc.json' => Disco::doc('https://idp.test', 'https://idp.test/keys', padding => 'x' x 3000),
+             'jwks.json' => JwtPeerAuth::jwks('rsa') . (' ' x 3000))
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test;
+    location = /_oidc { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/slowdoc; }
+    location = /_oidc_jwks {
+        internal;
+        proxy_set_header X-Jwks-Uri $jwt_peer_auth_jwks_uri;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/slowroute;
+    }
+    location /p { alias html/; }
+    location = /status { jwt_peer_auth off; jwt_peer_auth_status; }
+--- request eval
+["GET /status", "GET /p/index.html"]
+--- more_headers eval
+["", Disco::bearer('rsa')]
+--- between_0
+# Clients hang up during the document (the first half second), then during the key set.
+KeyService::hang_up_clients(JwtPeerAuth::server_port(), '/p/index.html', 5, 0.5, Disco::bearer('rsa'));
+select(undef, undef, undef, 1.8);
+KeyService::hang_up_clients(JwtPeerAuth::server_port(), '/p/index.html', 5, 0.5, Disco::bearer('rsa'));
+--- between_1
+Test::More::is(JwtPeerAuth::log_count(qr/\[(alert|crit|emerg)\]|signal \d+ .*exited|worker process \d+ exited on signal/), 0, 'no alert, no crash');
+--- timeout: 15
+--- error_code eval
+[200, 200]
+
+
+
+=== TEST 24: a key request and a discovery source for two issuers side by side: each token verifies with its own issuer's keys only
 --- user_files eval
 Disco::files('static.json' => JwtPeerAuth::jwks('ec'))
 --- config
@@ -568,7 +602,7 @@ Disco::files('static.json' => JwtPeerAuth::jwks('ec'))
 
 
 
-=== TEST 24: the document location must be an exact-match internal location
+=== TEST 25: the document location must be an exact-match internal location
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test;
@@ -580,7 +614,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": "\/_oidc" must lead to an exact-match i
 
 
 
-=== TEST 25: issuer= is required
+=== TEST 26: issuer= is required
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks jwks_origins=https://keys.test;
@@ -590,7 +624,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": "issuer=" is required/
 
 
 
-=== TEST 26: the issuer must be an http(s) URL without query or fragment
+=== TEST 27: the issuer must be an http(s) URL without query or fragment
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=idp.test;
@@ -600,7 +634,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": issuer "idp\.test": not an absolute URL
 
 
 
-=== TEST 27: an issuer with a query
+=== TEST 28: an issuer with a query
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test/?tenant=a;
@@ -610,7 +644,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": issuer "https:\/\/idp\.test\/\?tenant=a
 
 
 
-=== TEST 28: a jwks_origins= entry with a path
+=== TEST 29: a jwks_origins= entry with a path
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test jwks_origins=https://keys.test/certs;
@@ -620,7 +654,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": origin "https:\/\/keys\.test\/certs": a
 
 
 
-=== TEST 29: an http origin for an https issuer
+=== TEST 30: an http origin for an https issuer
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test jwks_origins=http://keys.test;
@@ -630,7 +664,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": origin "http:\/\/keys\.test": only "htt
 
 
 
-=== TEST 30: one location for the document and the keys
+=== TEST 31: one location for the document and the keys
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc issuer=https://idp.test;
@@ -640,7 +674,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": the discovery URI and the jwks URI are 
 
 
 
-=== TEST 31: an unknown parameter, a URI that is not a local path, a duplicate, too few arguments
+=== TEST 32: an unknown parameter, a URI that is not a local path, a duplicate, too few arguments
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test origins=https://keys.test;
@@ -650,7 +684,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": invalid parameter "origins=https:\/\/ke
 
 
 
-=== TEST 32: a jwks URI that is not a local path
+=== TEST 33: a jwks URI that is not a local path
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc https://idp.test/keys issuer=https://idp.test;
@@ -660,7 +694,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": invalid jwks URI "https:\/\/idp\.test\/
 
 
 
-=== TEST 33: the same discovery source twice at one level
+=== TEST 34: the same discovery source twice at one level
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test;
@@ -671,7 +705,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": duplicate key source "\/_oidc_jwks"/
 
 
 
-=== TEST 34: too few arguments
+=== TEST 35: too few arguments
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks;
@@ -681,7 +715,7 @@ qr/\[emerg\].*invalid number of arguments in "jwt_peer_auth_discovery" directive
 
 
 
-=== TEST 35: more than 8 key sources at one level, discovery sources included
+=== TEST 36: more than 8 key sources at one level, discovery sources included
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_key_request /_k1;

@@ -521,6 +521,26 @@ mod tests {
     use crate::status::{Counts, Revocations};
 
     #[test]
+    fn discovery_shown_escaped() {
+        let mut d = fetched("/_oidc_jwks", 10);
+        d.discovery = Some(crate::status::DiscoveryView {
+            jwks_uri: "https://idp.example/<script>".into(),
+            last_error: "issuer mismatch: \"<b>\"".into(),
+            last_error_at: NOW - 3,
+        });
+        let html = page(vec![d]);
+        assert!(
+            html.contains("jwks_uri <code>https://idp.example/&lt;script&gt;</code>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("last discovery error: issuer mismatch: &quot;&lt;b&gt;&quot;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>") && !html.contains("<b>"));
+    }
+
+    #[test]
     fn summary_says_what_is_wrong() {
         let html = page(vec![fetched("/a", 10), fetched("/b", 20)]);
         assert!(summary(&html).contains("class=\"banner ok\""));

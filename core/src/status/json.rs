@@ -136,6 +136,27 @@ mod tests {
     }
 
     #[test]
+    fn discovery_member_only_for_discovery_sources() {
+        let mut d = fetched("/_oidc_jwks (discovery /_oidc)", 10);
+        d.discovery = Some(crate::status::DiscoveryView {
+            jwks_uri: "https://idp.example/jwks\"x".into(),
+            last_error: "discovery document refused: issuer mismatch".into(),
+            last_error_at: NOW - 7,
+        });
+        let snap = Snapshot {
+            now: NOW,
+            sources: vec![d, fetched("/_jwks", 10)],
+            ..Snapshot::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&render_json(&snap).unwrap()).unwrap();
+        let d = &v["key_sources"][0]["discovery"];
+        assert_eq!(d["jwks_uri"], "https://idp.example/jwks\"x");
+        assert_eq!(d["last_error"], "discovery document refused: issuer mismatch");
+        assert_eq!(d["last_error_age_seconds"], 7);
+        assert!(v["key_sources"][1].get("discovery").is_none());
+    }
+
+    #[test]
     fn hostile_uri_kids_and_results_stay_strings() {
         let mut src = fetched("http://k/\"},{\"uri\":\"x\n", 10);
         src.kids = vec!["a\"b".into(), "\\".into(), "\u{1}".into()];

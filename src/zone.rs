@@ -75,6 +75,12 @@ impl<const N: usize> Text<N> {
         self.len = n as u16;
     }
 
+    /// Whether it holds `s` (as `set` would keep it: cut to `N` bytes).
+    fn holds(&self, s: &[u8]) -> bool {
+        let n = s.len().min(N);
+        usize::from(self.len) == n && self.bytes[..n] == s[..n]
+    }
+
     pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
         String::from_utf8_lossy(&self.bytes[..usize::from(self.len).min(N)])
     }
@@ -720,7 +726,7 @@ impl Zone {
         }
         let changed = match outcome {
             Ok(uri) => {
-                let changed = s.jwks_uri.as_str() != uri;
+                let changed = !s.jwks_uri.holds(uri.as_bytes());
                 s.jwks_uri.set(uri.as_bytes());
                 changed
             }

@@ -9,6 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use KeyService;
+use Http2;
 use Test::Nginx::Socket 'no_plan';
 
 package Disco;
@@ -46,10 +47,13 @@ sub files {
 
 package main;
 
+JwtPeerAuth::set_http2_listen();
+$ENV{TEST_NGINX_H2_PORT} ||= JwtPeerAuth::free_port();
+
 our $label = qr{key request "/_oidc_jwks \(discovery /_oidc\) \(issuer https://idp\.test\)"};
 
-JwtPeerAuth::setup(
-    http_config => <<'_EOC_' . JwtPeerAuth::key_service(<<'_EOC2_'),
+# The fixture provider (and the map choosing the key set a jwks_uri names).
+our $FIXTURE = <<'_EOC_' . JwtPeerAuth::key_service(<<'_EOC2_');
     map $http_x_jwks_uri $jwks_file {
         "https://idp.test/keys"  jwks.json;
         "https://idp.test/keys2" jwks2.json;
@@ -70,6 +74,9 @@ _EOC_
         location = /slowdoc { limit_rate 2k; alias $TEST_NGINX_HTML_DIR/doc.json; }
         location = /slowroute { limit_rate 2k; alias $TEST_NGINX_HTML_DIR/$jwks_file; }
 _EOC2_
+
+JwtPeerAuth::setup(
+    http_config => $FIXTURE,
     config => <<'_EOC_',
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test;
@@ -578,7 +585,39 @@ Test::More::is(JwtPeerAuth::log_count(qr/\[(alert|crit|emerg)\]|signal \d+ .*exi
 
 
 
-=== TEST 24: a key request and a discovery source for two issuers side by side: each token verifies with its own issuer's keys only
+=== TEST 24: over HTTP/2: a cold fetch (the document, then the key set) runs inside a stream; the next streams use the keys
+--- http_config eval
+$main::FIXTURE . <<'_EOC_'
+    server {
+        listen 127.0.0.1:$TEST_NGINX_H2_PORT$TEST_NGINX_H2;
+        server_name h2;
+        jwt_peer_auth "peers";
+        jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test;
+        location = /_oidc { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/doc; }
+        location = /_oidc_jwks {
+            internal;
+            proxy_set_header X-Jwks-Uri $jwt_peer_auth_jwks_uri;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/route;
+        }
+        location /p { alias html/; }
+    }
+_EOC_
+--- request
+GET /status
+--- error_code: 200
+--- between_0
+my @got;
+for my $t (Disco::bearer('rsa'), Disco::bearer('rsa'), Disco::bearer('rsa', 'https://evil.test')) {
+    my $r = Http2::get($ENV{TEST_NGINX_H2_PORT}, '/p/index.html', [$t]);
+    Test::More::is($r->{proto}, '2', 'spoke HTTP/2') or Test::More::diag($r->{raw});
+    push @got, $r->{status} . ($r->{status} == 200 ? " $r->{body}" : '');
+}
+Test::More::is(join(', ', map { s/\n//r } @got), '200 ok, 200 ok, 401', 'the answers');
+Test::More::is(JwtPeerAuth::log_count(qr/names jwks_uri/), 1, 'one document');
+
+
+
+=== TEST 25: a key request and a discovery source for two issuers side by side: each token verifies with its own issuer's keys only
 --- user_files eval
 Disco::files('static.json' => JwtPeerAuth::jwks('ec'))
 --- config
@@ -602,7 +641,7 @@ Disco::files('static.json' => JwtPeerAuth::jwks('ec'))
 
 
 
-=== TEST 25: the document location must be an exact-match internal location
+=== TEST 26: the document location must be an exact-match internal location
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test;
@@ -614,7 +653,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": "\/_oidc" must lead to an exact-match i
 
 
 
-=== TEST 26: issuer= is required
+=== TEST 27: issuer= is required
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks jwks_origins=https://keys.test;
@@ -624,7 +663,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": "issuer=" is required/
 
 
 
-=== TEST 27: the issuer must be an http(s) URL without query or fragment
+=== TEST 28: the issuer must be an http(s) URL without query or fragment
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=idp.test;
@@ -634,7 +673,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": issuer "idp\.test": not an absolute URL
 
 
 
-=== TEST 28: an issuer with a query
+=== TEST 29: an issuer with a query
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test/?tenant=a;
@@ -644,7 +683,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": issuer "https:\/\/idp\.test\/\?tenant=a
 
 
 
-=== TEST 29: a jwks_origins= entry with a path
+=== TEST 30: a jwks_origins= entry with a path
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test jwks_origins=https://keys.test/certs;
@@ -654,7 +693,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": origin "https:\/\/keys\.test\/certs": a
 
 
 
-=== TEST 30: an http origin for an https issuer
+=== TEST 31: an http origin for an https issuer
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test jwks_origins=http://keys.test;
@@ -664,7 +703,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": origin "http:\/\/keys\.test": only "htt
 
 
 
-=== TEST 31: one location for the document and the keys
+=== TEST 32: one location for the document and the keys
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc issuer=https://idp.test;
@@ -674,7 +713,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": the discovery URI and the jwks URI are 
 
 
 
-=== TEST 32: an unknown parameter, a URI that is not a local path, a duplicate, too few arguments
+=== TEST 33: an unknown parameter, a URI that is not a local path, a duplicate, too few arguments
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test origins=https://keys.test;
@@ -684,7 +723,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": invalid parameter "origins=https:\/\/ke
 
 
 
-=== TEST 33: a jwks URI that is not a local path
+=== TEST 34: a jwks URI that is not a local path
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc https://idp.test/keys issuer=https://idp.test;
@@ -694,7 +733,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": invalid jwks URI "https:\/\/idp\.test\/
 
 
 
-=== TEST 34: the same discovery source twice at one level
+=== TEST 35: the same discovery source twice at one level
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://idp.test;
@@ -705,7 +744,7 @@ qr/\[emerg\].*"jwt_peer_auth_discovery": duplicate key source "\/_oidc_jwks"/
 
 
 
-=== TEST 35: too few arguments
+=== TEST 36: too few arguments
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_discovery /_oidc /_oidc_jwks;
@@ -715,7 +754,7 @@ qr/\[emerg\].*invalid number of arguments in "jwt_peer_auth_discovery" directive
 
 
 
-=== TEST 36: more than 8 key sources at one level, discovery sources included
+=== TEST 37: more than 8 key sources at one level, discovery sources included
 --- config
     jwt_peer_auth "peers";
     jwt_peer_auth_key_request /_k1;

@@ -663,7 +663,7 @@ fn set_zone(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(),
         len: name.len(),
         data: raw.data,
     };
-    let data = std::ptr::from_mut(mc).cast();
+    let data = std::ptr::from_mut(&mut mc.sources);
     mc.shm_zone = zone::add(cf, name_str, size, crate::module_tag(), data)
         .ok_or_else(|| format!("cannot add zone \"{name}\""))?;
     Ok(())
@@ -868,7 +868,7 @@ pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
             len: DEFAULT_ZONE.len(),
             data: DEFAULT_ZONE.as_ptr().cast_mut(),
         };
-        let data = std::ptr::from_mut(mc).cast();
+        let data = std::ptr::from_mut(&mut mc.sources);
         mc.shm_zone = zone::add(cf, name, DEFAULT_ZONE_SIZE, crate::module_tag(), data)
             .ok_or_else(|| format!("cannot add zone \"{DEFAULT_ZONE}\""))?;
     }

@@ -2,7 +2,8 @@
 # Installs the Debian packages that are missing, with apt-get (sudo when not root):
 #
 #   ./scripts/deps.sh        what building and the Test::Nginx files need (the demo and the build;
-#                            gdb for t/024-zone-lock.t)
+#                            gdb for t/024-zone-lock.t; Node.js and npm, if `node` is missing, and
+#                            then `npm ci` in tools/oidc-provider for t/040-discovery-provider.t)
 #   ./scripts/deps.sh ci     also what the rest of scripts/test.sh needs: valgrind, dpkg-dev
 #                            and lintian (the Debian package), chromium and a font (the status
 #                            page in a browser), podman, runc and mmdebstrap (the image:
@@ -20,13 +21,21 @@ case "${1:-}" in
     ci) pkgs+=(valgrind dpkg-dev lintian chromium fonts-dejavu-core podman runc mmdebstrap) ;;
     *) echo "usage: $0 [ci]" >&2; exit 2 ;;
 esac
+# Node.js from Debian only when no `node` is installed (a NodeSource nodejs bundles npm and
+# conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-sudo=()
-[ "$(id -u)" -ne 0 ] && sudo=(sudo)
-echo "installing: ${missing[*]}"
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=()
+    [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+    echo "installing: ${missing[*]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The real OpenID Provider of t/040-discovery-provider.t (oidc-provider from npm, the versions
+# of its package-lock.json), into tools/oidc-provider/node_modules (git-ignored).
+oidc="$(cd "$(dirname "$0")/.." && pwd -P)/tools/oidc-provider"
+[ -d "$oidc/node_modules/oidc-provider" ] || (cd "$oidc" && npm ci --no-audit --no-fund)

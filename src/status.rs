@@ -61,6 +61,15 @@ fn collect(zone: &Zone, configured: &Sources, revocation: Option<&'static Revoca
                 .collect(),
             last_result: v.result,
             last_result_at: v.result_at,
+            discovery: configured
+                .list
+                .iter()
+                .any(|s| s.slot == v.slot && s.discovery.is_some() && zone.owns(s.slot, &s.identity))
+                .then_some(page::DiscoveryView {
+                    jwks_uri: v.jwks_uri,
+                    last_error: v.discovery_error,
+                    last_error_at: v.discovery_error_at,
+                }),
         })
         .collect();
     let revocation = revocation.and_then(|r| {

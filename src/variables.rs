@@ -1,5 +1,6 @@
 //! `$jwt_claim_<name>`, `$jwt_header_<name>`, `$jwt_payload`, `$jwt_peer_auth_status`,
-//! `$jwt_peer_auth_cert_thumbprint`, `$jwt_peer_auth_unverified_addr`, and the
+//! `$jwt_peer_auth_cert_thumbprint`, `$jwt_peer_auth_unverified_addr`,
+//! `$jwt_peer_auth_jwks_uri` (in a discovery source's key request: `fetch::discovery`), and the
 //! variables of `jwt_peer_auth_claim_set` / `jwt_peer_auth_header_set`: read lazily from the
 //! request context the access handler filled; nothing is parsed again.
 //!
@@ -24,13 +25,14 @@ use crate::JwtPeerAuthModule;
 type GetFn =
     unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_http_variable_value_t, usize) -> ngx_int_t;
 
-const VARS: [(&str, GetFn, u32); 6] = [
+const VARS: [(&str, GetFn, u32); 7] = [
     ("jwt_claim_", get_claim, NGX_HTTP_VAR_PREFIX),
     ("jwt_header_", get_header, NGX_HTTP_VAR_PREFIX),
     ("jwt_payload", get_payload, 0),
     ("jwt_peer_auth_status", get_status, 0),
     ("jwt_peer_auth_cert_thumbprint", get_thumbprint, 0),
     (crate::phase::UNVERIFIED_ADDR, get_unverified_addr, 0),
+    ("jwt_peer_auth_jwks_uri", crate::fetch::discovery::get_jwks_uri, 0),
 ];
 
 /// Registers the variables (preconfiguration).

@@ -11,6 +11,7 @@
 //! - [`roca`]: the ROCA (CVE-2017-15361) fingerprint of RSA moduli.
 //! - [`policy`]: claim rules, require, max_age, claim rendering.
 //! - [`conffile`]: the `include` arguments of an `nginx.conf` text.
+//! - [`discovery`]: OpenID Connect discovery documents: the issuer and `jwks_uri` checks.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
 //! - [`revocation`]: revocation entries, the revocation API's input and the state file.
@@ -31,6 +32,7 @@ pub mod cache;
 pub mod challenge;
 pub mod conffile;
 pub mod digest;
+pub mod discovery;
 pub mod enforcement;
 pub mod feed;
 pub mod freshness;

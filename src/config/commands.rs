@@ -10,7 +10,7 @@ use ngx::ffi::{
 };
 use ngx::ngx_string;
 
-use super::{caches, key_sources, member_sets, mode, policy};
+use super::{caches, discovery, key_sources, member_sets, mode, policy};
 use crate::revocation::config as revocation;
 use crate::status;
 
@@ -41,7 +41,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
 }
 
 /// The directives. A new directive is one line here; its handler lives in its feature's file.
-pub static mut COMMANDS: [ngx_command_t; 21] = [
+pub static mut COMMANDS: [ngx_command_t; 22] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -90,6 +90,11 @@ pub static mut COMMANDS: [ngx_command_t; 21] = [
         ngx_string!("jwt_peer_auth_key_request"),
         NGX_CONF_TAKE12,
         key_sources::cmd_key_request,
+    ),
+    command(
+        ngx_string!("jwt_peer_auth_discovery"),
+        ngx::ffi::NGX_CONF_TAKE3 | ngx::ffi::NGX_CONF_TAKE4,
+        discovery::cmd_discovery,
     ),
     command(
         ngx_string!("jwt_peer_auth_key_cache"),

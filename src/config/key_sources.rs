@@ -1,6 +1,6 @@
 //! The key sources of a location: `jwt_peer_auth_jwks_file`, `jwt_peer_auth_key_request`
 //! (each at most [`MAX_LEVEL_SOURCES`] at one level, with an optional `issuer=`) and
-//! `jwt_peer_auth_key_cache`. The merge registers a location's fetched sources
+//! `jwt_peer_auth_key_cache`; `jwt_peer_auth_discovery` is in [`super::discovery`]. The merge registers a location's fetched sources
 //! ([`super::LocConf::merge`]).
 
 use std::sync::Arc;
@@ -19,7 +19,7 @@ directive_fn!(cmd_key_request, set_key_request);
 directive_fn!(cmd_key_cache, set_key_cache);
 
 /// The `issuer=string` parameter of a key-source directive, if given.
-fn issuer_param(args: &[&str]) -> Result<Option<String>, String> {
+pub(super) fn issuer_param(args: &[&str]) -> Result<Option<String>, String> {
     let Some(param) = args.get(1) else {
         return Ok(None);
     };
@@ -34,11 +34,11 @@ fn issuer_param(args: &[&str]) -> Result<Option<String>, String> {
 }
 
 /// Room for one more key source at this level.
-fn room_for_source(lc: &LocConf) -> Result<(), String> {
+pub(super) fn room_for_source(lc: &LocConf) -> Result<(), String> {
     if lc.jwks_files.len() + lc.key_requests.len() >= MAX_LEVEL_SOURCES {
         return Err(format!(
-            "too many key sources at one level (at most {MAX_LEVEL_SOURCES} \"jwt_peer_auth_jwks_file\" and \
-             \"jwt_peer_auth_key_request\" together)"
+            "too many key sources at one level (at most {MAX_LEVEL_SOURCES} \"jwt_peer_auth_jwks_file\", \
+             \"jwt_peer_auth_key_request\" and \"jwt_peer_auth_discovery\" together)"
         ));
     }
     Ok(())
@@ -79,6 +79,7 @@ fn set_key_request(_cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Res
     lc.key_requests.push(Arc::new(KeyRequest {
         uri: uri.to_owned(),
         issuer,
+        discovery: None,
     }));
     Ok(())
 }

@@ -4,7 +4,7 @@
 //!
 //! - [`types`]: `MainConf`, `LocConf` and their one merge (re-exported here).
 //! - [`directive`]: what every directive handler shares (arguments, errors, its C entry).
-//! - one file per feature with its directives: [`mode`], [`key_sources`], [`policy`],
+//! - one file per feature with its directives: [`mode`], [`key_sources`], [`discovery`], [`policy`],
 //!   [`caches`], [`member_sets`]; the revocation directives are in `revocation/config.rs`.
 //! - [`commands`]: the command table, one line per directive.
 //! - [`lifecycle`]: what NGINX calls once directives are read (merge, init, postconfiguration).
@@ -16,6 +16,7 @@
 pub mod caches;
 pub mod commands;
 pub mod directive;
+pub mod discovery;
 pub mod key_sources;
 pub mod lifecycle;
 pub mod member_sets;

@@ -81,6 +81,8 @@ pub struct KeyRequest {
     pub uri: String,
     /// `issuer=`: its keys only verify tokens with this `iss`.
     pub issuer: Option<String>,
+    /// `jwt_peer_auth_discovery`: the URL of the keys comes from a discovery document.
+    pub discovery: Option<Arc<crate::sources::Discovery>>,
 }
 
 /// `jwt_peer_auth <realm> [token=$variable] [optional | shadow] | off`.
@@ -298,8 +300,14 @@ impl LocConf {
             .key_requests
             .iter()
             .map(|kr| {
-                mc.sources
-                    .register(server, &kr.uri, kr.issuer.as_deref(), &self.declared_at, cache)
+                mc.sources.register(
+                    server,
+                    &kr.uri,
+                    kr.issuer.as_deref(),
+                    kr.discovery.as_ref(),
+                    &self.declared_at,
+                    cache,
+                )
             })
             .collect();
         Ok(())

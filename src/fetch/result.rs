@@ -8,7 +8,7 @@ use std::ffi::c_void;
 use jwt_peer_auth_core::KeySet;
 use ngx::ffi::{ngx_http_request_t, ngx_int_t, ngx_log_t, NGX_LOG_ERR, NGX_LOG_INFO};
 
-use super::{Fetch, MAX_BODY};
+use super::{discovery, Fetch, Stage};
 use crate::log::{debug, log};
 use crate::{ctx, keys};
 
@@ -45,14 +45,20 @@ pub unsafe extern "C" fn key_fetched(
     if !fetch.pending.replace(false) {
         return for_parent(rc);
     }
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(sr, fetch, rc, log))).is_err() {
-        log!(ALERT, log, "internal error (panic) after key request");
-    }
+    let continued =
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(sr, fetch, rc, log))) {
+            Ok(continued) => continued,
+            Err(_) => {
+                log!(ALERT, log, "internal error (panic) after key request");
+                false
+            }
+        };
     // Whatever happened, the buffer goes and the waiting request resumes (and decides from
     // the zone's state).
     fetch.release_buffer();
     sr.out = stub_out(sr);
-    if fetch.waited {
+    // A discovery document that started the key set's request: the request waits on.
+    if fetch.waited && !continued {
         if let Some(c) = ctx::get(sr) {
             c.waits.waiting.set(false);
         }
@@ -142,7 +148,9 @@ fn read_ok(rc: ngx_int_t) -> bool {
     rc != ngx::ffi::NGX_ERROR as ngx_int_t && rc < 300
 }
 
-fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_log_t) {
+/// Records the outcome; `true` when the fetch goes on (a discovery document started the key
+/// set's request).
+fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_log_t) -> bool {
     let now = ngx::ffi::ngx_time();
     let status = sr.headers_out.status;
     debug!(
@@ -163,11 +171,11 @@ fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_l
             "key request \"{}\" abandoned: the client closed the connection",
             fetch.label
         );
-        return;
+        return false;
     }
     let body = response_body(sr);
-    let outcome: Result<KeySet, String> = if fetch.too_big.get() {
-        Err(format!("response body larger than {MAX_BODY} bytes"))
+    let http: Result<&[u8], String> = if fetch.too_big.get() {
+        Err(format!("response body larger than {} bytes", fetch.limit))
     } else if status == 0 {
         Err(format!("no response from the key service (NGINX status {rc})"))
     } else if usize::try_from(fetch.nginx_status.get()).is_ok_and(|s| s == status) {
@@ -182,7 +190,29 @@ fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_l
     } else if let Some(enc) = content_encoding(sr) {
         Err(format!("response has Content-Encoding \"{enc}\""))
     } else {
-        KeySet::parse(body).map_err(|e| format!("invalid JWKS ({e}, {} bytes)", body.len()))
+        Ok(body)
+    };
+    let outcome: Result<KeySet, String> = match &fetch.stage {
+        Stage::Document => match discovery::document_fetched(sr, fetch, http, now, log) {
+            Ok(()) => return true,
+            Err(why) => Err(why),
+        },
+        Stage::Keys(jwks_uri) => {
+            let from = jwks_uri
+                .as_deref()
+                .map(|u| format!(" from \"{}\"", jwt_peer_auth_core::jwk::printable(u, 128)))
+                .unwrap_or_default();
+            http.and_then(|body| {
+                KeySet::parse(body).map_err(|e| format!("invalid JWKS{from} ({e}, {} bytes)", body.len()))
+            })
+            .map_err(|e| {
+                if e.starts_with("invalid JWKS") {
+                    e
+                } else {
+                    format!("{e}{from}")
+                }
+            })
+        }
     };
     match outcome {
         Ok(set) => publish(fetch, set, body, now, log),
@@ -194,7 +224,7 @@ fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_l
                     "key request \"{}\" failed after its lease ended: {why}",
                     fetch.label
                 );
-                return;
+                return false;
             }
             let (_, st) = fetch.zone.state(fetch.slot);
             let keeping = if st.generation > 0 {
@@ -211,6 +241,7 @@ fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_l
             );
         }
     }
+    false
 }
 
 fn publish(fetch: &Fetch, set: KeySet, body: &[u8], now: i64, log: *mut ngx_log_t) {

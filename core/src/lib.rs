@@ -15,6 +15,7 @@
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
 //! - [`revocation`]: revocation entries, the revocation API's input and the state file.
+//! - [`feed`]: the revocation feed document and the difference between two feeds.
 //! - [`status`]: the status page: its model and its views (HTML, JSON, Prometheus).
 //! - [`enforcement`]: which refusals are answered (`optional`, `shadow`).
 //! - [`cache`]: the bounded per-worker cache keyed by a token's SHA-256 ([`digest::token`]).
@@ -33,6 +34,7 @@ pub mod conffile;
 pub mod digest;
 pub mod discovery;
 pub mod enforcement;
+pub mod feed;
 pub mod freshness;
 pub mod journal;
 pub mod json;

@@ -46,6 +46,7 @@ pub(super) fn check_policy(
 ) -> Result<(), Rejection> {
     let lc = job.lc;
     if let Some(names) = lc.revocation_check.as_deref().filter(|n| !n.is_empty()) {
+        crate::revocation::feed::gate(r, lc.revocation_feed_here, job.mc.revocation.as_deref())?;
         check_revocation(job, v, names, now)?;
     }
     if let Some(b) = lc.cert_binding.filter(|b| b.mode != binding::Mode::Off) {

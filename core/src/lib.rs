@@ -12,6 +12,7 @@
 //! - [`conffile`]: the `include` arguments of an `nginx.conf` text.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
+//! - [`dpop`]: DPoP proofs (RFC 9449): proof checks, `cnf.jkt`, the replay cache, nonces.
 //! - [`revocation`]: revocation entries, the revocation API's input and the state file.
 //! - [`status`]: the status page: its model and its views (HTML, JSON, Prometheus).
 //! - [`enforcement`]: which refusals are answered (`optional`, `shadow`).
@@ -28,6 +29,7 @@ pub mod binding;
 pub mod cache;
 pub mod conffile;
 pub mod digest;
+pub mod dpop;
 pub mod enforcement;
 pub mod freshness;
 pub mod journal;

@@ -21,7 +21,6 @@ use Http2;
 use Tls;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 # Fixed ports of the auth_basic server, its HTTP/2 listener, the main server's HTTP/2 listener
 # and the backend (TEST_NGINX_* variables: both runners substitute them in configs, and the Perl
 # hooks know them).
@@ -30,17 +29,13 @@ $ENV{TEST_NGINX_BASIC_H2_PORT} ||= JwtPeerAuth::free_port();
 $ENV{TEST_NGINX_H2_PORT} ||= JwtPeerAuth::free_port();
 $ENV{TEST_NGINX_BACKEND_PORT} ||= JwtPeerAuth::free_port();
 JwtPeerAuth::set_http2_listen();
-master_on();
-workers(2);
-log_level('info');
-no_shuffle();
 
 our $BUILTIN = qr/<title>401 Authorization Required<\/title>/;
 our $BEARER = 'Bearer realm="peers"';
 our $INVALID = 'Bearer realm="peers", error="invalid_token"';
 our $BASIC = 'Basic realm="basic"';
 
-JwtPeerAuth::zone_per_block();
+JwtPeerAuth::setup();
 
 add_block_preprocessor(sub {
     my $block = shift;
@@ -75,8 +70,6 @@ _EOC_
                                      ["htpasswd" => "peer:{PLAIN}s3cret\n"]])
         unless defined $block->user_files;
 });
-
-JwtPeerAuth::use_between_hooks();
 
 run_tests();
 

@@ -17,12 +17,6 @@ use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(1);
-log_level('info');
-no_shuffle();
-
 # A GET of /p/index.html "from" $addr (X-Real-IP, trusted from loopback by realip) with $token.
 sub get_from {
     my ($addr, $token) = @_;
@@ -55,15 +49,13 @@ _EOC_
 
 our $PEER1 = JwtPeerAuth::token('rsa', '--claims', '{"identifier":"peer-1"}');
 
-JwtPeerAuth::zone_per_block();
+JwtPeerAuth::setup(workers => 1);
 
 add_block_preprocessor(sub {
     my $block = shift;
     $block->set_value('user_files', ">>> index.html\nok\n") unless defined $block->user_files;
     $block->set_value('request', 'GET /status') unless defined $block->request;
 });
-
-JwtPeerAuth::use_between_hooks();
 
 run_tests();
 

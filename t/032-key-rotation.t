@@ -12,17 +12,8 @@ use JwtPeerAuth;
 use KeyService;
 use Test::Nginx::Socket 'no_plan';
 
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
-master_on();
-workers(2);
+JwtPeerAuth::setup();
 worker_connections(1024);
-log_level('info');
-no_shuffle();
-
-# A cold zone per block, also when Test::Nginx reloads one NGINX between blocks (HUP mode).
-JwtPeerAuth::zone_per_block();
-# Blocks carry --- between_N hooks (Perl run after request N, see JwtPeerAuth.pm).
-JwtPeerAuth::use_between_hooks();
 
 our $keysvc_log = sub { Test::Nginx::Socket::server_root() . '/logs/keysvc.log' };
 

@@ -49,6 +49,9 @@ pub struct MainConf {
     /// The configuration uses `$jwt_peer_auth_unverified_addr`: preaccess locations verify
     /// signatures after `limit_req` and `limit_conn` (set in postconfiguration, [`crate::phase`]).
     pub verify_after_limiters: bool,
+    /// `jwt_peer_auth_dpop_zone` (or the default, when a location uses DPoP).
+    pub dpop_zone: *mut ngx_shm_zone_t,
+    pub dpop_used: bool,
 }
 
 /// `jwt_peer_auth_claim_set $var name ...` (or `_header_set`): a path of case-sensitive member
@@ -71,6 +74,8 @@ impl Default for MainConf {
             revocation_names: Vec::new(),
             preaccess: false,
             verify_after_limiters: false,
+            dpop_zone: std::ptr::null_mut(),
+            dpop_used: false,
         }
     }
 }
@@ -171,6 +176,8 @@ pub struct LocConf {
     pub revocation_check: Option<Vec<String>>,
     /// `jwt_peer_auth_phase`.
     pub phase: Option<Phase>,
+    /// `jwt_peer_auth_dpop`.
+    pub dpop: Option<std::rc::Rc<crate::dpop::config::DpopConf>>,
 
     // Resolved by merge.
     /// Verification runs in the preaccess phase: `jwt_peer_auth_phase preaccess`, or `shadow`
@@ -258,6 +265,9 @@ impl LocConf {
         };
 
         let Some(Mode::On { realm, .. }) = &self.mode else {
+            if self.dpop.is_none() {
+                self.dpop = prev.dpop.clone();
+            }
             return Ok(());
         };
         if self.jwks_files.is_empty() && self.key_requests.is_empty() {
@@ -280,6 +290,8 @@ impl LocConf {
             ));
         }
         self.challenges = Reason::ALL.iter().map(|r| challenge(realm, *r)).collect();
+        let realm = realm.clone();
+        crate::dpop::config::merge(self, prev.dpop.as_ref(), &realm);
         Ok(())
     }
 }
@@ -860,6 +872,7 @@ pub fn check_revocation(mc: &MainConf) -> Result<(), String> {
 /// Adds the default zone when `jwt_peer_auth_zone` was not given.
 pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
     // The zone also holds the request counters of the status page, so it always exists.
+    crate::dpop::config::init_main(cf, mc)?;
     if mc.shm_zone.is_null() {
         let name = ngx_str_t {
             len: DEFAULT_ZONE.len(),
@@ -930,6 +943,23 @@ directive_fn!(cmd_claim, set_claim);
 directive_fn!(cmd_require, set_require);
 directive_fn!(cmd_max_age, set_max_age);
 directive_fn!(cmd_cert_binding, set_cert_binding);
+directive_fn!(cmd_dpop, set_dpop);
+directive_fn!(cmd_dpop_zone, set_dpop_zone);
+
+fn dpop_error(msg: String) -> ConfError {
+    match msg.as_str() {
+        "is duplicate" => ConfError::Duplicate,
+        _ => ConfError::Emerg(msg),
+    }
+}
+
+fn set_dpop(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    crate::dpop::config::set_dpop(cf, args, lc).map_err(dpop_error)
+}
+
+fn set_dpop_zone(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(), ConfError> {
+    crate::dpop::config::set_zone(cf, args, mc).map_err(dpop_error)
+}
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
@@ -957,7 +987,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
     }
 }
 
-pub static mut COMMANDS: [ngx_command_t; 20] = [
+pub static mut COMMANDS: [ngx_command_t; 22] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -1002,6 +1032,12 @@ pub static mut COMMANDS: [ngx_command_t; 20] = [
         cmd_algorithms,
     ),
     command(ngx_string!("jwt_peer_auth_leeway"), NGX_CONF_TAKE1, cmd_leeway),
+    command(ngx_string!("jwt_peer_auth_dpop"), NGX_CONF_1MORE, cmd_dpop),
+    main_command(
+        ngx_string!("jwt_peer_auth_dpop_zone"),
+        NGX_CONF_TAKE1,
+        cmd_dpop_zone,
+    ),
     main_command(ngx_string!("jwt_peer_auth_zone"), NGX_CONF_TAKE1, cmd_zone),
     main_command(
         ngx_string!("jwt_peer_auth_claim_set"),

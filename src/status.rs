@@ -65,11 +65,13 @@ fn collect(zone: &Zone, mc: &MainConf, now: i64) -> Snapshot {
             entries: list.entries(now),
         })
     });
+    let dpop = crate::dpop::zone::Zone::from_shm(crate::dpop::config::zone_of(mc)).map(|z| z.snapshot());
     Snapshot {
         now,
         counts,
         sources,
         revocation,
+        dpop,
     }
 }
 

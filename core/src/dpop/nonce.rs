@@ -91,6 +91,11 @@ impl NonceKey {
     }
 }
 
+/// Fills `out` with random bytes (a nonce key made at configuration time).
+pub fn random(out: &mut [u8]) -> Option<()> {
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 //! this moves onto it: the table is one `#[repr(C)]` value and one array, set up in `init`.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use jwt_peer_auth_core::dpop::replay::{self, Insert, Slot};
 use ngx::core::{SlabPool, Status};
@@ -19,7 +19,10 @@ use ngx::ffi::{ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx
 use crate::zone::SlabMutex;
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jpadpop\0");
-const VERSION: u64 = 1;
+const VERSION: u64 = 2;
+
+/// Refusals for a full cache closer together than this (seconds) are one episode.
+pub const EPISODE_GAP: i64 = 10;
 
 /// Name and size of the zone used when `jwt_peer_auth_dpop_zone` is not given.
 pub const DEFAULT_ZONE: &str = "jwt_peer_auth_dpop";
@@ -54,9 +57,9 @@ struct Shared {
     version: u64,
     capacity: u64,
     stats: Stats,
-    /// Set by a refusal for a full cache, cleared by the next proof remembered: one `[error]`
-    /// per episode.
-    full: AtomicBool,
+    /// When a proof was last refused for a full cache (Unix seconds): refusals less than
+    /// [`EPISODE_GAP`] seconds apart are one episode, with one `[error]`.
+    last_full: AtomicI64,
     table: SlabMutex<Table>,
 }
 
@@ -124,7 +127,6 @@ impl Zone {
                 if !reused {
                     stats.used.fetch_add(1, Ordering::Relaxed);
                 }
-                self.shared.full.store(false, Ordering::Relaxed);
                 Remembered::Fresh
             }
             Insert::Replay => {
@@ -133,7 +135,8 @@ impl Zone {
             }
             Insert::Full => {
                 stats.full.fetch_add(1, Ordering::Relaxed);
-                let first = !self.shared.full.swap(true, Ordering::Relaxed);
+                let last = self.shared.last_full.swap(now, Ordering::Relaxed);
+                let first = now.saturating_sub(last) >= EPISODE_GAP;
                 if first {
                     stats.full_episodes.fetch_add(1, Ordering::Relaxed);
                 }
@@ -177,7 +180,7 @@ extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, _old: *mut c_void) -> ngx
             version: VERSION,
             capacity: 0,
             stats: Stats::default(),
-            full: AtomicBool::new(false),
+            last_full: AtomicI64::new(0),
             table: SlabMutex::new(Table {
                 slots: std::ptr::null_mut(),
                 len: 0,

@@ -79,7 +79,6 @@ JwtPeerAuth::setup(
     user_files => ">>> index.html\nok\n",
     request => 'GET /open',
     response_body => "open\n",
-    http_config => "    jwt_peer_auth_dpop_zone dpop_b\@N\@:1m;\n",
     config => <<'_EOC_',
     jwt_peer_auth "peers";
     jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
@@ -105,7 +104,7 @@ _EOC_
 add_block_preprocessor(sub {
     my $block = shift;
     my $n = $block->seq_num;
-    my $http = $block->http_config // '';
+    my $http = $block->http_config // "    jwt_peer_auth_dpop_zone dpop_b\@N\@:1m;\n";
     $http =~ s/\@N\@/$n/g;
     $block->set_value('http_config', $http);
 });

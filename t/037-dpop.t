@@ -73,7 +73,7 @@ sub dpop_is {
     return $h;
 }
 
-our $ALGS = 'DPoP algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA"';
+our $ALGS = 'DPoP algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA Ed25519"';
 
 JwtPeerAuth::setup(
     user_files => ">>> index.html\nok\n",

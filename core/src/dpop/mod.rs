@@ -104,9 +104,13 @@ impl Settings {
         Ok(())
     }
 
-    /// The `algs` attribute of the `DPoP` challenge: the allowed algorithms, space-separated.
+    /// The `algs` attribute of the `DPoP` challenge: the allowed algorithms, space-separated
+    /// (with `Ed25519`, RFC 9864's name for EdDSA with an Ed25519 key, where EdDSA is allowed).
     pub fn algs(&self) -> String {
-        let names: Vec<&str> = self.algorithms.iter().map(Algorithm::name).collect();
+        let mut names: Vec<&str> = self.algorithms.iter().map(Algorithm::name).collect();
+        if self.algorithms.contains(Algorithm::EdDSA) {
+            names.push("Ed25519");
+        }
         names.join(" ")
     }
 }
@@ -222,7 +226,19 @@ pub fn check_proof(proof: &[u8], req: &Request<'_>, s: &Settings, now: i64) -> R
     // refused by name); `crit` and `b64` as for any JWS.
     let allowed = s.algorithms.iter().filter(|a| a.family() != KeyFamily::Oct);
     let allowed = allowed.fold(AlgSet::empty(), AlgSet::with);
-    let alg = verify::check_jose(&header, allowed).map_err(|r| Rejection {
+    // RFC 9864: "Ed25519" is the fully-specified name of EdDSA with an Ed25519 key (what the
+    // `dpop` npm client sends); the key must then be an Ed25519 key (checked below).
+    let renamed;
+    let header_ref = match header.get("alg") {
+        Some(Value::String(a)) if a == "Ed25519" => {
+            let mut h = header.clone();
+            h.insert("alg".into(), Value::from("EdDSA"));
+            renamed = h;
+            &renamed
+        }
+        _ => &header,
+    };
+    let alg = verify::check_jose(header_ref, allowed).map_err(|r| Rejection {
         reason: Reason::DpopProof,
         detail: r.detail,
     })?;

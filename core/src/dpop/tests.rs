@@ -202,7 +202,7 @@ fn alg_allow_list_and_asymmetric_only() {
     };
     let r = check_proof(&mint(&key, &header(&key), &claims()), &req(), &s, NOW).unwrap_err();
     assert!(r.to_string().contains("alg not allowed \"ES256\""), "{r}");
-    assert_eq!(s.algs(), "EdDSA");
+    assert_eq!(s.algs(), "EdDSA Ed25519");
     // An algorithm that does not fit the jwk.
     let mut h = header(&key);
     h["alg"] = json!("EdDSA");
@@ -211,6 +211,29 @@ fn alg_allow_list_and_asymmetric_only() {
     let mut h = header(&key);
     h["crit"] = json!(["x"]);
     refused(&mint(&key, &h, &claims()), Reason::DpopProof, "crit");
+}
+
+#[test]
+fn ed25519_is_eddsa_with_an_ed25519_key() {
+    // RFC 9864's fully-specified name, as the `dpop` npm client sends it.
+    let key = Key::ed();
+    let mut h = header(&key);
+    h["alg"] = json!("Ed25519");
+    assert_eq!(check(&mint(&key, &h, &claims())).unwrap().jkt, key.jkt());
+    // Not with another key type, nor where EdDSA is not allowed.
+    let ec = Key::ec();
+    let mut h = header(&ec);
+    h["alg"] = json!("Ed25519");
+    refused(&mint(&ec, &h, &claims()), Reason::DpopProof, "does not fit");
+    let s = Settings {
+        algorithms: AlgSet::parse(["ES256"]).unwrap(),
+        ..Settings::default()
+    };
+    let mut h = header(&key);
+    h["alg"] = json!("Ed25519");
+    assert!(check_proof(&mint(&key, &h, &claims()), &req(), &s, NOW).is_err());
+    assert_eq!(s.algs(), "ES256");
+    assert!(Settings::default().algs().ends_with("EdDSA Ed25519"));
 }
 
 #[test]

@@ -243,13 +243,13 @@ pub fn check_proof(proof: &[u8], req: &Request<'_>, s: &Settings, now: i64) -> R
         detail: r.detail,
     })?;
     // 6: jwk, a public key.
-    let Some(Value::Object(jwk_obj)) = header.get("jwk") else {
+    let Some(jwk_value @ Value::Object(jwk_obj)) = header.get("jwk") else {
         return Err(refuse("no \"jwk\" header member"));
     };
     if let Some(m) = PRIVATE_MEMBERS.iter().find(|m| jwk_obj.contains_key(**m)) {
         return Err(refuse_value("\"jwk\" has a private key member", m));
     }
-    let key = jwk::parse_public(&Value::Object(jwk_obj.clone()))
+    let key = jwk::parse_public(jwk_value)
         .map_err(|why| Rejection::with_value(Reason::DpopProof, "\"jwk\" is not a usable key:", &why))?;
     if !key.fits(alg) {
         return Err(refuse_value("\"jwk\" does not fit alg", alg.name()));

@@ -50,7 +50,7 @@ pub struct MainConf {
     /// signatures after `limit_req` and `limit_conn` (set in postconfiguration, [`crate::phase`]).
     pub verify_after_limiters: bool,
     /// `jwt_peer_auth_dpop_zone` (or the default, when a location uses DPoP).
-    pub dpop_zone: *mut ngx_shm_zone_t,
+    pub dpop_zone: Option<Box<crate::dpop::zone::Replay>>,
     pub dpop_used: bool,
 }
 
@@ -74,7 +74,7 @@ impl Default for MainConf {
             revocation_names: Vec::new(),
             preaccess: false,
             verify_after_limiters: false,
-            dpop_zone: std::ptr::null_mut(),
+            dpop_zone: None,
             dpop_used: false,
         }
     }
@@ -672,7 +672,7 @@ fn set_zone(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(),
         len: name.len(),
         data: raw.data,
     };
-    let data = std::ptr::from_mut(mc).cast();
+    let data = std::ptr::from_mut(&mut mc.sources);
     mc.shm_zone = zone::add(cf, name_str, size, crate::module_tag(), data)
         .ok_or_else(|| format!("cannot add zone \"{name}\""))?;
     Ok(())
@@ -878,7 +878,7 @@ pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
             len: DEFAULT_ZONE.len(),
             data: DEFAULT_ZONE.as_ptr().cast_mut(),
         };
-        let data = std::ptr::from_mut(mc).cast();
+        let data = std::ptr::from_mut(&mut mc.sources);
         mc.shm_zone = zone::add(cf, name, DEFAULT_ZONE_SIZE, crate::module_tag(), data)
             .ok_or_else(|| format!("cannot add zone \"{DEFAULT_ZONE}\""))?;
     }

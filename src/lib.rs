@@ -31,6 +31,7 @@ mod keys;
 mod openssl_rsa;
 mod phase;
 mod revocation;
+mod shm;
 mod sources;
 mod status;
 mod token_cache;

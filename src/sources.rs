@@ -287,17 +287,13 @@ fn expand(cycle: *mut ngx_cycle_t, pattern: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// The main configuration as the zone's init sees it.
-impl crate::zone::Claims for crate::config::MainConf {
+/// The key sources as the zone's init sees them.
+impl crate::zone::Claims for Sources {
     fn claims(&mut self) -> Vec<(Identity, String)> {
-        self.sources
-            .list
-            .iter()
-            .map(|s| (s.identity, s.label.clone()))
-            .collect()
+        self.list.iter().map(|s| (s.identity, s.label.clone())).collect()
     }
 
     fn assign(&mut self, index: usize, slot: usize) {
-        self.sources.list[index].slot = slot;
+        self.list[index].slot = slot;
     }
 }

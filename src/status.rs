@@ -17,7 +17,7 @@ use crate::{glue, JwtPeerAuthModule};
 
 /// Reads the zone once: counters and every key source (nothing is parsed, no worker state
 /// changes). `mc` (the answering configuration) gives each of its sources' key cache settings.
-fn collect(zone: &Zone, mc: &MainConf, now: i64) -> Snapshot {
+fn collect(zone: &Zone, mc: &'static MainConf, now: i64) -> Snapshot {
     let c = zone.counters();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let counts = Counts {
@@ -59,13 +59,13 @@ fn collect(zone: &Zone, mc: &MainConf, now: i64) -> Snapshot {
         })
         .collect();
     let revocation = mc.revocation.as_deref().and_then(|r| {
-        let list = crate::revocation::list::List::from_shm(r.shm_zone)?;
+        let list = crate::revocation::list::List::of(r)?;
         Some(page::Revocations {
             zone: r.zone_name.clone(),
             entries: list.entries(now),
         })
     });
-    let dpop = crate::dpop::zone::Zone::from_shm(crate::dpop::config::zone_of(mc)).map(|z| z.snapshot());
+    let dpop = crate::dpop::zone::Zone::attach(crate::dpop::config::zone_of(mc)).map(|z| z.snapshot());
     Snapshot {
         now,
         counts,

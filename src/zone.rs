@@ -14,8 +14,8 @@
 //! Nothing is parsed under the lock; a body is published only after the core parsed it into
 //! at least one usable key.
 //!
-//! The lock is the slab pool's own mutex ([`SlabMutex`], shared with the revocation list), as
-//! NGINX's limit_req and limit_conn use it: when a worker dies holding it, the master unlocks
+//! The zone's header, lock, add, init and attach are [`crate::shm`]'s. The lock is the slab
+//! pool's own mutex ([`SlabMutex`]), as NGINX's limit_req and limit_conn use it: when a worker dies holding it, the master unlocks
 //! it ("shared memory zone ... was locked by"), so one crashed worker cannot hang the others.
 //! Requests with fresh keys never take it (the slot's version says the worker's copy of the
 //! state is current). The next holder after such a death may find an update half done: the
@@ -24,7 +24,6 @@
 //! never handed out twice).
 
 use std::alloc::Layout;
-use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
@@ -32,12 +31,10 @@ use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, Ordering};
 use jwt_peer_auth_core::absent::{AbsentKids, KidKey};
 use jwt_peer_auth_core::freshness::{CacheSettings, KidPlan, SourceState};
 use jwt_peer_auth_core::Reason;
-use ngx::allocator::{AllocError, Allocator};
-use ngx::core::{SlabPool, Status};
-use ngx::ffi::{
-    ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_shmtx_lock, ngx_shmtx_unlock,
-    ngx_slab_alloc_locked, ngx_slab_free_locked, ngx_slab_pool_t, ngx_str_t,
-};
+use ngx::allocator::Allocator;
+use ngx::ffi::{ngx_conf_t, ngx_shm_zone_t, ngx_str_t};
+
+use crate::shm::{self, Attached, HeldSlab, Record, SlabHeld, SlabMutex};
 
 /// Most key sources one zone tracks (live and retired).
 pub const MAX_SOURCES: usize = 32;
@@ -214,143 +211,10 @@ impl Counters {
     }
 }
 
-/// The first field of every shared-zone layout of this module (this zone's and the
-/// revocation list's): which layout the zone holds, so that a zone left by a build with another
-/// layout is re-initialised, never misread.
-#[repr(C)]
-pub struct Header {
-    magic: u64,
-    layout_version: u32,
-    layout_size: u32,
-}
-
-impl Header {
-    /// The header of a layout `T` with this magic number and version.
-    pub const fn of<T>(magic: u64, layout_version: u32) -> Header {
-        Header {
-            magic,
-            layout_version,
-            layout_size: std::mem::size_of::<T>() as u32,
-        }
-    }
-
-    /// Whether `self` (read from a zone) is `current`.
-    pub fn matches(&self, current: &Header) -> bool {
-        self.magic == current.magic
-            && self.layout_version == current.layout_version
-            && self.layout_size == current.layout_size
-    }
-}
-
-/// A value in a shared zone of this module that only the zone's slab-pool mutex guards (this
-/// zone's [`State`], the revocation list's tree). NGINX's master force-unlocks that mutex when
-/// a worker dies holding it, which a spinlock in the zone could never be.
-#[repr(transparent)]
-pub struct SlabMutex<T>(UnsafeCell<T>);
-
-impl<T> SlabMutex<T> {
-    pub const fn new(value: T) -> SlabMutex<T> {
-        SlabMutex(UnsafeCell::new(value))
-    }
-
-    /// Takes the slab pool's mutex: the only way to the value; unlocks when the guard drops.
-    /// Never called while this process holds it (NGINX's mutex is not recursive: it would wait
-    /// for itself forever), so each method of a zone handle locks once.
-    ///
-    /// # Safety
-    ///
-    /// `pool` is the slab pool of the zone `self` lives in (a zone handle keeps the two
-    /// together), mapped in this process.
-    pub unsafe fn lock(&self, pool: &SlabPool) -> SlabHeld<'_, T> {
-        let pool = NonNull::from(pool.as_ref());
-        // SAFETY: the zone's slab pool (the caller's contract), its mutex set up by NGINX.
-        unsafe { ngx_shmtx_lock(std::ptr::addr_of_mut!((*pool.as_ptr()).mutex)) };
-        // SAFETY: the value is only reached under this mutex, which serialises every process;
-        // within this process a second `lock` would never return, so no other guard exists.
-        let value = unsafe { &mut *self.0.get() };
-        SlabHeld { pool, value }
-    }
-}
-
-/// A [`SlabMutex`]'s value with the zone's slab mutex held by this process.
-pub struct SlabHeld<'a, T> {
-    pool: NonNull<ngx_slab_pool_t>,
-    value: &'a mut T,
-}
-
-impl<T> SlabHeld<'_, T> {
-    /// The zone's slab pool as an allocator for use under this guard.
-    pub fn slab(&self) -> HeldSlab {
-        HeldSlab(self.pool)
-    }
-}
-
-impl<T> Drop for SlabHeld<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: the mutex was locked by `SlabMutex::lock` in this process.
-        unsafe { ngx_shmtx_unlock(std::ptr::addr_of_mut!((*self.pool.as_ptr()).mutex)) };
-    }
-}
-
-impl<T> std::ops::Deref for SlabHeld<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.value
-    }
-}
-
-impl<T> std::ops::DerefMut for SlabHeld<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        self.value
-    }
-}
-
-/// A zone's slab pool, used only while its mutex is held (under a [`SlabHeld`], or by the
-/// zone's init with the pool locked): allocates with `ngx_slab_alloc_locked` and frees with
-/// `ngx_slab_free_locked` (the plain functions take the mutex themselves: a deadlock here).
-#[derive(Clone)]
-pub struct HeldSlab(NonNull<ngx_slab_pool_t>);
-
-impl HeldSlab {
-    /// The allocator of `pool` for a value that keeps it, such as a tree in the zone.
-    ///
-    /// # Safety
-    ///
-    /// The pool's mutex is held by this process whenever the allocator is used.
-    pub unsafe fn new(pool: &SlabPool) -> HeldSlab {
-        HeldSlab(NonNull::from(pool.as_ref()))
-    }
-}
-
-// SAFETY: allocations are slab blocks of at least `max(size, align)` bytes, checked for the
-// alignment (small slab blocks are aligned to their power-of-two size, pages to the page); a
-// block is freed only with the pool it came from. Callers hold the pool's mutex (see above).
-unsafe impl Allocator for HeldSlab {
-    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let size = layout.size().max(layout.align()).max(1);
-        // SAFETY: the pool is a zone's, its mutex held by the caller.
-        let p = unsafe { ngx_slab_alloc_locked(self.0.as_ptr(), size) };
-        let p = NonNull::new(p.cast::<u8>()).ok_or(AllocError)?;
-        if p.align_offset(layout.align()) != 0 {
-            // SAFETY: `p` was just allocated from this pool.
-            unsafe { ngx_slab_free_locked(self.0.as_ptr(), p.as_ptr().cast()) };
-            return Err(AllocError);
-        }
-        Ok(NonNull::slice_from_raw_parts(p, layout.size()))
-    }
-
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: Layout) {
-        // SAFETY: `ptr` came from `allocate` on this pool (the trait's contract); mutex held.
-        unsafe { ngx_slab_free_locked(self.0.as_ptr(), ptr.as_ptr().cast()) };
-    }
-}
-
-const CURRENT: Header = Header::of::<Shared>(MAGIC, LAYOUT_VERSION);
-
 /// The zone's one allocation, pointed to by the slab pool's `data`.
 #[repr(C)]
-struct Shared {
-    header: Header,
+pub struct Shared {
+    header: shm::Header,
     counters: Counters,
     meta: [SlotMeta; MAX_SOURCES],
     /// Set when a body did not fit, cleared by the next publish that fits: the error is logged
@@ -363,7 +227,7 @@ struct Shared {
 impl Shared {
     fn new() -> Shared {
         Shared {
-            header: CURRENT,
+            header: <Shared as shm::Layout>::HEADER,
             counters: Counters {
                 verified: AtomicU64::new(0),
                 rejected: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -388,11 +252,19 @@ impl Shared {
     }
 }
 
+// SAFETY: `#[repr(C)]`, its first field the header `Shared::new` sets to `HEADER`; the rest
+// atomics, and under the slab mutex the slots (plain data, and body pointers into this
+// zone's slab).
+unsafe impl shm::Layout for Shared {
+    const MAGIC: u64 = MAGIC;
+    const VERSION: u32 = LAYOUT_VERSION;
+}
+
 /// A handle to the zone, valid in every worker.
 #[derive(Clone)]
 pub struct Zone {
     shared: &'static Shared,
-    pool: SlabPool,
+    zone: Attached<Shared>,
 }
 
 /// One key source as the status page shows it.
@@ -434,35 +306,16 @@ fn tag(identity: &Identity) -> u64 {
 }
 
 impl Zone {
-    /// The zone behind `shm_zone`, if it was initialised by [`init_zone`].
+    /// The zone behind `shm_zone`, if its init ran.
     pub fn from_shm(shm_zone: *mut ngx_shm_zone_t) -> Option<Zone> {
-        // SAFETY: `shm_zone` is NULL or the zone this module added; after init its `shm.addr`
-        // is the slab pool NGINX set up for it, mapped at the same address in every process.
-        let shm_zone = unsafe { shm_zone.as_ref() }?;
-        // SAFETY: as above; a slab pool is at the start of every shared zone.
-        let pool = unsafe { SlabPool::from_shm_zone(shm_zone) }?;
-        // SAFETY: `data` is NULL or was set by `init_zone` to a `Shared` allocated as a
-        // `Shared` in this zone (checked current there), which lives as long as the zone.
-        let shared = unsafe { pool.as_ref().data.cast::<Shared>().as_ref() }?;
-        Some(Zone { shared, pool })
+        Attached::attach(shm_zone).map(Zone::of)
     }
 
-    /// Sets the zone up for a configuration load: reuses a current layout, replaces any other.
-    fn init(shm_zone: &ngx_shm_zone_t) -> Option<Zone> {
-        // SAFETY: see from_shm.
-        let mut pool = unsafe { SlabPool::from_shm_zone(shm_zone) }?;
-        let data = pool.as_ref().data;
-        // SAFETY: a non-NULL `data` is the first allocation of the zone's slab pool, at least
-        // as large as a `Header` in every layout this module ever wrote (the header comes
-        // first in each); it is only read as a `Shared` once the header says it is one.
-        let current = !data.is_null() && unsafe { (*data.cast::<Header>()).matches(&CURRENT) };
-        if !current {
-            // An older layout (a reload into a new build) or a fresh zone: start over. The old
-            // allocation is left in the slab: its bodies cannot be told apart safely.
-            let p = ngx::allocator::allocate(Shared::new(), &pool).ok()?;
-            pool.as_mut().data = p.as_ptr().cast();
+    fn of(zone: Attached<Shared>) -> Zone {
+        Zone {
+            shared: zone.shared(),
+            zone,
         }
-        Zone::from_shm(std::ptr::from_ref(shm_zone).cast_mut())
     }
 
     pub fn counters(&self) -> &Counters {
@@ -472,9 +325,7 @@ impl Zone {
     /// The zone's state, with its slab mutex held until the guard drops. No method takes it
     /// twice, nor calls anything that takes it while holding it.
     fn lock(&self) -> SlabHeld<'_, State> {
-        // SAFETY: `self.pool` is the slab pool of the zone that holds `self.shared` (both come
-        // from the same `ngx_shm_zone_t` in `from_shm`), mapped in every process.
-        unsafe { self.shared.state.lock(&self.pool) }
+        self.zone.lock(|s| &s.state)
     }
 
     /// Starts a configuration load: returns its epoch.
@@ -783,57 +634,44 @@ pub trait Claims {
     fn assign(&mut self, index: usize, slot: usize);
 }
 
-/// Adds the zone to the configuration (`jwt_peer_auth_zone`, or the default one). `name` must
-/// outlive the cycle (a directive argument from the configuration pool, or a static); `data`
-/// is the `MainConf` whose key sources the zone's init claims slots for.
-pub fn add(
-    cf: &mut ngx_conf_t,
-    mut name: ngx_str_t,
-    size: usize,
-    tag: *mut c_void,
-    data: *mut c_void,
-) -> Option<*mut ngx_shm_zone_t> {
-    // SAFETY: called while parsing the http block with a valid `cf`; NGINX keeps the pointer
-    // of `name` (see above) and reports conflicting sizes itself.
-    let zone = unsafe { ngx_shared_memory_add(cf, &mut name, size, tag) };
-    // SAFETY: NULL or a zone owned by the cycle.
-    let z = unsafe { zone.as_mut() }?;
-    z.init = Some(init_zone);
-    z.data = data;
-    Some(zone)
-}
+/// The zone's record: the configuration's key sources (a [`Claims`]), which each load claims
+/// slots for.
+#[repr(transparent)]
+struct Served<C>(C);
 
-/// The zone's init handler (in the master, for every configuration load): checks or creates
-/// the layout, then claims a slot for each key source of the new configuration.
-extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, _old: *mut c_void) -> ngx_int_t {
-    // SAFETY: NGINX calls init with the zone it added for this configuration.
-    let Some(shm) = (unsafe { shm_zone.as_ref() }) else {
-        return Status::NGX_ERROR.into();
-    };
-    let run = || -> Result<(), String> {
-        let zone = Zone::init(shm).ok_or("cannot set up the zone")?;
-        // SAFETY: `data` was set by `add` to this configuration's MainConf, which lives in the
-        // configuration pool as long as the cycle; nothing else borrows it during init.
-        let mc = unsafe { shm.data.cast::<crate::config::MainConf>().as_mut() }.ok_or("no configuration")?;
+impl<C: Claims + 'static> Record for Served<C> {
+    type Layout = Shared;
+    const KIND: &'static str = "zone";
+
+    fn create(&mut self, _slab: &HeldSlab) -> Result<Shared, String> {
+        Ok(Shared::new())
+    }
+
+    /// Claims a slot for each key source of the new configuration.
+    fn loaded(&mut self, zone: &Attached<Shared>, _fresh: bool) -> Result<(), String> {
+        let zone = Zone::of(zone.clone());
         let epoch = zone.begin_epoch();
-        for (i, (identity, label)) in mc.claims().into_iter().enumerate() {
+        for (i, (identity, label)) in self.0.claims().into_iter().enumerate() {
             let slot = zone
                 .claim(&identity, label.as_bytes(), epoch)
                 .ok_or_else(|| format!("no room for key source \"{label}\" (at most {MAX_SOURCES})"))?;
-            mc.assign(i, slot);
+            self.0.assign(i, slot);
         }
         Ok(())
-    };
-    let why = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-        Ok(Ok(())) => return Status::NGX_OK.into(),
-        Ok(Err(why)) => why,
-        Err(_) => "internal error (panic)".to_owned(),
-    };
-    ngx::ngx_log_error!(
-        ngx::ffi::NGX_LOG_EMERG,
-        shm.shm.log,
-        "jwt_peer_auth: zone \"{}\": {why}",
-        String::from_utf8_lossy(shm.shm.name.as_bytes())
-    );
-    Status::NGX_ERROR.into()
+    }
+}
+
+/// Adds the zone to the configuration (`jwt_peer_auth_zone`, or the default one). `name` must
+/// outlive the cycle (a directive argument from the configuration pool, or a static);
+/// `sources` (living as long as the cycle) are the key sources the zone's init claims slots
+/// for.
+pub fn add<C: Claims + 'static>(
+    cf: &mut ngx_conf_t,
+    name: ngx_str_t,
+    size: usize,
+    tag: *mut c_void,
+    sources: *mut C,
+) -> Option<*mut ngx_shm_zone_t> {
+    // `Served<C>` is a transparent wrapper of `C`: the same pointer.
+    shm::add(cf, name, size, tag, sources.cast::<Served<C>>())
 }

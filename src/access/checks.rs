@@ -75,11 +75,7 @@ pub(super) fn check_policy(
 /// `jwt_peer_auth_revocation_check`: refused if a checked name has a listed value. Fails
 /// closed: a list that cannot be read refuses the token.
 pub(super) fn check_revocation(job: &Job, v: &Verified, names: &[String], now: i64) -> Result<(), Rejection> {
-    let list = job
-        .mc
-        .revocation
-        .as_deref()
-        .and_then(|r| List::from_shm(r.shm_zone));
+    let list = job.mc.revocation.as_deref().and_then(List::of);
     let Some(list) = list else {
         return Err(Rejection::new(
             Reason::Revoked,

@@ -126,7 +126,7 @@ pub fn check(
             let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
             JwtPeerAuthModule::main_conf(req)
         };
-        let zone = mc.and_then(|mc| Zone::from_shm(super::config::zone_of(mc)));
+        let zone = mc.and_then(|mc| Zone::attach(super::config::zone_of(mc)));
         let Some(zone) = zone else {
             return Err(Rejection::new(
                 Reason::DpopFull,

@@ -139,7 +139,7 @@ fn compile(cf: &mut ngx_conf_t, index: usize, skip: usize) -> Result<ComplexValu
 
 /// `jwt_peer_auth_dpop_zone name:size`.
 pub fn set_zone(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(), String> {
-    if !mc.dpop_zone.is_null() {
+    if mc.dpop_zone.is_some() {
         return Err("is duplicate".into());
     }
     let value = args[0];
@@ -157,21 +157,22 @@ pub fn set_zone(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result
         len: name.len(),
         data: raw.data,
     };
-    mc.dpop_zone =
-        super::zone::add(cf, name_str, size).ok_or_else(|| format!("cannot add zone \"{name}\""))?;
+    let zone = super::zone::add(cf, name_str, size).ok_or_else(|| format!("cannot add zone \"{name}\""))?;
+    mc.dpop_zone = Some(zone);
     Ok(())
 }
 
 /// After the http block is parsed: the default zone when a location uses DPoP without
 /// `jwt_peer_auth_dpop_zone`.
 pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
-    if mc.dpop_used && mc.dpop_zone.is_null() {
+    if mc.dpop_used && mc.dpop_zone.is_none() {
         let name = ngx_str_t {
             len: super::zone::DEFAULT_ZONE.len(),
             data: super::zone::DEFAULT_ZONE.as_ptr().cast_mut(),
         };
-        mc.dpop_zone = super::zone::add(cf, name, super::zone::DEFAULT_ZONE_SIZE)
+        let zone = super::zone::add(cf, name, super::zone::DEFAULT_ZONE_SIZE)
             .ok_or_else(|| format!("cannot add zone \"{}\"", super::zone::DEFAULT_ZONE))?;
+        mc.dpop_zone = Some(zone);
     }
     Ok(())
 }
@@ -220,5 +221,5 @@ pub fn merge(lc: &mut LocConf, prev: Option<&Rc<DpopConf>>, realm: &str) {
 
 /// The replay zone of the configuration.
 pub fn zone_of(mc: &MainConf) -> *mut ngx_shm_zone_t {
-    mc.dpop_zone
+    mc.dpop_zone.as_ref().map_or(std::ptr::null_mut(), |z| z.shm_zone)
 }

@@ -1,32 +1,33 @@
 //! The DPoP replay cache's shared zone (`jwt_peer_auth_dpop_zone name:size`, or the default
-//! `jwt_peer_auth_dpop:1m`): the core's replay table ([`replay::Slot`]s) in one slab
-//! allocation sized from the zone when it is first set up, shared by every worker and kept
-//! across reloads (NGINX reuses a zone of the same name and size; its data survives).
+//! `jwt_peer_auth_dpop:1m`), on [`crate::shm`]: the core's replay table ([`replay::Slot`]s) in
+//! one slab allocation sized from the zone when it is created, shared by every worker and kept
+//! across reloads (NGINX reuses a zone of the same name, size and tag; a current layout is
+//! kept by `shm::init`).
 //!
-//! Every look-up and insertion is [`replay::insert`] under the zone's slab mutex: a constant
-//! 16 slots, never a scan. The counters are atomics read without the lock (status page).
+//! Every look-up and insertion is [`replay::insert`] under the zone's slab mutex: 16 slots, a
+//! constant, never a scan. The counters are atomics read without the lock (status page).
 //!
-//! Written against NGINX's slab pool directly; when the shared `src/shm.rs` of issue 22 lands
-//! this moves onto it: the table is one `#[repr(C)]` value and one array, set up in `init`.
+//! Cut short (a worker dying under the lock): an insertion writes one 24-byte slot, key and
+//! expiry; a half-written slot is at worst a key that never matches a real proof, or an
+//! entry that expires early (one proof that could then be replayed once: the cost of a worker
+//! killed in the middle of 16 stores, not a lasting state).
 
-use std::ffi::c_void;
+use std::alloc::Layout as AllocLayout;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use jwt_peer_auth_core::dpop::replay::{self, Insert, Slot};
-use ngx::core::{SlabPool, Status};
-use ngx::ffi::{ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_slab_alloc, ngx_str_t};
+use ngx::allocator::Allocator;
+use ngx::ffi::{ngx_conf_t, ngx_shm_zone_t, ngx_str_t};
 
-use crate::zone::SlabMutex;
-
-const MAGIC: u64 = u64::from_be_bytes(*b"jpadpop\0");
-const VERSION: u64 = 2;
-
-/// Refusals for a full cache closer together than this (seconds) are one episode.
-pub const EPISODE_GAP: i64 = 10;
+use crate::shm::{self, Attached, Header, HeldSlab, Layout, Record, SlabMutex};
 
 /// Name and size of the zone used when `jwt_peer_auth_dpop_zone` is not given.
 pub const DEFAULT_ZONE: &str = "jwt_peer_auth_dpop";
 pub const DEFAULT_ZONE_SIZE: usize = 1024 * 1024;
+
+/// Refusals for a full cache closer together than this (seconds) are one episode.
+pub const EPISODE_GAP: i64 = 10;
 
 /// The counters of the status page.
 #[repr(C)]
@@ -44,17 +45,17 @@ pub struct Stats {
     pub used: AtomicU64,
 }
 
+/// The slot array (its own slab allocation), reached only under the lock.
 #[repr(C)]
 struct Table {
     slots: *mut Slot,
     len: usize,
 }
 
-/// The zone's one header allocation, pointed to by the slab pool's `data`.
+/// The zone's layout.
 #[repr(C)]
-struct Shared {
-    magic: u64,
-    version: u64,
+pub struct Shared {
+    header: Header,
     capacity: u64,
     stats: Stats,
     /// When a proof was last refused for a full cache (Unix seconds): refusals less than
@@ -63,10 +64,65 @@ struct Shared {
     table: SlabMutex<Table>,
 }
 
-/// A handle to the zone, valid in every worker.
-pub struct Zone {
-    shared: &'static Shared,
-    pool: SlabPool,
+// SAFETY: `#[repr(C)]`, a `Header` first (set to `HEADER` by `create`); atomics, plain data,
+// a `SlabMutex` and a pointer into the zone's own slab.
+unsafe impl Layout for Shared {
+    const MAGIC: u64 = u64::from_be_bytes(*b"jpadpop\0");
+    const VERSION: u32 = 1;
+}
+
+/// What the zone serves: its size (the slot array is sized from it when the zone is created).
+#[derive(Debug)]
+pub struct Replay {
+    pub shm_zone: *mut ngx_shm_zone_t,
+    size: usize,
+}
+
+impl Record for Replay {
+    type Layout = Shared;
+    const KIND: &'static str = "DPoP replay zone";
+    /// The slot array is tried at decreasing sizes: the slab's "no memory" lines are noise.
+    const LOG_NOMEM: bool = false;
+
+    fn create(&mut self, slab: &HeldSlab) -> Result<Shared, String> {
+        // The largest slot array the zone holds: from the zone size, smaller by an eighth
+        // until it fits, with one page kept free for the layout itself (allocated after).
+        let page = AllocLayout::from_size_align(4096, 8).map_err(|e| e.to_string())?;
+        let reserve = slab
+            .allocate(page)
+            .map_err(|_| "too small for the replay cache")?;
+        let mut bytes = self.size - self.size / 8;
+        let found = loop {
+            let len = replay::capacity(bytes);
+            if len == 0 {
+                break None;
+            }
+            let layout = AllocLayout::array::<Slot>(len).map_err(|e| e.to_string())?;
+            if let Ok(p) = slab.allocate(layout) {
+                break Some((p.cast::<Slot>(), len));
+            }
+            bytes -= bytes / 8 + 1;
+        };
+        // SAFETY: `reserve` was allocated just above from this slab, with this layout.
+        unsafe { slab.deallocate(reserve.cast(), page) };
+        let (slots, len) = found.ok_or("too small for the replay cache")?;
+        // SAFETY: `slots` is a fresh allocation of `len` slots; an all-zero Slot is empty.
+        unsafe { std::ptr::write_bytes(slots.as_ptr(), 0, len) };
+        Ok(Shared {
+            header: Shared::HEADER,
+            capacity: len as u64,
+            stats: Stats::default(),
+            last_full: AtomicI64::new(0),
+            table: SlabMutex::new(Table {
+                slots: slots.as_ptr(),
+                len,
+            }),
+        })
+    }
+
+    fn loaded(&mut self, _zone: &Attached<Shared>, _fresh: bool) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// What [`Zone::insert`] found.
@@ -79,48 +135,32 @@ pub enum Remembered {
     },
 }
 
-impl Zone {
-    pub fn from_shm(shm_zone: *mut ngx_shm_zone_t) -> Option<Zone> {
-        // SAFETY: NULL or the zone this module added; after init its `shm.addr` is the slab
-        // pool NGINX set up for it, mapped at the same address in every process.
-        let shm_zone = unsafe { shm_zone.as_ref() }?;
-        // SAFETY: as above; a slab pool is at the start of every shared zone.
-        let pool = unsafe { SlabPool::from_shm_zone(shm_zone) }?;
-        // SAFETY: `data` is NULL or was set by `init_zone` to a `Shared` allocated as one in
-        // this zone (magic and version checked there), living as long as the zone.
-        let shared = unsafe { pool.as_ref().data.cast::<Shared>().as_ref() }?;
-        (shared.magic == MAGIC && shared.version == VERSION).then_some(Zone { shared, pool })
-    }
+/// The zone as a worker uses it.
+pub struct Zone(Attached<Shared>);
 
-    /// The status page's view (atomics, no lock).
-    pub fn snapshot(&self) -> jwt_peer_auth_core::status::ReplayCache {
-        let s = &self.shared.stats;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        jwt_peer_auth_core::status::ReplayCache {
-            capacity: self.shared.capacity,
-            used: get(&s.used),
-            stored: get(&s.stored),
-            replays: get(&s.replays),
-            full: get(&s.full),
-            full_episodes: get(&s.full_episodes),
-        }
+impl Zone {
+    pub fn attach(shm_zone: *mut ngx_shm_zone_t) -> Option<Zone> {
+        Attached::attach(shm_zone).map(Zone)
     }
 
     pub fn capacity(&self) -> u64 {
-        self.shared.capacity
+        self.0.shared().capacity
     }
 
     /// Remembers a proof until `expires`, or says it was seen.
     pub fn insert(&self, key: &replay::ReplayKey, expires: i64, now: i64) -> Remembered {
         let answer = {
-            // SAFETY: `pool` is the slab pool of the zone `shared` lives in.
-            let table = unsafe { self.shared.table.lock(&self.pool) };
-            // SAFETY: `slots` is the array of `len` slots allocated as such by `init_zone`
-            // in this zone; only reached under the zone's mutex, held here.
-            let slots = unsafe { std::slice::from_raw_parts_mut(table.slots, table.len) };
+            let table = self.0.lock(|s| &s.table);
+            let Some(slots) = NonNull::new(table.slots) else {
+                return Remembered::Full { first: false };
+            };
+            // SAFETY: `slots` is the array of `len` slots `create` allocated as such in this
+            // zone; reached only under the zone's mutex, held by `table`.
+            let slots = unsafe { std::slice::from_raw_parts_mut(slots.as_ptr(), table.len) };
             replay::insert(slots, key, expires, now)
         };
-        let stats = &self.shared.stats;
+        let shared = self.0.shared();
+        let stats = &shared.stats;
         match answer {
             Insert::Fresh { reused } => {
                 stats.stored.fetch_add(1, Ordering::Relaxed);
@@ -135,7 +175,7 @@ impl Zone {
             }
             Insert::Full => {
                 stats.full.fetch_add(1, Ordering::Relaxed);
-                let last = self.shared.last_full.swap(now, Ordering::Relaxed);
+                let last = shared.last_full.swap(now, Ordering::Relaxed);
                 let first = now.saturating_sub(last) >= EPISODE_GAP;
                 if first {
                     stats.full_episodes.fetch_add(1, Ordering::Relaxed);
@@ -144,92 +184,36 @@ impl Zone {
             }
         }
     }
+
+    /// The status page's view (atomics, no lock).
+    pub fn snapshot(&self) -> jwt_peer_auth_core::status::ReplayCache {
+        let shared = self.0.shared();
+        let s = &shared.stats;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        jwt_peer_auth_core::status::ReplayCache {
+            capacity: shared.capacity,
+            used: get(&s.used),
+            stored: get(&s.stored),
+            replays: get(&s.replays),
+            full: get(&s.full),
+            full_episodes: get(&s.full_episodes),
+        }
+    }
 }
 
 /// Adds the zone. `name` must outlive the cycle (a directive argument, or a static).
-pub fn add(cf: &mut ngx_conf_t, mut name: ngx_str_t, size: usize) -> Option<*mut ngx_shm_zone_t> {
-    // SAFETY: called while configuring with a valid `cf`; NGINX keeps `name`'s pointer and
-    // reports a conflicting size itself.
-    let zone = unsafe { ngx_shared_memory_add(cf, &mut name, size, dpop_tag()) };
-    // SAFETY: NULL or a zone owned by the cycle.
-    let z = unsafe { zone.as_mut() }?;
-    z.init = Some(init_zone);
-    Some(zone)
+pub fn add(cf: &mut ngx_conf_t, name: ngx_str_t, size: usize) -> Option<Box<Replay>> {
+    let mut record = Box::new(Replay {
+        shm_zone: std::ptr::null_mut(),
+        size,
+    });
+    let p: *mut Replay = &mut *record;
+    record.shm_zone = shm::add(cf, name, size, dpop_tag(), p)?;
+    Some(record)
 }
 
-/// The tag of the replay zone: not the module's (its main zone has that), so a zone name
-/// given to both directives is refused by NGINX.
-fn dpop_tag() -> *mut c_void {
+/// The tag of the replay zone: its own, so a name given to another kind of zone is refused.
+fn dpop_tag() -> *mut std::ffi::c_void {
     static TAG: u8 = 0;
     std::ptr::addr_of!(TAG).cast_mut().cast()
-}
-
-/// Sets the zone up (in the master, for every configuration load): keeps a current table
-/// (reload), else allocates the header and the largest slot array the zone holds.
-extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, _old: *mut c_void) -> ngx_int_t {
-    let run = || -> Option<()> {
-        if Zone::from_shm(shm_zone).is_some() {
-            return Some(());
-        }
-        // SAFETY: NGINX calls init with the zone it added for this configuration.
-        let shm = unsafe { shm_zone.as_ref() }?;
-        // SAFETY: as in `from_shm`.
-        let mut pool = unsafe { SlabPool::from_shm_zone(shm) }?;
-        let header = Shared {
-            magic: MAGIC,
-            version: VERSION,
-            capacity: 0,
-            stats: Stats::default(),
-            last_full: AtomicI64::new(0),
-            table: SlabMutex::new(Table {
-                slots: std::ptr::null_mut(),
-                len: 0,
-            }),
-        };
-        let p = ngx::allocator::allocate(header, &pool).ok()?;
-        let raw = std::ptr::from_ref(pool.as_ref()).cast_mut();
-        // The rest of the zone, in whole pages, less one page of slack for the slab.
-        let page = 4096usize;
-        let mut bytes = pool.as_ref().pfree.saturating_sub(1) * page;
-        let (slots, len) = loop {
-            let len = replay::capacity(bytes);
-            if len == 0 {
-                return None;
-            }
-            // SAFETY: the zone's slab pool; ngx_slab_alloc takes its mutex itself.
-            let s = unsafe { ngx_slab_alloc(raw, len * std::mem::size_of::<Slot>()) }.cast::<Slot>();
-            if !s.is_null() && s.align_offset(std::mem::align_of::<Slot>()) == 0 {
-                break (s, len);
-            }
-            bytes /= 2;
-        };
-        // SAFETY: `slots` is a fresh allocation of `len` slots; an all-zero Slot is empty.
-        unsafe { std::ptr::write_bytes(slots, 0, len) };
-        // SAFETY: `p` was just allocated as a `Shared` in this pool; no other process runs yet.
-        unsafe {
-            let shared = p.as_ptr();
-            (*shared).capacity = len as u64;
-            let t = (*shared).table.lock(&pool);
-            let mut t = t;
-            t.slots = slots;
-            t.len = len;
-        }
-        pool.as_mut().data = p.as_ptr().cast();
-        Some(())
-    };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-        Ok(Some(())) => Status::NGX_OK.into(),
-        _ => {
-            // SAFETY: the zone NGINX passed; its log is the cycle's.
-            if let Some(shm) = unsafe { shm_zone.as_ref() } {
-                ngx::ngx_log_error!(
-                    ngx::ffi::NGX_LOG_EMERG,
-                    shm.shm.log,
-                    "jwt_peer_auth: zone \"{}\": cannot set up the DPoP replay cache (too small?)",
-                    String::from_utf8_lossy(shm.shm.name.as_bytes())
-                );
-            }
-            Status::NGX_ERROR.into()
-        }
-    }
 }

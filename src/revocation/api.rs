@@ -40,7 +40,7 @@ pub extern "C" fn api_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 /// The configuration and the list, resolved for a request.
 fn resolve(request: &Request) -> Option<(&'static Revocation, List)> {
     let rev = JwtPeerAuthModule::main_conf(request)?.revocation.as_deref()?;
-    Some((rev, List::from_shm(rev.shm_zone)?))
+    Some((rev, List::of(rev)?))
 }
 
 /// The names some location checks.

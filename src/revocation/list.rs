@@ -10,8 +10,8 @@
 //! the expiry index), never the whole tree; expired entries are never matched meanwhile. The
 //! zone also records how far it has applied the journal.
 //!
-//! The lock is the slab pool's own mutex ([`SlabMutex`], as the key zone's), as NGINX's
-//! limit_req and limit_conn use it: when a worker dies holding it, the master unlocks it
+//! The zone's header, lock, add, init and attach are [`crate::shm`]'s. The lock is the slab
+//! pool's own mutex ([`SlabMutex`]), as NGINX's limit_req and limit_conn use it: when a worker dies holding it, the master unlocks it
 //! ("shared memory zone ... was locked by"), so one crashed worker cannot hang the others.
 //! Tree nodes are allocated while it is held, with the slab's `_locked` functions
 //! ([`HeldSlab`]).
@@ -23,11 +23,11 @@ use jwt_peer_auth_core::journal::Net;
 use jwt_peer_auth_core::revocation::{self, Entry, KEY_LEN};
 use jwt_peer_auth_core::Verified;
 use ngx::collections::RbTreeMap;
-use ngx::core::{NgxString, SlabPool, Status};
-use ngx::ffi::{ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t};
+use ngx::core::NgxString;
+use ngx::ffi::{ngx_conf_t, ngx_shm_zone_t, ngx_str_t};
 
 use super::Revocation;
-use crate::zone::{Header, HeldSlab, SlabHeld, SlabMutex};
+use crate::shm::{self, Attached, HeldSlab, Record, SlabHeld, SlabMutex};
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtrevk\0");
 /// Bumped whenever [`Shared`] changes shape.
@@ -76,12 +76,10 @@ struct Trees {
     next_id: u64,
 }
 
-const CURRENT: Header = Header::of::<Shared>(MAGIC, LAYOUT_VERSION);
-
 /// The zone's one allocation, pointed to by the slab pool's `data`.
 #[repr(C)]
-struct Shared {
-    header: Header,
+pub struct Shared {
+    header: shm::Header,
     /// Entries in the tree (expired ones included until they are dropped): 0 lets a request
     /// skip the lock.
     count: AtomicU64,
@@ -100,6 +98,13 @@ struct Shared {
     /// before keep their offsets.
     journal_owner: AtomicU64,
     journal_owned_ms: AtomicU64,
+}
+
+// SAFETY: `#[repr(C)]`, its first field the header `Revocation::create` sets to `HEADER`; the
+// rest atomics, and under the slab mutex the trees (their nodes in this zone's slab).
+unsafe impl shm::Layout for Shared {
+    const MAGIC: u64 = MAGIC;
+    const VERSION: u32 = LAYOUT_VERSION;
 }
 
 /// A claim on a run of the journal older than this is taken over (its worker died, or is
@@ -125,7 +130,7 @@ fn own_pid() -> u64 {
 #[derive(Clone)]
 pub struct List {
     shared: &'static Shared,
-    pool: SlabPool,
+    zone: Attached<Shared>,
     /// The configuration the zone was added by (its state file).
     pub conf: Option<&'static Revocation>,
 }
@@ -235,28 +240,25 @@ impl Trees {
 }
 
 impl List {
-    /// The list behind `shm_zone`, if its init ran.
-    pub fn from_shm(shm_zone: *mut ngx_shm_zone_t) -> Option<List> {
-        // SAFETY: `shm_zone` is NULL or the zone `add` registered; after init its `shm.addr`
-        // is the slab pool NGINX set up, mapped at the same address in every process.
-        let shm_zone = unsafe { shm_zone.as_ref() }?;
-        // SAFETY: as above; a slab pool is at the start of every shared zone.
-        let pool = unsafe { SlabPool::from_shm_zone(shm_zone) }?;
-        // SAFETY: `data` is NULL or was set by `init` to a `Shared` allocated as a `Shared` in
-        // this zone (its header checked there); it lives as long as the zone.
-        let shared = unsafe { pool.as_ref().data.cast::<Shared>().as_ref() }?;
-        // SAFETY: the zone's `data` was set by `add` to the configuration's `Revocation`,
-        // boxed in the MainConf, which lives as long as the cycle that uses this zone.
-        let conf = unsafe { shm_zone.data.cast::<Revocation>().as_ref() };
-        Some(List { shared, pool, conf })
+    /// The list of `rev`'s zone, if its init ran.
+    pub fn of(rev: &'static Revocation) -> Option<List> {
+        let mut list = List::attached(Attached::attach(rev.shm_zone)?);
+        list.conf = Some(rev);
+        Some(list)
+    }
+
+    fn attached(zone: Attached<Shared>) -> List {
+        List {
+            shared: zone.shared(),
+            zone,
+            conf: None,
+        }
     }
 
     /// Takes the slab pool's mutex: the only way to the trees. Never called while held (NGINX's
     /// mutex is not recursive): every method locks once.
     fn lock(&self) -> SlabHeld<'_, Trees> {
-        // SAFETY: `self.pool` is the slab pool of the zone that holds `self.shared` (both come
-        // from the same `ngx_shm_zone_t` in `from_shm`), mapped in every process.
-        unsafe { self.shared.trees.lock(&self.pool) }
+        self.zone.lock(|s| &s.trees)
     }
 
     /// Whether the list may have entries (lock-free).
@@ -403,7 +405,8 @@ impl List {
     }
 
     /// Applies the net effect of a run of the journal, [`APPLY_STEP`] entries per lock hold.
-    /// Returns how many adds did not fit.
+    /// Returns how many adds did not fit. Never inlined: t/035 stops a worker at its symbol.
+    #[inline(never)]
     pub fn apply(&self, nets: &[((String, String), Net)], now: i64) -> usize {
         let mut full = 0;
         for chunk in nets.chunks(APPLY_STEP) {
@@ -434,68 +437,60 @@ impl List {
         }
         full
     }
+}
 
-    /// Sets the zone up for a configuration load: keeps a current layout (a reload: its list
-    /// is the newest), else starts a new list with `initial` (the state file) at `mark`.
-    fn init(shm_zone: &ngx_shm_zone_t, conf: &Revocation, now: i64) -> Result<List, String> {
-        // SAFETY: see from_shm.
-        let mut pool = unsafe { SlabPool::from_shm_zone(shm_zone) }.ok_or("no slab pool")?;
-        // A full zone is reported by the API (507) and its own log line, not by the slab
-        // allocator's generic one.
-        pool.as_mut().set_log_nomem(0);
-        let data = pool.as_ref().data;
-        // SAFETY: a non-NULL `data` is the first allocation of the zone's slab pool, at least
-        // as large as a `Header` in every layout this module writes (the header comes first);
-        // it is only read as a `Shared` once the header says it is one.
-        let current = !data.is_null() && unsafe { (*data.cast::<Header>()).matches(&CURRENT) };
-        if !current {
-            // NGINX runs zone init in the master before any worker exists: the pool's mutex
-            // is taken for the allocations, as `HeldSlab` requires.
-            let locked = pool.lock();
-            // SAFETY: `locked` holds the mutex for the allocations below; afterwards the trees
-            // only allocate under `SlabMutex::lock`.
-            let held = unsafe { HeldSlab::new(&pool) };
-            let by_key = Tree::try_new_in(held.clone()).map_err(|_| "the zone is too small")?;
-            let by_expiry = ExpTree::try_new_in(held).map_err(|_| "the zone is too small")?;
-            let shared = Shared {
-                header: CURRENT,
-                count: AtomicU64::new(0),
-                journal_dev: AtomicU64::new(0),
-                journal_ino: AtomicU64::new(0),
-                journal_applied: AtomicU64::new(0),
-                trees: SlabMutex::new(Trees {
-                    by_key,
-                    by_expiry,
-                    next_id: 0,
-                }),
-                journal_owner: AtomicU64::new(0),
-                journal_owned_ms: AtomicU64::new(0),
-            };
-            let p = ngx::allocator::allocate(shared, &locked).map_err(|_| "the zone is too small")?;
-            drop(locked);
-            pool.as_mut().data = p.as_ptr().cast();
+/// The zone serves the configuration's [`Revocation`]: a new zone starts with its state file's
+/// entries.
+impl Record for Revocation {
+    type Layout = Shared;
+    const KIND: &'static str = "revocation zone";
+    // A full zone is reported by the API (507) and its own log line, not by the slab
+    // allocator's generic one.
+    const LOG_NOMEM: bool = false;
+
+    fn create(&mut self, slab: &HeldSlab) -> Result<Shared, String> {
+        let by_key = Tree::try_new_in(slab.clone()).map_err(|_| "the zone is too small")?;
+        let by_expiry = ExpTree::try_new_in(slab.clone()).map_err(|_| "the zone is too small")?;
+        Ok(Shared {
+            header: <Shared as shm::Layout>::HEADER,
+            count: AtomicU64::new(0),
+            journal_dev: AtomicU64::new(0),
+            journal_ino: AtomicU64::new(0),
+            journal_applied: AtomicU64::new(0),
+            trees: SlabMutex::new(Trees {
+                by_key,
+                by_expiry,
+                next_id: 0,
+            }),
+            journal_owner: AtomicU64::new(0),
+            journal_owned_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// A zone kept across a reload keeps its list (the newest); a new one starts with the
+    /// state file's entries, following the journal from where they end.
+    fn loaded(&mut self, zone: &Attached<Shared>, fresh: bool) -> Result<(), String> {
+        if !fresh {
+            return Ok(());
         }
-        let list = List::from_shm(std::ptr::from_ref(shm_zone).cast_mut()).ok_or("cannot set up the zone")?;
-        if !current {
-            let mut trees = list.lock();
-            let slab = trees.slab();
-            let mut buf = [0u8; KEY_LEN];
-            for e in &conf.initial {
-                let k = revocation::key(&e.name, &e.value, &mut buf).ok_or("a bad entry")?;
-                trees
-                    .upsert(slab.clone(), &list.shared.count, k, e.expires, true)
-                    .map_err(|_| {
-                        format!(
-                            "the zone is too small for the {} entries of the state file",
-                            conf.initial.len()
-                        )
-                    })?;
-            }
-            drop(trees);
-            list.set_mark(conf.initial_mark);
+        let list = List::attached(zone.clone());
+        let mut trees = list.lock();
+        let slab = trees.slab();
+        let mut buf = [0u8; KEY_LEN];
+        for e in &self.initial {
+            let k = revocation::key(&e.name, &e.value, &mut buf).ok_or("a bad entry")?;
+            trees
+                .upsert(slab.clone(), &list.shared.count, k, e.expires, true)
+                .map_err(|_| {
+                    format!(
+                        "the zone is too small for the {} entries of the state file",
+                        self.initial.len()
+                    )
+                })?;
         }
-        let _ = now;
-        Ok(list)
+        drop(trees);
+        list.set_mark(self.initial_mark);
+        Ok(())
     }
 }
 
@@ -503,48 +498,15 @@ impl List {
 /// argument); `data` is the [`Revocation`] whose state-file entries a new zone starts with.
 pub fn add(
     cf: &mut ngx_conf_t,
-    mut name: ngx_str_t,
+    name: ngx_str_t,
     size: usize,
     data: *mut Revocation,
 ) -> Option<*mut ngx_shm_zone_t> {
     // Its own tag: NGINX refuses a name already used by another kind of zone (the key zone
     // included) with "already declared for a different use".
     let tag = std::ptr::addr_of!(ZONE_TAG).cast_mut().cast::<c_void>();
-    // SAFETY: called while parsing the http block with a valid `cf`; NGINX keeps the pointer
-    // of `name` and reports a zone of the same name with another size or tag itself.
-    let zone = unsafe { ngx_shared_memory_add(cf, &mut name, size, tag) };
-    // SAFETY: NULL or a zone owned by the cycle.
-    let z = unsafe { zone.as_mut() }?;
-    z.init = Some(init_zone);
-    z.data = data.cast();
-    Some(zone)
+    shm::add(cf, name, size, tag, data)
 }
 
 /// The tag of revocation zones (its address is what counts).
 static ZONE_TAG: u8 = 0;
-
-/// The zone's init handler (in the master, for every configuration load).
-extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, _old: *mut c_void) -> ngx_int_t {
-    // SAFETY: NGINX calls init with the zone `add` registered for this configuration.
-    let Some(shm) = (unsafe { shm_zone.as_ref() }) else {
-        return Status::NGX_ERROR.into();
-    };
-    let run = || -> Result<(), String> {
-        // SAFETY: `data` was set by `add` to this configuration's `Revocation`, boxed in the
-        // MainConf (configuration pool), which lives as long as the cycle.
-        let conf = unsafe { shm.data.cast::<Revocation>().as_ref() }.ok_or("no configuration")?;
-        List::init(shm, conf, ngx::ffi::ngx_time()).map(|_| ())
-    };
-    let why = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-        Ok(Ok(())) => return Status::NGX_OK.into(),
-        Ok(Err(why)) => why,
-        Err(_) => "internal error (panic)".to_owned(),
-    };
-    ngx::ngx_log_error!(
-        ngx::ffi::NGX_LOG_EMERG,
-        shm.shm.log,
-        "jwt_peer_auth: revocation zone \"{}\": {why}",
-        String::from_utf8_lossy(shm.shm.name.as_bytes())
-    );
-    Status::NGX_ERROR.into()
-}

@@ -330,7 +330,10 @@ sub use_between_hooks {
         my $html = Test::Nginx::Socket::html_dir();
         my $pidfile = Test::Nginx::Socket::server_root() . '/logs/nginx.pid';
         (my $where = "between_$req_idx of " . $block->name) =~ tr/"\n/'/d;
-        eval "package main;\n#line 1 \"$where\"\n$hook\n;1" or die "$where failed: $@";
+        # A hook that dies is a failed test (not only a warning: a runner may catch the die and
+        # go on, and a hook's checks that never ran must not pass for ones that did).
+        eval "package main;\n#line 1 \"$where\"\n$hook\n;1"
+            or Test::More::fail("$where died: $@");
     });
 }
 

@@ -100,6 +100,16 @@ sub lines {
     return scalar grep { $_ =~ $re } <$fh>;
 }
 
+# Lines of $path matching $re once at least $n of them are there (polls for at most 5 s):
+# NGINX writes an access-log line in the log phase, after the answer has gone out, so the module
+# can have its keys (and the client its answer) a moment before the key service's line is
+# written. For counts that must have reached $n; a count past $n shows too.
+sub lines_at_least {
+    my ($path, $re, $n) = @_;
+    wait_until(5, sub { lines($path, $re) >= $n });
+    return lines($path, $re);
+}
+
 # Requests for $uri in the key service's access log (format "keysvc": "$msec $request_time
 # $status $request_uri") that STARTED no later than the epoch time $until (log time minus duration).
 sub started_before {

@@ -8,15 +8,24 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use ring::{hmac, signature};
 use serde_json::{Map, Value};
 
 use crate::alg::{AlgSet, Algorithm};
 use crate::b64;
 use crate::json;
-use crate::jwk::{Jwk, KeyMaterial, KeySet};
-use crate::reason::{Detail, Reason, Rejection};
+use crate::jwk::{Jwk, KeySet};
+use crate::reason::{Reason, Rejection};
 use crate::token::{PayloadError, Token};
+
+mod keyring;
+mod signature;
+mod times;
+
+pub use keyring::{
+    check_issuer, issuer_allows, unverified_issuer, verify_ring, KeyRing, RingEntry, MAX_ISSUER_LEN,
+};
+pub use signature::{verify_signature, RsaMath, RsaMathError};
+pub use times::{check_times, parse_times};
 
 /// Longest token accepted. JWThenticator's are about 600 bytes; 8 KiB leaves room for issuers
 /// with many claims while bounding every allocation a token can cause.
@@ -336,154 +345,6 @@ fn candidates<'k>(
     Ok(found)
 }
 
-/// The arithmetic of an RSA signature check, done outside the core for a key the core
-/// accepted: the module hands it to the OpenSSL NGINX links, which keeps the key prepared
-/// (ring 0.17 rebuilds its public key, R² mod n included, on every verification; see the
-/// README's Performance section). Attached per key with [`KeySet::attach_rsa_math`].
-///
-/// Everything that decides stays in the core and runs before: the algorithm allow-list, key
-/// choice (`kid`, `alg`, `kty`, `use`, `key_ops`), the key rules (2048 to 8192 bits, an odd
-/// exponent of at least 3, an odd modulus, no ROCA fingerprint), a signature exactly as long
-/// as the modulus, and the message digest, computed by ring with the algorithm's hash.
-///
-/// `Send + Sync` like the rest of a key set (a configuration's key files live in `static`
-/// and `Arc` places): an implementation keeping per-use state guards it.
-///
-/// [`KeySet::attach_rsa_math`]: crate::jwk::KeySet::attach_rsa_math
-pub trait RsaMath: Send + Sync {
-    /// Whether `sig` is an `alg` signature (RS256 to PS512) of a message whose digest under
-    /// `alg`'s hash is `digest`. PKCS #1 v1.5 for RS*; for PS*, PSS with MGF1 of the same hash
-    /// and a salt exactly as long as the digest (RFC 7518 §3.5). `Ok(false)`: not a valid
-    /// signature. `Err`: the arithmetic could not be done (the caller then asks ring).
-    fn verify_digest(&self, alg: Algorithm, digest: &[u8], sig: &[u8]) -> Result<bool, RsaMathError>;
-}
-
-/// [`RsaMath`] could not check a signature (not: the signature is wrong). The implementation
-/// reports the cause itself; the core then verifies with ring, so a failure of the outside
-/// library neither accepts a token nor refuses one that ring would accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RsaMathError;
-
-/// The hash of an RSA algorithm, for the digest [`RsaMath`] gets.
-fn rsa_digest(alg: Algorithm) -> &'static ring::digest::Algorithm {
-    match alg {
-        Algorithm::RS384 | Algorithm::PS384 => &ring::digest::SHA384,
-        Algorithm::RS512 | Algorithm::PS512 => &ring::digest::SHA512,
-        _ => &ring::digest::SHA256,
-    }
-}
-
-/// Verifies one signature. Constant-time where it matters (HMAC via ring). RSA signatures go
-/// to the key's [`RsaMath`] when it has one, else to ring.
-pub fn verify_signature(key: &Jwk, alg: Algorithm, input: &[u8], sig: &[u8]) -> bool {
-    use signature::VerificationAlgorithm as _;
-    let rsa: &signature::RsaParameters = match alg {
-        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-        Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-        Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-        Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-        Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
-        _ => &signature::RSA_PKCS1_2048_8192_SHA256,
-    };
-    match (&key.material, alg) {
-        (KeyMaterial::Rsa(c), a) if a.family() == crate::alg::KeyFamily::Rsa => {
-            // RFC 8017 §8.2.2 step 1, §8.1.2 step 1: a signature is exactly as long as the
-            // modulus (`n` has no leading zero bytes). ring checks it too; checked here for
-            // any arithmetic (OpenSSL 3.0's PSS verification takes a shorter one as a smaller
-            // number: a PS256 signature with its leading zero byte dropped verifies).
-            if sig.len() != c.n.len() {
-                return false;
-            }
-            if let Some(math) = key.rsa_math() {
-                let digest = ring::digest::digest(rsa_digest(a), input);
-                if let Ok(valid) = math.verify_digest(a, digest.as_ref(), sig) {
-                    return valid;
-                }
-            }
-            c.verify(rsa, input, sig).is_ok()
-        }
-        (KeyMaterial::EcP256(p), Algorithm::ES256) => signature::ECDSA_P256_SHA256_FIXED
-            .verify(p.as_slice().into(), input.into(), sig.into())
-            .is_ok(),
-        (KeyMaterial::EcP384(p), Algorithm::ES384) => signature::ECDSA_P384_SHA384_FIXED
-            .verify(p.as_slice().into(), input.into(), sig.into())
-            .is_ok(),
-        (KeyMaterial::Ed25519(p), Algorithm::EdDSA) => signature::ED25519
-            .verify(p.as_slice().into(), input.into(), sig.into())
-            .is_ok(),
-        (KeyMaterial::Oct(k), Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => {
-            let h = match alg {
-                Algorithm::HS256 => hmac::HMAC_SHA256,
-                Algorithm::HS384 => hmac::HMAC_SHA384,
-                _ => hmac::HMAC_SHA512,
-            };
-            hmac::verify(&hmac::Key::new(h, k), input, sig).is_ok()
-        }
-        _ => false,
-    }
-}
-
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, Rejection> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(v) => Ok(Some(v)),
-            None if n.is_u64() => Err(malformed_claim(name, "is out of range")),
-            None => Err(malformed_claim(name, "is not an integer")),
-        },
-        Some(_) => Err(malformed_claim(name, "is not a number")),
-    }
-}
-
-fn malformed_claim(claim: &'static str, what: &'static str) -> Rejection {
-    Rejection {
-        reason: Reason::Malformed,
-        detail: Detail::ClaimType { claim, what },
-    }
-}
-
-/// Reads `exp` (required), `nbf` and `iat`.
-pub fn parse_times(claims: &Map<String, Value>) -> Result<Times, Rejection> {
-    let exp =
-        numeric_date(claims, "exp")?.ok_or_else(|| Rejection::new(Reason::Claim, "no \"exp\" claim"))?;
-    Ok(Times {
-        exp,
-        nbf: numeric_date(claims, "nbf")?,
-        iat: numeric_date(claims, "iat")?,
-    })
-}
-
-/// Checks `exp` and `nbf` against `now` with `leeway` seconds of clock skew. Runs on every
-/// request, also for tokens served from a cache.
-pub fn check_times(t: &Times, leeway: u64, now: i64) -> Result<(), Rejection> {
-    let skew = i64::try_from(leeway).unwrap_or(i64::MAX);
-    if now.saturating_sub(skew) >= t.exp {
-        return Err(Rejection {
-            reason: Reason::Expired,
-            detail: Detail::Expired {
-                exp: t.exp,
-                now,
-                leeway,
-            },
-        });
-    }
-    if let Some(nbf) = t.nbf {
-        if now.saturating_add(skew) < nbf {
-            return Err(Rejection {
-                reason: Reason::NotYetValid,
-                detail: Detail::NotYetValid {
-                    claim: "nbf",
-                    at: nbf,
-                    now,
-                    leeway,
-                },
-            });
-        }
-    }
-    Ok(())
-}
-
 /// The checks that still apply to a token verified earlier (served from a cache): its
 /// algorithm must be allowed by this policy and its time claims valid now.
 pub fn recheck(v: &Verified, policy: &Policy, now: i64) -> Result<(), Rejection> {
@@ -510,42 +371,6 @@ pub fn verify(token: &[u8], sets: &[&KeySet], policy: &Policy, now: i64) -> Resu
     verify_bound(token, sets, &[], policy, now)
 }
 
-/// The longest `issuer=` value a key source may be bound to.
-pub const MAX_ISSUER_LEN: usize = 1024;
-
-/// Checks an `issuer=` value: the exact `iss` string (RFC 7519 §4.1.1, StringOrURI) a key
-/// source's keys verify tokens of. Not empty, at most [`MAX_ISSUER_LEN`] bytes, no control
-/// characters.
-pub fn check_issuer(issuer: &str) -> Result<(), &'static str> {
-    if issuer.is_empty() {
-        return Err("is empty");
-    }
-    if issuer.len() > MAX_ISSUER_LEN {
-        return Err("is longer than 1024 bytes");
-    }
-    if issuer.chars().any(char::is_control) {
-        return Err("contains a control character");
-    }
-    Ok(())
-}
-
-/// The `iss` of a token's payload, read WITHOUT verifying anything: only to choose which key
-/// sources are worth looking at (a source bound to another issuer cannot verify the token).
-/// Never a basis for accepting a token: [`verify_bound`] checks `iss` again on the verified
-/// payload. `None`: no string `iss`, or a payload that cannot be read.
-pub fn unverified_issuer(token: &[u8]) -> Option<String> {
-    Token::new(token).claimed_issuer().map(str::to_owned)
-}
-
-/// Whether a key set bound to `bound` (`None`: to no issuer) may verify a token whose `iss`
-/// is `iss` (`None`: no string `iss`).
-pub fn issuer_allows(bound: Option<&str>, iss: Option<&str>) -> bool {
-    match bound {
-        None => true,
-        Some(want) => iss == Some(want),
-    }
-}
-
 /// [`verify`], with key sets bound to issuers: `issuers[i]` (when given and not `None`) is the
 /// only `iss` the keys of `sets[i]` verify tokens of. Sets bound to another issuer than the
 /// token's (unverified) `iss` are not even tried; the verified payload's `iss` is checked
@@ -566,90 +391,6 @@ pub fn verify_bound(
         policy,
         now,
     )
-}
-
-/// [`verify_bound`] with the key sets of a [`KeyRing`]: [`KeyRef::set`] of the result is the
-/// index of the ring entry whose key verified the token.
-pub fn verify_ring<S: Copy, const N: usize>(
-    token: &mut Token<'_>,
-    ring: &KeyRing<'_, S, N>,
-    policy: &Policy,
-    now: i64,
-) -> Result<Verified, Rejection> {
-    let set = |si: usize| ring.entries[si].map_or(&EMPTY_KEYS, |e| e.keys);
-    let bound = |si: usize| ring.entries[si].and_then(|e| e.issuer);
-    verify_with(token, ring.len(), set, bound, policy, now)
-}
-
-/// An empty key set: what a ring entry without keys verifies with.
-static EMPTY_KEYS: KeySet = KeySet {
-    keys: Vec::new(),
-    skipped: Vec::new(),
-};
-
-/// One key source as a request verifies with it: its keys (empty: none usable, or skipped for
-/// the token's issuer), the issuer they are bound to, and what the caller calls the source.
-#[derive(Debug, Clone, Copy)]
-pub struct RingEntry<'k, S> {
-    pub keys: &'k KeySet,
-    pub issuer: Option<&'k str>,
-    pub source: S,
-}
-
-/// The key sources one request verifies with, in order, in a fixed array of `N` (no
-/// allocation): what [`verify_ring`] tries, and what the caller's caches are keyed by.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyRing<'k, S, const N: usize> {
-    entries: [Option<RingEntry<'k, S>>; N],
-    len: usize,
-}
-
-impl<'k, S: Copy, const N: usize> Default for KeyRing<'k, S, N> {
-    fn default() -> Self {
-        KeyRing {
-            entries: [None; N],
-            len: 0,
-        }
-    }
-}
-
-impl<'k, S: Copy, const N: usize> KeyRing<'k, S, N> {
-    /// Adds a source; `None` (none usable, or skipped) verifies nothing. `false`: the ring is
-    /// full, nothing was added.
-    pub fn push(&mut self, keys: Option<&'k KeySet>, issuer: Option<&'k str>, source: S) -> bool {
-        let Some(slot) = self.entries.get_mut(self.len) else {
-            return false;
-        };
-        *slot = Some(RingEntry {
-            keys: keys.unwrap_or(&EMPTY_KEYS),
-            issuer,
-            source,
-        });
-        self.len += 1;
-        true
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Entry `i`, in the order pushed.
-    pub fn get(&self, i: usize) -> Option<&RingEntry<'k, S>> {
-        self.entries.get(i)?.as_ref()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &RingEntry<'k, S>> {
-        self.entries[..self.len].iter().flatten()
-    }
-
-    /// The sources, in order.
-    pub fn sources(&self) -> impl Iterator<Item = S> + '_ {
-        self.iter().map(|e| e.source)
-    }
 }
 
 /// The verification of [`verify_bound`] and [`verify_ring`]: `sets` key sets, `set(i)` the

@@ -15,9 +15,12 @@ use FindBin;
 use lib "$FindBin::Bin/helpers";
 use JwtPeerAuth;
 use File::Temp ();
+use Http2;
 use Test::Nginx::Socket 'no_plan';
 
 our $K = $JwtPeerAuth::KEYS;
+JwtPeerAuth::set_http2_listen();
+$ENV{TEST_NGINX_H2_PORT} ||= JwtPeerAuth::free_port();
 our $MINT = $JwtPeerAuth::MINT;
 -f "$K/ec2.pk8" or system($MINT, 'eckey', $K, 'ec2') == 0 or die "jwt-mint eckey failed\n";
 
@@ -384,7 +387,81 @@ like(JwtPeerAuth::status_json(), qr/"full":20,"full_episodes":1\}/, 'status page
 
 
 
-=== TEST 11: bad directives fail nginx -t with an [emerg] naming them
+=== TEST 11: composition: revocation by cnf.jkt, HTTP/2, shadow, the preaccess phase
+--- http_config
+    jwt_peer_auth_dpop_zone dpop_b@N@:1m;
+    jwt_peer_auth_revocation zone=rev_dpop_b@N@:1m;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_H2_PORT$TEST_NGINX_H2;
+        server_name h2;
+        jwt_peer_auth "peers";
+        jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+        location /h2/ {
+            jwt_peer_auth_dpop on;
+            alias html/;
+            add_header X-Status $jwt_peer_auth_status always;
+        }
+    }
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location = /open { jwt_peer_auth off; return 200 "open\n"; }
+    location = /revocations { jwt_peer_auth off; jwt_peer_auth_revocation_api; }
+    location /rev/ {
+        jwt_peer_auth_dpop on;
+        jwt_peer_auth_revocation_check cnf.jkt;
+        alias html/;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+    location /shadow/ {
+        jwt_peer_auth "peers" shadow;
+        jwt_peer_auth_dpop on;
+        alias html/;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+    location /pre/ {
+        jwt_peer_auth_phase preaccess;
+        jwt_peer_auth_dpop on;
+        alias html/;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+--- between_0
+# Revocation by the DPoP key's thumbprint: every token bound to the key is refused.
+my $t = bound('ec');
+dpop_is('before revocation', '/rev/index.html', $t, proof('ec', '/rev/index.html', $t), 200, 'ok');
+my $jkt = jkt('ec');
+my ($code) = JwtPeerAuth::http_request(JwtPeerAuth::server_port(), 'POST', '/revocations',
+    headers => ['Content-Type: application/json'], body => qq({"name":"cnf.jkt","value":"$jkt","ttl":"1h"}));
+is($code, 201, 'POST cnf.jkt');
+dpop_is('revoked key, cached token', '/rev/index.html', $t, proof('ec', '/rev/index.html', $t), 401, 'revoked');
+my $t2 = bound('ec', '--claims', '{"sub":"another"}');
+dpop_is('revoked key, another token', '/rev/index.html', $t2, proof('ec', '/rev/index.html', $t2), 401, 'revoked');
+my $t3 = bound('ec2');
+dpop_is('another key', '/rev/index.html', $t3, proof('ec2', '/rev/index.html', $t3), 200, 'ok');
+# Shadow: a bad proof is logged, never refused; the request goes on without identity.
+dpop_is('shadow, bad proof', '/shadow/index.html', $t3, proof('ec2', '/shadow/index.html', $t3, '--htm', 'PUT'), 200, 'dpop_proof');
+is(JwtPeerAuth::log_count(qr/shadow: token would be rejected: dpop_proof \("htm" is not the request method/), 1,
+    'shadow: logged');
+# The preaccess phase.
+dpop_is('preaccess, good proof', '/pre/index.html', $t3, proof('ec2', '/pre/index.html', $t3), 200, 'ok');
+my $p = proof('ec2', '/pre/index.html', $t3);
+dpop_is('preaccess, first use', '/pre/index.html', $t3, $p, 200, 'ok');
+dpop_is('preaccess, replay', '/pre/index.html', $t3, $p, 401, 'dpop_replay');
+# HTTP/2 (h2c): the URL is from :authority; a good proof passes, a replay is refused.
+my $h2port = $ENV{TEST_NGINX_H2_PORT};
+my $u = '/h2/index.html';
+my $p2 = mint('proof', $main::K, 'ec2', '--htu', "http://127.0.0.1:$h2port$u", '--token', $t3);
+my $r = Http2::get($h2port, $u, ["Authorization: DPoP $t3", "DPoP: $p2"]);
+is($r->{proto}, '2', 'spoke HTTP/2');
+is($r->{status}, 200, 'HTTP/2: good proof') or diag($r->{raw});
+$r = Http2::get($h2port, $u, ["Authorization: DPoP $t3", "DPoP: $p2"]);
+is($r->{headers}{'x-status'}, 'dpop_replay', 'HTTP/2: replay');
+$r = Http2::get($h2port, $u, ["Authorization: DPoP $t3", "DPoP: $p2", "DPoP: $p2"]);
+is($r->{headers}{'x-status'}, 'dpop_proof', 'HTTP/2: two DPoP headers');
+
+
+
+=== TEST 12: bad directives fail nginx -t with an [emerg] naming them
 --- config
     location /x { jwt_peer_auth_dpop maybe; }
 --- must_die
@@ -393,7 +470,7 @@ qr/\[emerg\].*"jwt_peer_auth_dpop": invalid value "maybe": "off", "on" or "optio
 
 
 
-=== TEST 12: algorithms=HS256 is refused (a proof's key is public)
+=== TEST 13: algorithms=HS256 is refused (a proof's key is public)
 --- config
     location /x { jwt_peer_auth_dpop on algorithms=ES256,HS256; }
 --- must_die
@@ -402,7 +479,7 @@ qr/\[emerg\].*"jwt_peer_auth_dpop": "algorithms=ES256,HS256": HMAC algorithms ca
 
 
 
-=== TEST 13: algorithms=none is refused
+=== TEST 14: algorithms=none is refused
 --- config
     location /x { jwt_peer_auth_dpop on algorithms=none; }
 --- must_die
@@ -411,7 +488,7 @@ qr/\[emerg\].*"jwt_peer_auth_dpop": "algorithms": the "none" algorithm is never 
 
 
 
-=== TEST 14: max_age=0 and unknown parameters are refused
+=== TEST 15: max_age=0 and unknown parameters are refused
 --- config
     location /x { jwt_peer_auth_dpop on max_age=0; }
 --- must_die
@@ -420,7 +497,7 @@ qr/\[emerg\].*"jwt_peer_auth_dpop": invalid "max_age" value "0"/
 
 
 
-=== TEST 15: an unknown parameter is refused
+=== TEST 16: an unknown parameter is refused
 --- config
     location /x { jwt_peer_auth_dpop on htm=GET; }
 --- must_die
@@ -429,7 +506,7 @@ qr/\[emerg\].*"jwt_peer_auth_dpop": invalid parameter "htm=GET"/
 
 
 
-=== TEST 16: a missing nonce key file is refused
+=== TEST 17: a missing nonce key file is refused
 --- config
     location /x { jwt_peer_auth_dpop on nonce_key=/nonexistent/dpop.key; }
 --- must_die
@@ -438,7 +515,7 @@ qr/\[emerg\].*"jwt_peer_auth_dpop": "\/nonexistent\/dpop\.key": No such file or 
 
 
 
-=== TEST 17: a nonce key shorter than 32 bytes is refused
+=== TEST 18: a nonce key shorter than 32 bytes is refused
 --- config
     location /x { jwt_peer_auth_dpop on nonce_key=$TEST_NGINX_DPOP_DIR/short.key; }
 --- must_die
@@ -447,7 +524,7 @@ qr/\[emerg\].*"jwt_peer_auth_dpop": ".*short\.key": the nonce key is shorter tha
 
 
 
-=== TEST 18: jwt_peer_auth_dpop_zone: too small, bad syntax, duplicate
+=== TEST 19: jwt_peer_auth_dpop_zone: too small, bad syntax, duplicate
 --- http_config
     jwt_peer_auth_dpop_zone d:16k;
 --- config
@@ -457,7 +534,7 @@ qr/\[emerg\].*"jwt_peer_auth_dpop_zone": zone "d" is too small \(at least 32k\)/
 
 
 
-=== TEST 19: jwt_peer_auth_dpop twice at one level
+=== TEST 20: jwt_peer_auth_dpop twice at one level
 --- config
     location /x { jwt_peer_auth_dpop on; jwt_peer_auth_dpop off; }
 --- must_die
@@ -466,7 +543,7 @@ qr/\[emerg\].*"jwt_peer_auth_dpop" directive is duplicate/
 
 
 
-=== TEST 20: off takes no parameters
+=== TEST 21: off takes no parameters
 --- config
     location /x { jwt_peer_auth_dpop off max_age=10; }
 --- must_die

@@ -20,6 +20,11 @@
 #       the revocation list (added through the API at the start); the token has both claims
 #   (p) as (b), checked in the preaccess phase (`jwt_peer_auth_phase preaccess`)
 #   (i) as (b), the JWKS file bound to the token's issuer (`issuer=`): must cost as (b)
+#   (k) as (i), keys fetched with `jwt_peer_auth_key_request ... issuer=`
+#   (o) as (k), the same keys found through `jwt_peer_auth_discovery` (a discovery document,
+#       then the key set from the jwks_uri it names): must cost as (k), the discovery being off
+#       the request path
+#   (kc), (oc) as (k) and (o) with a different valid token per request (the pool of tokens.lua)
 #   (b2, dp) DPoP (`jwt_peer_auth_dpop on`): one cached bound token with a fresh ES256 proof per
 #       request (dp; proofs pre-minted with distinct jti, bench/dpop.lua), beside (b) again just
 #       before it (b2); `jwt-mint time` measures one ES256 verification in the same run

@@ -22,6 +22,8 @@ esac
 export NGX_CONFIGURE_ARGS=${NGX_CONFIGURE_ARGS:---with-http_auth_request_module}
 ./scripts/build.sh
 cargo fmt --all -- --check
+# Layers point down: no import circle of more than 3 src/ files (CONTRIBUTING.md, Architecture).
+python3 scripts/import-cycles.py
 cargo clippy --locked --release --workspace --all-targets -- -D warnings
 cargo test --locked --release -p jwt_peer_auth_core -p jwt-mint -p jwt_peer_auth_ossl
 

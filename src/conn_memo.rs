@@ -24,7 +24,7 @@ use std::ffi::c_void;
 use jwt_peer_auth_core::digest::{self, Digest};
 use ngx::ffi::{ngx_http_request_t, ngx_pnalloc, NGX_HTTP_VERSION_11};
 
-use crate::ctx::{add_cleanup, find_cleanup};
+use crate::glue::{add_cleanup, find_cleanup};
 
 /// The longest token remembered.
 pub const MAX_TOKEN: usize = 4096;

@@ -14,10 +14,11 @@ use std::ffi::c_void;
 use std::rc::Rc;
 
 use jwt_peer_auth_core::{Reason, Verified};
-use ngx::ffi::{ngx_http_request_t, ngx_pool_cleanup_add, ngx_pool_cleanup_t, ngx_pool_t, ngx_table_elt_t};
+use ngx::ffi::{ngx_http_request_t, ngx_table_elt_t};
 use ngx::http::HttpModule;
 
 use crate::config::LocConf;
+use crate::glue::{add_cleanup, find_cleanup};
 use crate::JwtPeerAuthModule;
 
 /// What the module decided for the request.
@@ -57,13 +58,8 @@ pub struct Identity {
 
 /// Per-request state of the module (main requests only: the access phase skips sub-requests).
 pub struct RequestCtx {
-    /// A waited key request is in flight.
-    pub waiting: Cell<bool>,
-    /// The key sources (one bit per zone slot) for which the request is done with an unknown
-    /// kid (refetched, waited, or refused at once: see keys.rs).
-    pub forced: Cell<u32>,
-    /// Timer polls so far while waiting for another request's fetch.
-    pub polls: Cell<u32>,
+    /// Its waits for keys (see keys.rs).
+    pub waits: crate::keys::Waits,
     /// The decision, for the variables (`$jwt_peer_auth_status`, the identity) and re-entry
     /// after an internal redirect.
     decision: RefCell<Option<Decision>>,
@@ -91,9 +87,7 @@ pub struct RequestCtx {
 impl Default for RequestCtx {
     fn default() -> Self {
         RequestCtx {
-            waiting: Cell::default(),
-            forced: Cell::default(),
-            polls: Cell::default(),
+            waits: Default::default(),
             decision: RefCell::default(),
             again: Cell::default(),
             pending: Cell::default(),
@@ -159,42 +153,6 @@ extern "C" fn cleanup(data: *mut c_void) {
     // SAFETY: `data` is the RequestCtx written by `get_or_create`, dropped exactly once here,
     // when the request pool is destroyed.
     let _ = std::panic::catch_unwind(|| unsafe { std::ptr::drop_in_place(data.cast::<RequestCtx>()) });
-}
-
-/// The cleanup entry of `pool` that holds a value dropped by `handler`, if any.
-pub fn find_cleanup(pool: *mut ngx_pool_t, handler: extern "C" fn(*mut c_void)) -> *mut c_void {
-    // SAFETY: a live pool's cleanup list is a NULL-terminated list of entries in the pool.
-    let mut c = unsafe { pool.as_ref() }.map_or(std::ptr::null_mut(), |p| p.cleanup);
-    // SAFETY: as above.
-    while let Some(entry) = unsafe { c.as_ref() } {
-        // NGINX's idiom (ngx_http_realip_module finds its context so): the entry is ours when
-        // its handler is. Both are non-generic `extern "C"` functions with one symbol each.
-        if entry
-            .handler
-            .is_some_and(|h| std::ptr::fn_addr_eq(h, handler as extern "C" fn(*mut c_void)))
-        {
-            return entry.data;
-        }
-        c = entry.next;
-    }
-    std::ptr::null_mut()
-}
-
-/// Allocates `value` in a cleanup entry of `pool`, dropped with the pool by `handler`.
-pub fn add_cleanup<T>(pool: *mut ngx_pool_t, value: T, handler: extern "C" fn(*mut c_void)) -> *mut T {
-    debug_assert!(std::mem::align_of::<T>() <= std::mem::size_of::<usize>());
-    // SAFETY: `pool` is a live pool; the entry's data is `size_of::<T>()` bytes aligned to
-    // NGX_ALIGNMENT (a word), enough for T (checked above).
-    let c: *mut ngx_pool_cleanup_t = unsafe { ngx_pool_cleanup_add(pool, std::mem::size_of::<T>()) };
-    // SAFETY: NULL or a fresh cleanup entry.
-    let Some(c) = (unsafe { c.as_mut() }) else {
-        return std::ptr::null_mut();
-    };
-    let p = c.data.cast::<T>();
-    // SAFETY: `p` is uninitialised memory for one T.
-    unsafe { p.write(value) };
-    c.handler = Some(handler);
-    p
 }
 
 fn slot(r: &ngx_http_request_t) -> *mut *mut c_void {

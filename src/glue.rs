@@ -4,8 +4,8 @@
 use std::ffi::c_void;
 
 use ngx::ffi::{
-    ngx_conf_full_name, ngx_conf_t, ngx_http_request_t, ngx_list_push, ngx_parse_time, ngx_str_t,
-    ngx_table_elt_t, NGX_ERROR,
+    ngx_conf_full_name, ngx_conf_t, ngx_http_request_t, ngx_list_push, ngx_parse_time, ngx_pool_cleanup_add,
+    ngx_pool_cleanup_t, ngx_pool_t, ngx_str_t, ngx_table_elt_t, NGX_ERROR,
 };
 
 /// The directive handler's `cf`.
@@ -278,4 +278,40 @@ pub fn request_body(r: &ngx_http_request_t, limit: usize) -> Result<Vec<u8>, Bod
         cl = link.next;
     }
     Ok(out)
+}
+
+/// The cleanup entry of `pool` that holds a value dropped by `handler`, if any.
+pub fn find_cleanup(pool: *mut ngx_pool_t, handler: extern "C" fn(*mut c_void)) -> *mut c_void {
+    // SAFETY: a live pool's cleanup list is a NULL-terminated list of entries in the pool.
+    let mut c = unsafe { pool.as_ref() }.map_or(std::ptr::null_mut(), |p| p.cleanup);
+    // SAFETY: as above.
+    while let Some(entry) = unsafe { c.as_ref() } {
+        // NGINX's idiom (ngx_http_realip_module finds its context so): the entry is ours when
+        // its handler is. Both are non-generic `extern "C"` functions with one symbol each.
+        if entry
+            .handler
+            .is_some_and(|h| std::ptr::fn_addr_eq(h, handler as extern "C" fn(*mut c_void)))
+        {
+            return entry.data;
+        }
+        c = entry.next;
+    }
+    std::ptr::null_mut()
+}
+
+/// Allocates `value` in a cleanup entry of `pool`, dropped with the pool by `handler`.
+pub fn add_cleanup<T>(pool: *mut ngx_pool_t, value: T, handler: extern "C" fn(*mut c_void)) -> *mut T {
+    debug_assert!(std::mem::align_of::<T>() <= std::mem::size_of::<usize>());
+    // SAFETY: `pool` is a live pool; the entry's data is `size_of::<T>()` bytes aligned to
+    // NGX_ALIGNMENT (a word), enough for T (checked above).
+    let c: *mut ngx_pool_cleanup_t = unsafe { ngx_pool_cleanup_add(pool, std::mem::size_of::<T>()) };
+    // SAFETY: NULL or a fresh cleanup entry.
+    let Some(c) = (unsafe { c.as_mut() }) else {
+        return std::ptr::null_mut();
+    };
+    let p = c.data.cast::<T>();
+    // SAFETY: `p` is uninitialised memory for one T.
+    unsafe { p.write(value) };
+    c.handler = Some(handler);
+    p
 }

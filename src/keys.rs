@@ -4,7 +4,7 @@
 //! the slot's lock-free version (so a key removed from the fetched set is refused by every
 //! worker on its next request).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use jwt_peer_auth_core::absent;
@@ -12,15 +12,29 @@ use jwt_peer_auth_core::freshness::{CacheSettings, KidPlan, Plan, SourceState};
 use jwt_peer_auth_core::{KeySet, Rejection};
 use ngx::ffi::ngx_http_request_t;
 
-use crate::config::LocConf;
-use crate::ctx::RequestCtx;
 use crate::fetch::kid_wait::{self, KidWait};
 use crate::fetch::{self, wait::POLL_MS};
 use crate::sources::KeySource;
 use crate::zone::{Zone, MAX_SOURCES};
 
-// The per-request unknown-kid flags hold one bit per slot (ctx.rs).
+// The per-request unknown-kid flags hold one bit per slot ([`Waits::forced`]).
 const _: () = assert!(MAX_SOURCES <= 32);
+
+/// What one request remembers of its waits for keys (kept in its context by the request path).
+#[derive(Default)]
+pub struct Waits {
+    /// A waited key request is in flight.
+    pub waiting: Cell<bool>,
+    /// The key sources (one bit per zone slot) for which the request is done with an unknown
+    /// kid (refetched, waited, or refused at once).
+    pub forced: Cell<u32>,
+    /// Timer polls so far while waiting for another request's fetch.
+    pub polls: Cell<u32>,
+}
+
+/// What a worker does when a source's keys change generation (the request path drops its
+/// verified-token cache): passed in, so that this layer knows nothing above it.
+pub type OnNewKeys = fn();
 
 /// A parsed key set and the generation it was parsed from.
 type Parsed = Option<(u64, Rc<KeySet>)>;
@@ -71,12 +85,14 @@ fn state(zone: &Zone, slot: usize) -> SourceState {
 
 /// Decides, from the key source's shared state, whether to verify now, verify and refresh in
 /// the background, start a fetch and wait for it, or wait for another request's fetch.
+/// `cfg`: the location's `jwt_peer_auth_key_cache`.
 pub fn for_request(
     r: &mut ngx_http_request_t,
-    lc: &LocConf,
+    cfg: &CacheSettings,
     source: &'static KeySource,
     zone: &Zone,
-    ctx: &RequestCtx,
+    ctx: &Waits,
+    on_new_keys: OnNewKeys,
     precheck: impl FnOnce() -> Result<(), Rejection>,
 ) -> Keys {
     if ctx.waiting.get() {
@@ -89,7 +105,7 @@ pub fn for_request(
             source.label
         ));
     }
-    let cfg = lc.key_cache.unwrap_or_default();
+    let cfg = *cfg;
     let now = ngx::ffi::ngx_time();
     let st = state(zone, slot);
     let plan = st.plan(&cfg, now);
@@ -121,7 +137,7 @@ pub fn for_request(
         Plan::Unavailable => return Keys::Ready(None),
     }
     Keys::Ready(
-        get(zone, slot, st.generation).map(|(generation, keys)| FetchedKeys {
+        get(zone, slot, st.generation, on_new_keys).map(|(generation, keys)| FetchedKeys {
             keys,
             slot,
             generation,
@@ -149,10 +165,10 @@ pub enum Retry {
 /// request and source.
 pub fn after_unknown_kid(
     r: &mut ngx_http_request_t,
-    lc: &LocConf,
+    cfg: &CacheSettings,
     source: &'static KeySource,
     zone: &Zone,
-    ctx: &RequestCtx,
+    ctx: &Waits,
     used: Option<&FetchedKeys>,
     token: &[u8],
 ) -> Retry {
@@ -184,11 +200,10 @@ pub fn after_unknown_kid(
         return Retry::Gone;
     }
     let kid = absent::token_kid(token).unwrap_or_default();
-    let cfg = lc.key_cache.unwrap_or_default();
     let room = kid_wait::waiters(slot) < kid_wait::MAX_WAITERS;
     let d = zone.unknown_kid(
         slot,
-        &cfg,
+        cfg,
         now,
         w.since(slot),
         &absent::key(kid.as_bytes()),
@@ -224,7 +239,7 @@ pub fn after_unknown_kid(
 }
 
 /// The request is done with unknown-`kid` handling for the source of `bit`.
-fn done(ctx: &RequestCtx, w: &KidWait, bit: u32, note: &'static str) -> Retry {
+fn done(ctx: &Waits, w: &KidWait, bit: u32, note: &'static str) -> Retry {
     w.end();
     ctx.forced.set(ctx.forced.get() | bit);
     Retry::No(Some(note))
@@ -243,7 +258,7 @@ fn start_waited(
     r: &mut ngx_http_request_t,
     source: &'static KeySource,
     zone: &Zone,
-    ctx: &RequestCtx,
+    ctx: &Waits,
     lease: u64,
 ) -> Keys {
     if fetch::start::start(r, source, zone, lease, true) {
@@ -254,7 +269,7 @@ fn start_waited(
     Keys::Error(format!("cannot start the key request \"{}\"", source.label))
 }
 
-fn wait_for_other(r: &mut ngx_http_request_t, ctx: &RequestCtx, cfg: &CacheSettings) -> Keys {
+fn wait_for_other(r: &mut ngx_http_request_t, ctx: &Waits, cfg: &CacheSettings) -> Keys {
     let max_polls = u32::try_from(cfg.lease.max(1) * 1000 / POLL_MS as u64).unwrap_or(u32::MAX);
     if ctx.polls.get() < max_polls && fetch::wait::poll_later(r) {
         ctx.polls.set(ctx.polls.get() + 1);
@@ -265,8 +280,8 @@ fn wait_for_other(r: &mut ngx_http_request_t, ctx: &RequestCtx, cfg: &CacheSetti
 
 /// Remembers a key set this worker just parsed or published, its RSA keys prepared for
 /// OpenSSL (once per generation and worker). A new generation drops the worker's
-/// verified-token cache, so a removed key stops being accepted at once.
-pub fn install(slot: usize, generation: u64, mut set: KeySet) -> Rc<KeySet> {
+/// verified-token cache (`on_new_keys`), so a removed key stops being accepted at once.
+pub fn install(slot: usize, generation: u64, mut set: KeySet, on_new_keys: OnNewKeys) -> Rc<KeySet> {
     crate::openssl_rsa::attach(&mut set);
     let keys = Rc::new(set);
     let changed = LOCAL.with(|l| {
@@ -276,14 +291,14 @@ pub fn install(slot: usize, generation: u64, mut set: KeySet) -> Rc<KeySet> {
         changed
     });
     if changed {
-        crate::token_cache::clear();
+        on_new_keys();
     }
     keys
 }
 
 /// The key set of `slot` at `generation`, parsed from the zone if this worker has no copy of
 /// that generation.
-fn get(zone: &Zone, slot: usize, generation: u64) -> Option<(u64, Rc<KeySet>)> {
+fn get(zone: &Zone, slot: usize, generation: u64, on_new_keys: OnNewKeys) -> Option<(u64, Rc<KeySet>)> {
     let local = LOCAL.with(|l| {
         l.borrow()[slot]
             .as_ref()
@@ -294,6 +309,6 @@ fn get(zone: &Zone, slot: usize, generation: u64) -> Option<(u64, Rc<KeySet>)> {
         return local;
     }
     let (g, body) = zone.body(slot)?;
-    let keys = install(slot, g, KeySet::parse(&body).ok()?);
+    let keys = install(slot, g, KeySet::parse(&body).ok()?, on_new_keys);
     Some((g, keys))
 }

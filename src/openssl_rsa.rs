@@ -39,8 +39,9 @@ mod imp {
     use jwt_peer_auth_core::jwk::printable;
     use jwt_peer_auth_core::KeySet;
     use jwt_peer_auth_ossl::{ffi, Failure, RsaKey};
-    use ngx::ffi::{ngx_log_t, NGX_LOG_ERR, NGX_LOG_INFO, OPENSSL_VERSION_MAJOR};
-    use ngx::ngx_log_error;
+    use ngx::ffi::{ngx_log_t, OPENSSL_VERSION_MAJOR};
+
+    use crate::log::log;
 
     // EVP_PKEY_fromdata, EVP_PKEY_CTX_new_from_pkey and the EVP_PKEY_CTX_set_rsa_* functions
     // are OpenSSL 3 API.
@@ -64,10 +65,10 @@ mod imp {
     fn log_failure(what: &str, f: Failure) {
         let log = cycle_log();
         if !log.is_null() {
-            ngx_log_error!(
-                NGX_LOG_ERR,
+            log!(
+                ERR,
                 log,
-                "jwt_peer_auth: OpenSSL: {what}: {} failed ({}); verifying with ring instead",
+                "OpenSSL: {what}: {} failed ({}); verifying with ring instead",
                 f.call,
                 f.text()
             );
@@ -113,10 +114,10 @@ mod imp {
             if attached > 8 {
                 kids.push("...".to_owned());
             }
-            ngx_log_error!(
-                NGX_LOG_INFO,
+            log!(
+                INFO,
                 log,
-                "jwt_peer_auth: OpenSSL prepared {attached} RSA key(s) of a key set (kids: {})",
+                "OpenSSL prepared {attached} RSA key(s) of a key set (kids: {})",
                 kids.join(" ")
             );
         }

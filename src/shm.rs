@@ -165,10 +165,10 @@ extern "C" fn init<R: Record>(shm_zone: *mut ngx_shm_zone_t, _old: *mut c_void) 
         Ok(Err(why)) => why,
         Err(_) => "internal error (panic)".to_owned(),
     };
-    ngx::ngx_log_error!(
-        ngx::ffi::NGX_LOG_EMERG,
+    crate::log::log!(
+        EMERG,
         shm.shm.log,
-        "jwt_peer_auth: {} \"{}\": {why}",
+        "{} \"{}\": {why}",
         R::KIND,
         String::from_utf8_lossy(shm.shm.name.as_bytes())
     );

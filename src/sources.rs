@@ -18,7 +18,22 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleMainConf, HttpModuleServerConf, NgxHttpCoreModule};
 
+use std::sync::Arc;
+
 use crate::zone::Identity;
+
+/// What a discovery source (`jwt_peer_auth_discovery`) fetches first and what it expects of
+/// the document.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Discovery {
+    /// The internal location that returns the discovery document.
+    pub uri: String,
+    pub expect: jwt_peer_auth_core::discovery::Expectation,
+}
+
+/// Most key sources (`jwt_peer_auth_jwks_file` and `jwt_peer_auth_key_request` together) at
+/// one level: a request looks at each, so they are few and kept in fixed-size arrays.
+pub const MAX_LEVEL_SOURCES: usize = 8;
 
 /// Most configuration files read for the fingerprint.
 const MAX_FILES: usize = 1000;
@@ -29,6 +44,9 @@ pub struct KeySource {
     pub uri: String,
     /// `issuer=`: the keys only verify tokens with this `iss`.
     pub issuer: Option<String>,
+    /// `jwt_peer_auth_discovery`: `uri` fetches the key set from the URL a discovery
+    /// document names.
+    pub discovery: Option<Arc<Discovery>>,
     server: *const ngx_http_core_srv_conf_t,
     /// Where `jwt_peer_auth` was enabled with it, for error messages.
     declared_at: String,
@@ -56,14 +74,16 @@ impl Sources {
         server: *const ngx_http_core_srv_conf_t,
         uri: &str,
         issuer: Option<&str>,
+        discovery: Option<&Arc<Discovery>>,
         declared_at: &str,
         cache: CacheSettings,
     ) -> usize {
-        if let Some(i) = self
-            .list
-            .iter()
-            .position(|s| s.server == server && s.uri == uri && s.issuer.as_deref() == issuer)
-        {
+        if let Some(i) = self.list.iter().position(|s| {
+            s.server == server
+                && s.uri == uri
+                && s.issuer.as_deref() == issuer
+                && s.discovery.as_deref() == discovery.map(|d| &**d)
+        }) {
             let s = &mut self.list[i];
             s.status_cache = strictest(s.status_cache, cache);
             return i;
@@ -71,6 +91,7 @@ impl Sources {
         self.list.push(KeySource {
             uri: uri.to_owned(),
             issuer: issuer.map(str::to_owned),
+            discovery: discovery.cloned(),
             server,
             declared_at: declared_at.to_owned(),
             label: String::new(),
@@ -124,19 +145,26 @@ pub fn resolve(cf: &mut ngx_conf_t, sources: &mut Sources) -> Result<(), String>
             .ok_or_else(|| format!("\"jwt_peer_auth_key_request\": \"{}\": server not found", s.uri))?;
         // SAFETY: a server configuration of this cycle.
         let server = unsafe { &*s.server };
-        if !leads_to_internal_exact(server, s.uri.as_bytes()) {
-            return Err(format!(
-                "\"jwt_peer_auth_key_request\": \"{uri}\" must lead to an exact-match internal location \
-                 (\"location = {uri} {{ internal; ... }}\") in the server at {srv} (\"jwt_peer_auth\" in {at})",
-                uri = s.uri,
-                srv = server_place(server),
-                at = s.declared_at
-            ));
+        let directive = if s.discovery.is_some() {
+            "jwt_peer_auth_discovery"
+        } else {
+            "jwt_peer_auth_key_request"
+        };
+        let doc_uri = s.discovery.as_ref().map(|d| d.uri.as_str());
+        for uri in std::iter::once(s.uri.as_str()).chain(doc_uri) {
+            if !leads_to_internal_exact(server, uri.as_bytes()) {
+                return Err(format!(
+                    "\"{directive}\": \"{uri}\" must lead to an exact-match internal location \
+                     (\"location = {uri} {{ internal; ... }}\") in the server at {srv} (\"jwt_peer_auth\" in {at})",
+                    srv = server_place(server),
+                    at = s.declared_at
+                ));
+            }
         }
         let shared_uri = sources
             .list
             .iter()
-            .filter(|o| o.uri == s.uri && o.issuer == s.issuer)
+            .filter(|o| o.uri == s.uri && o.issuer == s.issuer && o.discovery == s.discovery)
             .count()
             > 1;
         let mut label = if shared_uri {
@@ -144,6 +172,9 @@ pub fn resolve(cf: &mut ngx_conf_t, sources: &mut Sources) -> Result<(), String>
         } else {
             s.uri.clone()
         };
+        if let Some(doc) = doc_uri {
+            label.push_str(&format!(" (discovery {doc})"));
+        }
         if let Some(issuer) = &s.issuer {
             label.push_str(&format!(" (issuer {issuer})"));
         }
@@ -156,7 +187,17 @@ pub fn resolve(cf: &mut ngx_conf_t, sources: &mut Sources) -> Result<(), String>
             }
             None => 3,
         };
-        let identity = jwt_peer_auth_core::digest::sha256(&parts[..n]);
+        // A discovery source is another source than a key request of the same URI and issuer:
+        // its document location and accepted origins are part of what it is.
+        let discovered = s.discovery.as_ref().map(|d| {
+            let origins: Vec<String> = d.expect.origins.iter().map(ToString::to_string).collect();
+            format!("discovery\0{}\0{}", d.uri, origins.join(" "))
+        });
+        let mut parts = parts[..n].to_vec();
+        if let Some(d) = &discovered {
+            parts.push(d.as_bytes());
+        }
+        let identity = jwt_peer_auth_core::digest::sha256(&parts);
         let s = &mut sources.list[i];
         s.label = label;
         s.identity = identity;

@@ -7,17 +7,23 @@
 
 use jwt_peer_auth_core::status::{self as page, Counts, Format, Snapshot, Source};
 use ngx::core::Buffer;
-use ngx::ffi::{ngx_chain_t, ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR};
-use ngx::http::{HttpModuleMainConf, Request};
+use std::ffi::{c_char, c_void};
+
+use ngx::ffi::{
+    ngx_chain_t, ngx_command_t, ngx_conf_t, ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR,
+};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
 use std::sync::atomic::Ordering;
 
-use crate::config::MainConf;
+use crate::revocation::Revocation;
+use crate::sources::Sources;
 use crate::zone::Zone;
 use crate::{glue, JwtPeerAuthModule};
 
 /// Reads the zone once: counters and every key source (nothing is parsed, no worker state
-/// changes). `mc` (the answering configuration) gives each of its sources' key cache settings.
-fn collect(zone: &Zone, mc: &'static MainConf, now: i64) -> Snapshot {
+/// changes). `configured` (the answering configuration's key sources) gives each source's key
+/// cache settings; `revocation`, the list shown.
+fn collect(zone: &Zone, configured: &Sources, revocation: Option<&'static Revocation>, now: i64) -> Snapshot {
     let c = zone.counters();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let counts = Counts {
@@ -33,8 +39,7 @@ fn collect(zone: &Zone, mc: &'static MainConf, now: i64) -> Snapshot {
         .sources()
         .into_iter()
         .map(|v| Source {
-            cache: mc
-                .sources
+            cache: configured
                 .list
                 .iter()
                 .find(|s| s.slot == v.slot && zone.owns(s.slot, &s.identity))
@@ -56,22 +61,30 @@ fn collect(zone: &Zone, mc: &'static MainConf, now: i64) -> Snapshot {
                 .collect(),
             last_result: v.result,
             last_result_at: v.result_at,
+            discovery: configured
+                .list
+                .iter()
+                .any(|s| s.slot == v.slot && s.discovery.is_some() && zone.owns(s.slot, &s.identity))
+                .then_some(page::DiscoveryView {
+                    jwks_uri: v.jwks_uri,
+                    last_error: v.discovery_error,
+                    last_error_at: v.discovery_error_at,
+                }),
         })
         .collect();
-    let revocation = mc.revocation.as_deref().and_then(|r| {
+    let revocation = revocation.and_then(|r| {
         let list = crate::revocation::list::List::of(r)?;
         Some(page::Revocations {
             zone: r.zone_name.clone(),
             entries: list.entries(now),
         })
     });
-    let dpop = crate::dpop::zone::Zone::attach(crate::dpop::config::zone_of(mc)).map(|z| z.snapshot());
     Snapshot {
         now,
         counts,
         sources,
         revocation,
-        dpop,
+        dpop: None,
     }
 }
 
@@ -97,7 +110,8 @@ fn respond(request: &mut Request) -> ngx_int_t {
         .filter(|(k, _)| k.as_bytes().eq_ignore_ascii_case(b"accept"))
         .map(|(_, v)| v.as_bytes());
     let (format, negotiated) = page::choose_format(glue::query_arg(request.as_ref(), b"format"), accept);
-    let snapshot = collect(&zone, mc, ngx::ffi::ngx_time());
+    let mut snapshot = collect(&zone, &mc.sources, mc.revocation.as_deref(), ngx::ffi::ngx_time());
+    snapshot.dpop = crate::dpop::zone::Zone::attach(crate::dpop::config::zone_of(mc)).map(|z| z.snapshot());
     let (body, content_type) = match format {
         Format::Prometheus => (page::render_prometheus(&snapshot), "text/plain; version=0.0.4"),
         Format::Json => (page::render_json(&snapshot), "application/json"),
@@ -144,4 +158,22 @@ fn respond(request: &mut Request) -> ngx_int_t {
         return rc.into();
     }
     request.output_filter(&mut out).into()
+}
+
+/// `jwt_peer_auth_status`: this location answers with the status page.
+pub extern "C" fn cmd_status(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    _conf: *mut c_void,
+) -> *mut c_char {
+    let Some(cf) = glue::conf_mut(cf) else {
+        return ngx::core::NGX_CONF_ERROR;
+    };
+    match ngx::http::NgxHttpCoreModule::location_conf_mut(cf) {
+        Some(clcf) => {
+            clcf.handler = Some(status_handler);
+            ngx::core::NGX_CONF_OK
+        }
+        None => ngx::core::NGX_CONF_ERROR,
+    }
 }

@@ -35,7 +35,7 @@ use jwt_peer_auth_core::digest::Digest;
 use jwt_peer_auth_core::verify::Checked;
 use jwt_peer_auth_core::{Lasting, Policy, Rejection};
 
-use crate::config::MAX_LEVEL_SOURCES;
+use crate::sources::MAX_LEVEL_SOURCES;
 use crate::zone::MAX_SOURCES;
 
 /// Entries per worker when `jwt_peer_auth_token_cache` is not set.

@@ -1,5 +1,6 @@
 //! `$jwt_claim_<name>`, `$jwt_header_<name>`, `$jwt_payload`, `$jwt_peer_auth_status`,
-//! `$jwt_peer_auth_cert_thumbprint`, `$jwt_peer_auth_dpop_jkt`, `$jwt_peer_auth_unverified_addr`, and the
+//! `$jwt_peer_auth_cert_thumbprint`, `$jwt_peer_auth_dpop_jkt`, `$jwt_peer_auth_unverified_addr`,
+//! `$jwt_peer_auth_jwks_uri` (in a discovery source's key request: `fetch::discovery`), and the
 //! variables of `jwt_peer_auth_claim_set` / `jwt_peer_auth_header_set`: read lazily from the
 //! request context the access handler filled; nothing is parsed again.
 //!
@@ -12,18 +13,19 @@ use std::borrow::Cow;
 use jwt_peer_auth_core::{policy, Verified};
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_http_variable_value_t, ngx_int_t, ngx_str_t,
-    ngx_uint_t, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX, NGX_LOG_WARN,
+    ngx_uint_t, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX,
 };
 use ngx::http::HttpModuleMainConf;
 use serde_json::{Map, Value};
 
 use crate::ctx::{self, Outcome, RequestCtx};
+use crate::log::log;
 use crate::JwtPeerAuthModule;
 
 type GetFn =
     unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_http_variable_value_t, usize) -> ngx_int_t;
 
-const VARS: [(&str, GetFn, u32); 7] = [
+const VARS: [(&str, GetFn, u32); 8] = [
     ("jwt_claim_", get_claim, NGX_HTTP_VAR_PREFIX),
     ("jwt_header_", get_header, NGX_HTTP_VAR_PREFIX),
     ("jwt_payload", get_payload, 0),
@@ -31,6 +33,7 @@ const VARS: [(&str, GetFn, u32); 7] = [
     ("jwt_peer_auth_cert_thumbprint", get_thumbprint, 0),
     ("jwt_peer_auth_dpop_jkt", get_dpop_jkt, 0),
     (crate::phase::UNVERIFIED_ADDR, get_unverified_addr, 0),
+    ("jwt_peer_auth_jwks_uri", crate::fetch::discovery::get_jwks_uri, 0),
 ];
 
 /// Registers the variables (preconfiguration).
@@ -136,10 +139,10 @@ fn set(
                 if first_time(c, shown.what) {
                     // SAFETY: a live request's connection and log.
                     let log = unsafe { (*r.connection).log };
-                    ngx::ngx_log_error!(
-                        NGX_LOG_WARN,
+                    log!(
+                        WARN,
                         log,
-                        "jwt_peer_auth: {} has a control character: not exposed as a variable",
+                        "{} has a control character: not exposed as a variable",
                         shown.what
                     );
                 }

@@ -42,10 +42,12 @@ pub const MAX_SOURCES: usize = 32;
 const LABEL_LEN: usize = 96;
 const KIDS_LEN: usize = 256;
 const RESULT_LEN: usize = 96;
+/// Bytes kept of a discovery source's `jwks_uri` and of its last discovery error.
+const DISCOVERY_LEN: usize = 256;
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtpeer\0");
 /// Bumped whenever [`Shared`] changes shape.
-const LAYOUT_VERSION: u32 = 7;
+const LAYOUT_VERSION: u32 = 8;
 
 /// A key source's identity: a digest of what the configuration says it is.
 pub type Identity = [u8; 32];
@@ -68,6 +70,12 @@ impl<const N: usize> Text<N> {
         let n = s.len().min(N);
         self.bytes[..n].copy_from_slice(&s[..n]);
         self.len = n as u16;
+    }
+
+    /// Whether it holds `s` (as `set` would keep it: cut to `N` bytes).
+    fn holds(&self, s: &[u8]) -> bool {
+        let n = s.len().min(N);
+        usize::from(self.len) == n && self.bytes[..n] == s[..n]
     }
 
     pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
@@ -110,6 +118,11 @@ struct Slot {
     /// What the last fetch gave ("200, 2 keys", "status 502", ...), and when.
     result: Text<RESULT_LEN>,
     result_at: i64,
+    /// A discovery source: the `jwks_uri` of the last accepted document, and the last refusal
+    /// of a document (and when).
+    jwks_uri: Text<DISCOVERY_LEN>,
+    discovery_error: Text<DISCOVERY_LEN>,
+    discovery_error_at: i64,
 }
 
 impl Slot {
@@ -147,6 +160,9 @@ impl Slot {
         absent: AbsentKids::EMPTY,
         result: Text::EMPTY,
         result_at: 0,
+        jwks_uri: Text::EMPTY,
+        discovery_error: Text::EMPTY,
+        discovery_error_at: 0,
     };
 }
 
@@ -280,6 +296,9 @@ pub struct SourceView {
     pub absent_kids: usize,
     pub result: String,
     pub result_at: i64,
+    pub jwks_uri: String,
+    pub discovery_error: String,
+    pub discovery_error_at: i64,
 }
 
 /// What a request does about a `kid` missing from the keys it verified with (see
@@ -547,6 +566,31 @@ impl Zone {
         done
     }
 
+    /// Records what a discovery document fetched under `lease` gave: the `jwks_uri` it named
+    /// (`Ok`) or why it was refused. `None`: the lease was outdated, nothing changed; else
+    /// whether the `jwks_uri` is new. Constant work under the lock.
+    pub fn discovered(&self, slot: usize, lease: u64, outcome: Result<&str, &str>, now: i64) -> Option<bool> {
+        let mut st = self.lock();
+        let s = &mut st.slots[slot];
+        if !s.state.holds(lease) {
+            return None;
+        }
+        let changed = match outcome {
+            Ok(uri) => {
+                let changed = !s.jwks_uri.holds(uri.as_bytes());
+                s.jwks_uri.set(uri.as_bytes());
+                changed
+            }
+            Err(why) => {
+                s.discovery_error.set(why.as_bytes());
+                s.discovery_error_at = now;
+                false
+            }
+        };
+        self.bump(slot);
+        Some(changed)
+    }
+
     /// A fetch ended without an outcome (its client went away): frees the lease after a short
     /// cool-down.
     pub fn abandon(&self, slot: usize, lease: u64, now: i64) {
@@ -584,6 +628,9 @@ impl Zone {
                 absent_kids: s.absent.len(s.state.generation),
                 result: s.result.as_str().into_owned(),
                 result_at: s.result_at,
+                jwks_uri: s.jwks_uri.as_str().into_owned(),
+                discovery_error: s.discovery_error.as_str().into_owned(),
+                discovery_error_at: s.discovery_error_at,
             })
             .collect()
     }

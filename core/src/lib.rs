@@ -7,9 +7,11 @@
 //! - [`jwk`]: JWK Sets to verification-ready keys.
 //! - [`alg`]: algorithms and the allow-list.
 //! - [`reason`]: why a token was refused.
+//! - [`challenge`]: the `WWW-Authenticate` challenge of a refusal (RFC 6750 §3).
 //! - [`roca`]: the ROCA (CVE-2017-15361) fingerprint of RSA moduli.
 //! - [`policy`]: claim rules, require, max_age, claim rendering.
 //! - [`conffile`]: the `include` arguments of an `nginx.conf` text.
+//! - [`discovery`]: OpenID Connect discovery documents: the issuer and `jwks_uri` checks.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
 //! - [`dpop`]: DPoP proofs (RFC 9449): proof checks, `cnf.jkt`, the replay cache, nonces.
@@ -27,8 +29,10 @@ pub mod b64;
 pub mod bearer;
 pub mod binding;
 pub mod cache;
+pub mod challenge;
 pub mod conffile;
 pub mod digest;
+pub mod discovery;
 pub mod dpop;
 pub mod enforcement;
 pub mod freshness;

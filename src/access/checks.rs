@@ -3,8 +3,7 @@
 
 use jwt_peer_auth_core::bearer::{self, BearerError};
 use jwt_peer_auth_core::{binding, policy, Reason, Rejection, Verified};
-use ngx::ffi::{ngx_http_request_t, NGX_LOG_INFO};
-use ngx::ngx_log_error;
+use ngx::ffi::ngx_http_request_t;
 
 use crate::config::CertBinding;
 use crate::ctx::RequestCtx;
@@ -12,6 +11,7 @@ use crate::glue;
 use crate::revocation::list::List;
 
 use super::Job;
+use crate::log::log;
 
 /// The bearer token: from the configured variable, or from `Authorization: Bearer`. The bytes
 /// live in request memory (a header or the request pool), valid for the whole request.
@@ -109,11 +109,7 @@ pub(super) fn client_thumbprint(
         Err(e) => {
             // SAFETY: a live request's connection and its log.
             let log = unsafe { (*r.connection).log };
-            ngx_log_error!(
-                NGX_LOG_INFO,
-                log,
-                "jwt_peer_auth: client certificate not usable: {e}"
-            );
+            log!(INFO, log, "client certificate not usable: {e}");
             None
         }
     }

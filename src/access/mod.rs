@@ -16,12 +16,8 @@ use jwt_peer_auth_core::enforcement::Enforcement;
 use jwt_peer_auth_core::token::Token;
 use jwt_peer_auth_core::{Reason, Rejection};
 use ngx::core::Status;
-use ngx::ffi::{
-    ngx_http_request_t, ngx_int_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ALERT,
-    NGX_LOG_ERR, NGX_LOG_INFO,
-};
+use ngx::ffi::{ngx_http_request_t, ngx_int_t, NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR};
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, Request};
-use ngx::ngx_log_error;
 
 use crate::config::{LocConf, MainConf, Mode, Phase, MAX_LEVEL_SOURCES};
 use crate::ctx::{self, Identity, Outcome, RequestCtx};
@@ -34,6 +30,7 @@ mod checks;
 mod respond;
 mod ring;
 
+use crate::log::{debug, log};
 use checks::{check_policy, token};
 use respond::{allow, refusal_status, refuse, server_error};
 use ring::{for_issuer, key_ring, verify_token};
@@ -80,11 +77,7 @@ fn guarded(r: *mut ngx_http_request_t, work: impl FnOnce(&mut Request) -> ngx_in
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(request))) {
         Ok(rc) => rc,
         Err(_) => {
-            ngx_log_error!(
-                NGX_LOG_ALERT,
-                log,
-                "jwt_peer_auth: internal error (panic) while verifying"
-            );
+            log!(ALERT, log, "internal error (panic) while verifying");
             SERVER_ERROR
         }
     }
@@ -172,10 +165,10 @@ fn preaccess_vote(
         return SERVER_ERROR;
     };
     if !c.late_check.replace(true) {
-        ngx_log_error!(
-            NGX_LOG_INFO,
+        log!(
+            INFO,
             request.log(),
-            "jwt_peer_auth: the preaccess phase ended before the token was checked there \
+            "the preaccess phase ended before the token was checked there \
              (another module's handler): checked in the access phase"
         );
     }
@@ -221,10 +214,18 @@ fn check(
     }
     // Requests without a usable bearer token are refused before any key is looked at; tokens
     // that fail the checks that need no key never start or wait for a fetch (keys.rs).
+    let from = match source {
+        Some(_) => "the \"token=\" variable",
+        None => "the \"Authorization\" header",
+    };
     let t = match token(request.as_mut(), source) {
         Ok(t) => t,
-        Err(rejection) => return refuse(request, &job, &rejection, None),
+        Err(rejection) => {
+            debug!(request.log(), "no token from {from}");
+            return refuse(request, &job, &rejection, None);
+        }
     };
+    debug!(request.log(), "token from {from}, {} bytes", t.len());
     // Both caches are keyed by the token's SHA-256 (see token_cache.rs; computed once per
     // kept-alive connection and token, conn_memo.rs), looked up before anything is parsed.
     let d = crate::conn_memo::token_digest(request.as_ref(), t);
@@ -238,6 +239,12 @@ fn check(
         true => for_issuer(&job, sources, &view, &d),
         false => u32::MAX,
     };
+    debug!(
+        request.log(),
+        "key sources: {} files, {} key requests (issuer filter {looked_at:#x})",
+        lc.jwks_files.len(),
+        sources.len()
+    );
     let wanted = |n: usize, i: usize| mc.sources.get(i).filter(|_| looked_at & (1 << n) != 0);
     // At most once more per fetched source: after another worker published newer keys.
     for _ in 0..=sources.len() {
@@ -251,25 +258,44 @@ fn check(
             .filter_map(|(n, &i)| Some((n, wanted(n, i)?)))
         {
             let Some(zone) = &job.zone else {
-                ngx_log_error!(
-                    NGX_LOG_ERR,
-                    request.log(),
-                    "jwt_peer_auth: the shared zone is not available"
-                );
+                log!(ERR, request.log(), "the shared zone is not available");
                 return server_error(&job);
             };
-            match keys::for_request(request.as_mut(), lc, src, zone, ctx, || view.precheck(&lc.policy)) {
-                Keys::Wait => return AGAIN,
+            let on_new_keys = crate::token_cache::clear;
+            let cache = lc.key_cache.unwrap_or_default();
+            match keys::for_request(
+                request.as_mut(),
+                &cache,
+                src,
+                zone,
+                &ctx.waits,
+                on_new_keys,
+                || view.precheck(&lc.policy),
+            ) {
+                Keys::Wait => {
+                    debug!(request.log(), "key source \"{}\": waiting for keys", src.label);
+                    return AGAIN;
+                }
                 Keys::Gone => return crate::fetch::wait::gone(request.as_mut()),
                 Keys::Refused(rejection) => return refuse(request, &job, &rejection, None),
                 Keys::Error(msg) => {
-                    ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: {msg}");
+                    log!(ERR, request.log(), "{msg}");
                     return server_error(&job);
                 }
                 Keys::Ready(None) => {
+                    debug!(request.log(), "key source \"{}\": no usable keys", src.label);
                     unavailable.get_or_insert(src.slot);
                 }
-                Keys::Ready(Some(k)) => fetched[n] = Some(k),
+                Keys::Ready(Some(k)) => {
+                    debug!(
+                        request.log(),
+                        "key source \"{}\": {} keys, generation {}",
+                        src.label,
+                        k.keys.keys.len(),
+                        k.generation
+                    );
+                    fetched[n] = Some(k);
+                }
             }
         }
         let now = ngx::ffi::ngx_time();
@@ -305,10 +331,10 @@ fn check(
                 {
                     match keys::after_unknown_kid(
                         request.as_mut(),
-                        lc,
+                        &lc.key_cache.unwrap_or_default(),
                         src,
                         zone,
-                        ctx,
+                        &ctx.waits,
                         fetched[n].as_ref(),
                         t,
                     ) {

@@ -6,12 +6,12 @@ use jwt_peer_auth_core::enforcement::Enforcement;
 use jwt_peer_auth_core::{policy, Reason, Rejection};
 use ngx::ffi::{ngx_int_t, NGX_HTTP_FORBIDDEN, NGX_LOG_ERR, NGX_LOG_INFO};
 use ngx::http::Request;
-use ngx::ngx_log_error;
 
 use crate::ctx::{Identity, Outcome};
 use crate::glue;
 
 use super::{Job, DECLINED, OK, SERVER_ERROR};
+use crate::log::{debug, log};
 
 /// The token passed: record the identity, then `jwt_peer_auth_require` (whose values may use
 /// the claim variables set here).
@@ -36,6 +36,7 @@ pub(super) fn allow(request: &mut Request, job: &Job, identity: Identity) -> ngx
         return refuse(request, job, &rejection, None);
     }
     job.count(|c| &c.verified);
+    debug!(request.log(), "decision: allowed");
     OK
 }
 
@@ -49,17 +50,17 @@ pub(super) fn forbid(request: &mut Request, job: &Job) -> ngx_int_t {
     if !job.lc.enforcement().enforces(Reason::Claim) {
         job.count(|c| &c.unenforced);
         job.ctx.decide(job.lc, Outcome::Passed(Reason::Claim), None);
-        ngx_log_error!(
-            NGX_LOG_INFO,
+        log!(
+            INFO,
             request.log(),
-            "jwt_peer_auth: shadow: request would be forbidden by \"jwt_peer_auth_require\""
+            "shadow: request would be forbidden by \"jwt_peer_auth_require\""
         );
         return DECLINED;
     }
-    ngx_log_error!(
-        NGX_LOG_INFO,
+    log!(
+        INFO,
         request.log(),
-        "jwt_peer_auth: request forbidden by \"jwt_peer_auth_require\""
+        "request forbidden by \"jwt_peer_auth_require\""
     );
     NGX_HTTP_FORBIDDEN as ngx_int_t
 }
@@ -80,6 +81,11 @@ pub(super) fn refuse(
         false => Outcome::Passed(reason),
     };
     job.ctx.decide(job.lc, outcome, None);
+    debug!(
+        request.log(),
+        "decision: {} ({reason})",
+        if enforced { "refused" } else { "passed unenforced" }
+    );
     // A request refused before, checked again at its error page, is counted once.
     let again = job.ctx.again.replace(false);
     if !again {
@@ -94,13 +100,10 @@ pub(super) fn refuse(
         return pass_unenforced(request, job, rejection, level);
     }
     if again {
-        ngx_log_error!(
-            level,
-            request.log(),
-            "jwt_peer_auth: error page refused too: {rejection}"
+        log!(@ level, request.log(), "error page refused too: {rejection}"
         );
     } else {
-        ngx_log_error!(level, request.log(), "jwt_peer_auth: token rejected: {rejection}");
+        log!(@ level, request.log(), "token rejected: {rejection}");
     }
     refusal_status(request, job, reason, true)
 }
@@ -110,10 +113,7 @@ pub(super) fn refuse(
 pub(super) fn pass_unenforced(request: &Request, job: &Job, rejection: &Rejection, level: u32) -> ngx_int_t {
     job.count(|c| &c.unenforced);
     if job.lc.enforcement() == Enforcement::Shadow {
-        ngx_log_error!(
-            level,
-            request.log(),
-            "jwt_peer_auth: shadow: token would be rejected: {rejection}"
+        log!(@ level, request.log(), "shadow: token would be rejected: {rejection}"
         );
     }
     DECLINED

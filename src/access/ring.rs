@@ -16,6 +16,7 @@ use crate::token_cache::{self, RingKey, Source};
 
 use super::checks::check_policy;
 use super::Job;
+use crate::log::debug;
 
 /// The key sources one request verifies with: a level's files, then its fetched sets (at
 /// most [`MAX_LEVEL_SOURCES`] in all at one level: a fixed array, no allocation).
@@ -128,6 +129,7 @@ pub(super) fn verify_token(
     let capacity = job.mc.token_cache_entries();
     let (verified, by) = match cached {
         Some((checked, by)) => {
+            debug!(request.log(), "token cache hit");
             job.count(|c| &c.cache_hits);
             let v = Verified::from_checked(checked);
             match jwt_peer_auth_core::recheck(&v, &lc.policy, now) {
@@ -147,13 +149,23 @@ pub(super) fn verify_token(
                 .as_ref()
                 .and_then(|u| token_cache::refused(d, u, &lc.policy, now))
             {
+                debug!(request.log(), "refusal cache hit: {}", rejection.reason);
                 job.count(|c| &c.cache_misses);
                 job.count(|c| &c.refusal_cache_hits);
                 return Err(rejection);
             }
             if job.defer {
+                debug!(
+                    request.log(),
+                    "token cache miss: verification left for after the limiters"
+                );
                 return Ok(None);
             }
+            debug!(
+                request.log(),
+                "token cache miss: verifying with {} key sets",
+                ring.len()
+            );
             // Counted here: one miss per signature verification.
             job.count(|c| &c.cache_misses);
             match jwt_peer_auth_core::verify::verify_ring(t, ring, &lc.policy, now) {
@@ -173,6 +185,12 @@ pub(super) fn verify_token(
             }
         }
     };
-    check_policy(request.as_mut(), job, &verified, now)?;
+    match check_policy(request.as_mut(), job, &verified, now) {
+        Ok(()) => debug!(request.log(), "signature and policy passed"),
+        Err(rejection) => {
+            debug!(request.log(), "policy refused: {}", rejection.reason);
+            return Err(rejection);
+        }
+    }
     Ok(Some((verified, by)))
 }

@@ -8,6 +8,7 @@ use jwt_peer_auth_core::{AlgSet, Reason};
 use ngx::ffi::{ngx_conf_t, ngx_shm_zone_t, ngx_str_t};
 use ngx::http::HttpModuleMainConf;
 
+use crate::config::directive::{directive_fn, ConfError};
 use crate::config::{ComplexValue, LocConf, MainConf};
 use crate::{glue, JwtPeerAuthModule};
 
@@ -33,6 +34,24 @@ pub struct DpopConf {
     pub plain: Vec<u8>,
     /// `Bearer realm="..."` without an error (the second challenge under `optional`).
     pub bearer_plain: Vec<u8>,
+}
+
+directive_fn!(cmd_dpop, set_dpop_conf);
+directive_fn!(cmd_dpop_zone, set_zone_conf);
+
+fn conf_error(msg: String) -> ConfError {
+    match msg.as_str() {
+        "is duplicate" => ConfError::Duplicate,
+        _ => ConfError::Emerg(msg),
+    }
+}
+
+fn set_dpop_conf(cf: &mut ngx_conf_t, args: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
+    set_dpop(cf, args, lc).map_err(conf_error)
+}
+
+fn set_zone_conf(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> Result<(), ConfError> {
+    set_zone(cf, args, mc).map_err(conf_error)
 }
 
 /// `jwt_peer_auth_dpop`: parsed at its level; the zone and challenges at merge.
@@ -177,12 +196,9 @@ pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
     Ok(())
 }
 
-/// At merge, for an enabled location: inherits `jwt_peer_auth_dpop` and builds its challenges.
-/// Under `on`, every refusal's challenge is the `DPoP` one (RFC 9449 §7.1).
-pub fn merge(lc: &mut LocConf, prev: Option<&Rc<DpopConf>>, realm: &str) {
-    if lc.dpop.is_none() {
-        lc.dpop = prev.cloned();
-    }
+/// At merge, for an enabled location (the setting itself is inherited with the others): the
+/// challenges. Under `on`, every refusal's challenge is the `DPoP` one (RFC 9449 §7.1).
+pub fn merge(lc: &mut LocConf, realm: &str) {
     let Some(d) = lc.dpop.as_mut() else {
         return;
     };

@@ -2,7 +2,7 @@
 //! in-memory sub-request's body in a buffer of `subrequest_output_buffer_size` (4k or 8k) from
 //! the client request's pool, and drop the client's connection when the body does not fit.
 //! For a key request the header filter instead allocates one buffer sized to the body (up to
-//! [`MAX_BODY`]) in a pool of the fetch's own, released as soon as the outcome is recorded, so
+//! its limit: [`super::MAX_BODY`], a discovery document's smaller) in a pool of the fetch's own, released as soon as the outcome is recorded, so
 //! a long-lived request (a websocket) that happened to trigger a fetch does not hold it; the
 //! body filter drops what would overflow and marks the fetch too big.
 
@@ -11,7 +11,7 @@ use ngx::ffi::{
     ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_int_t, NGX_ERROR,
 };
 
-use super::{of_request, Fetch, MAX_BODY};
+use super::{of_request, Fetch};
 
 static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
 static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
@@ -30,7 +30,7 @@ pub fn install() {
 
 /// Allocates the key request's response buffer in a pool of the fetch's own.
 fn allocate_buffer(r: &mut ngx_http_request_t, fetch: &Fetch) -> bool {
-    let len = usize::try_from(r.headers_out.content_length_n).map_or(MAX_BODY, |n| n.min(MAX_BODY));
+    let len = usize::try_from(r.headers_out.content_length_n).map_or(fetch.limit, |n| n.min(fetch.limit));
     // SAFETY: a new pool for this fetch (released by Fetch::release_buffer) and one buffer and
     // chain link from it, as the postpone filter would allocate them.
     unsafe {

@@ -13,7 +13,7 @@ use std::ffi::c_void;
 
 use ngx::ffi::{ngx_http_request_t, ngx_msec_t};
 
-use crate::ctx::{add_cleanup, find_cleanup};
+use crate::glue::{add_cleanup, find_cleanup};
 use crate::zone::MAX_SOURCES;
 
 /// Most requests of one worker that wait for a refetch of one key source.

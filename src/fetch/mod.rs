@@ -15,8 +15,10 @@ use std::ffi::c_void;
 
 use ngx::ffi::{ngx_destroy_pool, ngx_http_request_t, ngx_int_t, ngx_pool_t};
 
+use crate::sources::KeySource;
 use crate::zone::Zone;
 
+pub mod discovery;
 pub mod filters;
 pub mod kid_wait;
 pub mod result;
@@ -26,10 +28,26 @@ pub mod wait;
 /// Largest JWKS body accepted from a key request.
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// What a sub-request of a fetch asks for.
+#[derive(Debug)]
+pub enum Stage {
+    /// The discovery document of a `jwt_peer_auth_discovery` source.
+    Document,
+    /// The key set; for a discovery source, from the URL its document named
+    /// (`$jwt_peer_auth_jwks_uri`).
+    Keys(Option<String>),
+}
+
 /// One started key request, in a cleanup entry of the client request's pool. Dropped with
-/// that pool; a fetch that never reported frees its lease (after a short cool-down).
+/// that pool; a fetch that never reported frees its lease (after a short cool-down). A
+/// discovery source's fetch is two of these under one lease: the document's hands the lease
+/// to the key set's when it starts it.
 pub struct Fetch {
     pub zone: Zone,
+    pub source: &'static KeySource,
+    pub stage: Stage,
+    /// The largest body accepted.
+    pub limit: usize,
     pub slot: usize,
     pub lease: u64,
     /// The key source's label, for logs (configuration memory).
@@ -38,7 +56,7 @@ pub struct Fetch {
     pub waited: bool,
     /// The outcome is not recorded yet.
     pub pending: Cell<bool>,
-    /// The response was larger than [`MAX_BODY`] and was dropped.
+    /// The response was larger than `limit` and was dropped.
     pub too_big: Cell<bool>,
     /// The status NGINX itself turned the key request into (an upstream error, a 404 ...),
     /// before an error page ran: 0 if none.

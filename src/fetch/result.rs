@@ -6,12 +6,10 @@
 use std::ffi::c_void;
 
 use jwt_peer_auth_core::KeySet;
-use ngx::ffi::{
-    ngx_http_request_t, ngx_int_t, ngx_log_t, NGX_LOG_ALERT, NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN,
-};
-use ngx::ngx_log_error;
+use ngx::ffi::{ngx_http_request_t, ngx_int_t, ngx_log_t, NGX_LOG_ERR, NGX_LOG_INFO};
 
-use super::{Fetch, MAX_BODY};
+use super::{discovery, Fetch, Stage};
+use crate::log::{debug, log};
 use crate::{ctx, keys};
 
 /// The post-subrequest handler of every key request. Panics never cross into NGINX.
@@ -47,20 +45,22 @@ pub unsafe extern "C" fn key_fetched(
     if !fetch.pending.replace(false) {
         return for_parent(rc);
     }
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(sr, fetch, rc, log))).is_err() {
-        ngx_log_error!(
-            NGX_LOG_ALERT,
-            log,
-            "jwt_peer_auth: internal error (panic) after key request"
-        );
-    }
+    let continued =
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(sr, fetch, rc, log))) {
+            Ok(continued) => continued,
+            Err(_) => {
+                log!(ALERT, log, "internal error (panic) after key request");
+                false
+            }
+        };
     // Whatever happened, the buffer goes and the waiting request resumes (and decides from
     // the zone's state).
     fetch.release_buffer();
     sr.out = stub_out(sr);
-    if fetch.waited {
+    // A discovery document that started the key set's request: the request waits on.
+    if fetch.waited && !continued {
         if let Some(c) = ctx::get(sr) {
-            c.waiting.set(false);
+            c.waits.waiting.set(false);
         }
     }
     for_parent(rc)
@@ -148,9 +148,15 @@ fn read_ok(rc: ngx_int_t) -> bool {
     rc != ngx::ffi::NGX_ERROR as ngx_int_t && rc < 300
 }
 
-fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_log_t) {
+/// Records the outcome; `true` when the fetch goes on (a discovery document started the key
+/// set's request).
+fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_log_t) -> bool {
     let now = ngx::ffi::ngx_time();
     let status = sr.headers_out.status;
+    debug!(
+        log,
+        "key request \"{}\" ended: status {status}, NGINX status {rc}", fetch.label
+    );
     // The client went away before the key service answered: nothing is known about the key
     // service, so only free the lease (after a short cool-down). A complete answer is still
     // used: a background refresh publishes whether or not its client is still there.
@@ -159,17 +165,17 @@ fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_l
         || unsafe { (*sr.connection).error() } != 0;
     if client_gone && !complete(sr, rc) {
         fetch.zone.abandon(fetch.slot, fetch.lease, now);
-        ngx_log_error!(
-            NGX_LOG_INFO,
+        log!(
+            INFO,
             log,
-            "jwt_peer_auth: key request \"{}\" abandoned: the client closed the connection",
+            "key request \"{}\" abandoned: the client closed the connection",
             fetch.label
         );
-        return;
+        return false;
     }
     let body = response_body(sr);
-    let outcome: Result<KeySet, String> = if fetch.too_big.get() {
-        Err(format!("response body larger than {MAX_BODY} bytes"))
+    let http: Result<&[u8], String> = if fetch.too_big.get() {
+        Err(format!("response body larger than {} bytes", fetch.limit))
     } else if status == 0 {
         Err(format!("no response from the key service (NGINX status {rc})"))
     } else if usize::try_from(fetch.nginx_status.get()).is_ok_and(|s| s == status) {
@@ -184,19 +190,41 @@ fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_l
     } else if let Some(enc) = content_encoding(sr) {
         Err(format!("response has Content-Encoding \"{enc}\""))
     } else {
-        KeySet::parse(body).map_err(|e| format!("invalid JWKS ({e}, {} bytes)", body.len()))
+        Ok(body)
+    };
+    let outcome: Result<KeySet, String> = match &fetch.stage {
+        Stage::Document => match discovery::document_fetched(sr, fetch, http, now, log) {
+            Ok(()) => return true,
+            Err(why) => Err(why),
+        },
+        Stage::Keys(jwks_uri) => {
+            let from = jwks_uri
+                .as_deref()
+                .map(|u| format!(" from \"{}\"", jwt_peer_auth_core::jwk::printable(u, 128)))
+                .unwrap_or_default();
+            http.and_then(|body| {
+                KeySet::parse(body).map_err(|e| format!("invalid JWKS{from} ({e}, {} bytes)", body.len()))
+            })
+            .map_err(|e| {
+                if e.starts_with("invalid JWKS") {
+                    e
+                } else {
+                    format!("{e}{from}")
+                }
+            })
+        }
     };
     match outcome {
         Ok(set) => publish(fetch, set, body, now, log),
         Err(why) => {
             if !fetch.zone.fail(fetch.slot, fetch.lease, &why, now) {
-                ngx_log_error!(
-                    NGX_LOG_INFO,
+                log!(
+                    INFO,
                     log,
-                    "jwt_peer_auth: key request \"{}\" failed after its lease ended: {why}",
+                    "key request \"{}\" failed after its lease ended: {why}",
                     fetch.label
                 );
-                return;
+                return false;
             }
             let (_, st) = fetch.zone.state(fetch.slot);
             let keeping = if st.generation > 0 {
@@ -204,25 +232,21 @@ fn finish(sr: &ngx_http_request_t, fetch: &Fetch, rc: ngx_int_t, log: *mut ngx_l
             } else {
                 "no keys yet"
             };
-            ngx_log_error!(
-                NGX_LOG_ERR,
+            log!(
+                ERR,
                 log,
-                "jwt_peer_auth: key request \"{}\" failed: {why}; {keeping}, next attempt in {}s",
+                "key request \"{}\" failed: {why}; {keeping}, next attempt in {}s",
                 fetch.label,
                 (st.next_attempt - now).max(0)
             );
         }
     }
+    false
 }
 
 fn publish(fetch: &Fetch, set: KeySet, body: &[u8], now: i64, log: *mut ngx_log_t) {
     for skipped in &set.skipped {
-        ngx_log_error!(
-            NGX_LOG_WARN,
-            log,
-            "jwt_peer_auth: key request \"{}\": skipped {skipped}",
-            fetch.label
-        );
+        log!(WARN, log, "key request \"{}\": skipped {skipped}", fetch.label);
     }
     // Key ids come from the key service: printable and bounded before they reach a log line
     // or the status page.
@@ -237,20 +261,20 @@ fn publish(fetch: &Fetch, set: KeySet, body: &[u8], now: i64, log: *mut ngx_log_
     let kids = kids.join(" ");
     match fetch.zone.publish(fetch.slot, fetch.lease, body, &kids, now) {
         Ok(Some(generation)) => {
-            ngx_log_error!(
-                NGX_LOG_INFO,
+            log!(
+                INFO,
                 log,
-                "jwt_peer_auth: key request \"{}\": {} keys (kids: {kids}), generation {generation}",
+                "key request \"{}\": {} keys (kids: {kids}), generation {generation}",
                 fetch.label,
                 set.len()
             );
-            keys::install(fetch.slot, generation, set);
+            keys::install(fetch.slot, generation, set, crate::token_cache::clear);
         }
         Ok(None) => {
-            ngx_log_error!(
-                NGX_LOG_INFO,
+            log!(
+                INFO,
                 log,
-                "jwt_peer_auth: key request \"{}\" ended after its lease: its keys are not published",
+                "key request \"{}\" ended after its lease: its keys are not published",
                 fetch.label
             );
         }
@@ -260,10 +284,7 @@ fn publish(fetch: &Fetch, set: KeySet, body: &[u8], now: i64, log: *mut ngx_log_
                 .fail(fetch.slot, fetch.lease, "no room in the zone", now);
             let crate::zone::PublishError::NoMemory { first, .. } = e;
             let level = if first { NGX_LOG_ERR } else { NGX_LOG_INFO };
-            ngx_log_error!(
-                level,
-                log,
-                "jwt_peer_auth: key request \"{}\": {e}; enlarge \"jwt_peer_auth_zone\"",
+            log!(@ level, log, "key request \"{}\": {e}; enlarge \"jwt_peer_auth_zone\"",
                 fetch.label
             );
         }

@@ -14,15 +14,18 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
-use super::{drop_fetch, result, Fetch};
-use crate::ctx::add_cleanup;
+use super::{drop_fetch, result, Fetch, Stage, MAX_BODY};
+use crate::glue::add_cleanup;
+use crate::log::debug;
 use crate::sources::KeySource;
 use crate::zone::Zone;
 
 const ACCEPT: &[u8] = b"application/jwk-set+json, application/json";
+const ACCEPT_DOCUMENT: &[u8] = b"application/json";
 
-/// Starts a key request for `source` under `lease`; `waited`: the client request waits for it
-/// (else a background refresh). On `false` nothing was started and the caller frees the lease.
+/// Starts a key request for `source` under `lease` (for a discovery source, its document
+/// first); `waited`: the client request waits for it (else a background refresh). On `false`
+/// nothing was started and the caller frees the lease.
 pub fn start(
     r: &mut ngx_http_request_t,
     source: &'static KeySource,
@@ -30,8 +33,36 @@ pub fn start(
     lease: u64,
     waited: bool,
 ) -> bool {
+    let stage = match source.discovery {
+        Some(_) => Stage::Document,
+        None => Stage::Keys(None),
+    };
+    start_stage(r, source, zone, lease, waited, stage)
+}
+
+/// Starts the sub-request of one stage of a fetch (see [`start`]); `r` is the main request.
+pub fn start_stage(
+    r: &mut ngx_http_request_t,
+    source: &'static KeySource,
+    zone: &Zone,
+    lease: u64,
+    waited: bool,
+    stage: Stage,
+) -> bool {
+    let (uri, limit, accept) = match (&stage, &source.discovery) {
+        (Stage::Document, Some(d)) => (
+            d.uri.as_str(),
+            jwt_peer_auth_core::discovery::MAX_DOCUMENT,
+            ACCEPT_DOCUMENT,
+        ),
+        (Stage::Document, None) => return false,
+        (Stage::Keys(_), _) => (source.uri.as_str(), MAX_BODY, ACCEPT),
+    };
     let fetch = Fetch {
         zone: zone.clone(),
+        source,
+        stage,
+        limit,
         slot: source.slot,
         lease,
         label: source.label.as_str(),
@@ -54,11 +85,14 @@ pub fn start(
     if fetch.is_null() || body.is_null() {
         return false;
     }
+    // SAFETY: a request's connection and its log are valid while the request is.
+    let log = unsafe { (*r.connection).log };
+    debug!(log, "key request \"{}\" started (waited: {waited})", source.label);
     post.handler = Some(result::key_fetched);
     post.data = fetch.cast();
     let mut name = ngx_str_t {
-        len: source.uri.len(),
-        data: source.uri.as_ptr().cast_mut(),
+        len: uri.len(),
+        data: uri.as_ptr().cast_mut(),
     };
     let flags = NGX_HTTP_SUBREQUEST_IN_MEMORY
         | if waited {
@@ -86,7 +120,7 @@ pub fn start(
     sr.request_body = body;
     sr.set_header_only(0);
     sr.unparsed_uri = name;
-    if !own_variables(sr) || !own_headers(sr) {
+    if !own_variables(sr) || !own_headers(sr, accept) {
         return false;
     }
     // SAFETY: `fetch` was written above and lives in the request pool.
@@ -115,7 +149,7 @@ fn own_variables(sr: &mut ngx_http_request_t) -> bool {
 
 /// Gives the sub-request its own request headers: none of the client's, only `Host` (the
 /// name the server was reached with, for `$host` and `$http_host`) and `Accept`.
-fn own_headers(sr: &mut ngx_http_request_t) -> bool {
+fn own_headers(sr: &mut ngx_http_request_t, accept: &'static [u8]) -> bool {
     let server = sr.headers_in.server;
     // SAFETY: ngx_http_headers_in_t is plain data (pointers, lengths, flags); all-zero is its
     // empty state, as ngx_pcalloc gives a new request.
@@ -140,8 +174,8 @@ fn own_headers(sr: &mut ngx_http_request_t) -> bool {
     };
     sr.headers_in.host = host;
     let accept = ngx_str_t {
-        len: ACCEPT.len(),
-        data: ACCEPT.as_ptr().cast_mut(),
+        len: accept.len(),
+        data: accept.as_ptr().cast_mut(),
     };
     push_header(sr, c"Accept", c"accept", accept).is_some()
 }

@@ -7,12 +7,12 @@
 //! poll looks at it ([`client_gone`]); a request whose client is gone never starts a fetch
 //! (its abandonment would put every other request of the source in a cool-down) nor waits.
 
+use crate::log::log;
 use ngx::ffi::{
     ngx_add_timer, ngx_handle_read_event, ngx_handle_write_event, ngx_http_block_reading,
     ngx_http_core_run_phases, ngx_http_finalize_request, ngx_http_request_t, ngx_http_test_reading,
-    NGX_HTTP_CLIENT_CLOSED_REQUEST, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_INFO,
+    NGX_HTTP_CLIENT_CLOSED_REQUEST, NGX_HTTP_INTERNAL_SERVER_ERROR,
 };
-use ngx::ngx_log_error;
 
 /// How often a request waiting for another request's fetch looks again.
 pub const POLL_MS: usize = 25;
@@ -56,10 +56,10 @@ pub fn client_gone(r: &ngx_http_request_t) -> bool {
 pub fn gone(r: &mut ngx_http_request_t) -> ngx::ffi::ngx_int_t {
     // SAFETY: the live request's connection and its log.
     let c = unsafe { &mut *r.connection };
-    ngx_log_error!(
-        NGX_LOG_INFO,
+    log!(
+        INFO,
         c.log,
-        "jwt_peer_auth: client closed the connection while its request waited for keys"
+        "client closed the connection while its request waited for keys"
     );
     c.set_error(1);
     NGX_HTTP_CLIENT_CLOSED_REQUEST as _

@@ -17,15 +17,15 @@ use ngx::core::{Buffer, Status};
 use ngx::ffi::{
     ngx_chain_t, ngx_http_finalize_request, ngx_http_read_client_request_body, ngx_http_request_t, ngx_int_t,
     NGX_HTTP_DELETE, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_POST,
-    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_LOG_NOTICE,
+    NGX_HTTP_SPECIAL_RESPONSE,
 };
 use ngx::http::{HttpModuleMainConf, Request};
-use ngx::ngx_log_error;
 
 use jwt_peer_auth_core::journal::Record;
 
 use super::list::{Full, List};
 use super::Revocation;
+use crate::log::log;
 use crate::{glue, JwtPeerAuthModule};
 
 const SERVER_ERROR: ngx_int_t = NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
@@ -97,10 +97,10 @@ fn listing(request: &mut Request, rev: &Revocation, list: &List, now: i64) -> Ve
                 return e;
             }
             Err(why) => {
-                ngx_log_error!(
-                    NGX_LOG_ERR,
+                log!(
+                    ERR,
                     request.log(),
-                    "jwt_peer_auth: revocation: {why}: the zone's list is answered"
+                    "revocation: {why}: the zone's list is answered"
                 );
             }
         }
@@ -188,10 +188,10 @@ fn post(request: &mut Request) -> ngx_int_t {
     let added = match list.add(&add.name, &add.value, expires, now) {
         Ok(a) => a,
         Err(Full) => {
-            ngx_log_error!(
-                NGX_LOG_ERR,
+            log!(
+                ERR,
                 request.log(),
-                "jwt_peer_auth: revocation zone \"{}\" is full ({} entries): \"{}\" \"{}\" not added",
+                "revocation zone \"{}\" is full ({} entries): \"{}\" \"{}\" not added",
                 rev.zone_name,
                 list.len(),
                 add.name,
@@ -216,10 +216,10 @@ fn post(request: &mut Request) -> ngx_int_t {
         list.undo_add(&add.name, &add.value, &added);
         return error(request, 500, &why);
     }
-    ngx_log_error!(
-        NGX_LOG_NOTICE,
+    log!(
+        NOTICE,
         request.log(),
-        "jwt_peer_auth: revocation: {} {} \"{}\" until {}",
+        "revocation: {} {} \"{}\" until {}",
         if added.created { "added" } else { "extended" },
         add.name,
         printable(&add.value, 64),
@@ -256,10 +256,10 @@ fn delete(
         let _ = list.add(name, value, expires, now);
         return error(request, 500, &why);
     }
-    ngx_log_error!(
-        NGX_LOG_NOTICE,
+    log!(
+        NOTICE,
         request.log(),
-        "jwt_peer_auth: revocation: removed {name} \"{}\"",
+        "revocation: removed {name} \"{}\"",
         printable(value, 64)
     );
     let entry = revocation::Entry {
@@ -280,7 +280,7 @@ fn persist(request: &mut Request, rev: &Revocation, record: &Record, now: i64) -
             "cannot write the state file \"{path}\": {}",
             glue::io_error_text(&e)
         );
-        ngx_log_error!(NGX_LOG_ERR, request.log(), "jwt_peer_auth: revocation: {why}");
+        log!(ERR, request.log(), "revocation: {why}");
         format!("{why}: nothing was changed")
     })
 }

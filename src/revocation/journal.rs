@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use jwt_peer_auth_core::journal::{self, Fold};
 use ngx::ffi::NGX_LOG_ERR;
-use ngx::ngx_log_error;
 
 use super::list::{List, Mark};
 use super::state;
+use crate::log::log;
 
 /// How often a worker looks at the journal, at most.
 pub const SYNC_MS: u64 = 200;
@@ -54,7 +54,7 @@ fn report_once(level: u32, why: String) {
         true
     });
     if fresh {
-        ngx_log_error!(level as usize, log(), "jwt_peer_auth: revocation: {why}");
+        log!(@ level as usize, log(), "revocation: {why}");
     }
 }
 
@@ -152,17 +152,17 @@ fn step(list: &List, path: &str) {
     }
     BEHIND.store(to.applied < file.applied, Ordering::Relaxed);
     for (at, why) in damage.iter().take(8) {
-        ngx_log_error!(
-            NGX_LOG_ERR as usize,
+        log!(
+            ERR,
             log(),
-            "jwt_peer_auth: revocation: damaged state file \"{path}\" at byte {at}: {why}: the line is skipped"
+            "revocation: damaged state file \"{path}\" at byte {at}: {why}: the line is skipped"
         );
     }
     if damage.len() > 8 {
-        ngx_log_error!(
-            NGX_LOG_ERR as usize,
+        log!(
+            ERR,
             log(),
-            "jwt_peer_auth: revocation: damaged state file \"{path}\": {} more damaged lines skipped",
+            "revocation: damaged state file \"{path}\": {} more damaged lines skipped",
             damage.len() - 8
         );
     }
@@ -171,10 +171,10 @@ fn step(list: &List, path: &str) {
     list.applied(cur, to);
     if full > 0 {
         let zone = list.conf.map_or("", |c| c.zone_name.as_str());
-        ngx_log_error!(
-            NGX_LOG_ERR as usize,
+        log!(
+            ERR,
             log(),
-            "jwt_peer_auth: revocation zone \"{zone}\" is full: {full} entries of the state file were not applied"
+            "revocation zone \"{zone}\" is full: {full} entries of the state file were not applied"
         );
     }
     if file.applied > COMPACT_MIN && file.applied > COMPACT_FACTOR * LINE_ESTIMATE * list.len().max(1) {

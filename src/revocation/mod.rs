@@ -10,8 +10,10 @@
 //!   compacted).
 //! - [`journal`]: each worker follows the journal into its zone.
 //! - [`api`]: the `jwt_peer_auth_revocation_api` content handler.
+//! - [`config`]: the revocation directives.
 
 pub mod api;
+pub mod config;
 pub mod journal;
 pub mod list;
 pub mod state;

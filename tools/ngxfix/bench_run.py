@@ -77,6 +77,22 @@ http {
         # (f)
         location = /f { jwt_peer_auth "bench"; jwt_peer_auth_key_request /_jwks; alias {{www}}/hello.txt; }
         location = /_jwks { internal; default_type application/json; alias {{keys}}/jwks.json; }
+        # (k), (kc): keys from jwt_peer_auth_key_request, bound to the tokens' issuer
+        location = /k {
+            jwt_peer_auth "bench";
+            jwt_peer_auth_key_request /_jwks issuer=https://bench.example/;
+            alias {{www}}/hello.txt;
+        }
+        # (o), (oc): the same keys found through jwt_peer_auth_discovery: the document, then the
+        # key set from the jwks_uri it names ($jwt_peer_auth_jwks_uri, forwarded over loopback)
+        location = /o {
+            jwt_peer_auth "bench";
+            jwt_peer_auth_discovery /_oidc /_oidc_jwks issuer=https://bench.example/;
+            alias {{www}}/hello.txt;
+        }
+        location = /_oidc { internal; default_type application/json; alias {{work}}/oidc.json; }
+        location = /_oidc_jwks { internal; proxy_pass http://127.0.0.1:{{port}}/jwks-by-uri?u=$jwt_peer_auth_jwks_uri; }
+        location = /jwks-by-uri { default_type application/json; alias {{keys}}/jwks.json; }
     }
 }
 """
@@ -119,7 +135,8 @@ def run():
     load_before = wrk.loadavg()
     results = f"{ROOT}/bench/results/latest.md"
     with Run("bench", keep=("keys", "client.pem", "tokens.txt", "tokens-ps256.txt", "tokens-es256.txt",
-                            "tokens-es384.txt", "tokens-eddsa.txt", "tokens-bad.txt", "jwthenticator")) as r:
+                            "tokens-es384.txt", "tokens-eddsa.txt", "tokens-bad.txt", "tokens-iss.txt",
+                            "jwthenticator")) as r:
         port = r.port("BENCH_PORT", 18480)
         jwth_port = r.port()
         if not os.path.exists(f"{r.keys.path}/jwks-algs.json"):   # older key directories
@@ -141,6 +158,13 @@ def run():
                  "c-eddsa": ("tokens-eddsa.txt", "ed"), "h": ("tokens-bad.txt", "rsa", "--corrupt")}
         first = {id: mint_pool(r, f"{r.work}/{p[0]}", ntokens, *p[1:]) for id, p in pools.items()
                  if not only or id in only}
+        # (kc), (oc): distinct tokens of the issuer the two fetched sources are bound to.
+        iss_pool = f"{r.work}/tokens-iss.txt"
+        if not only or {"kc", "oc"} & only:
+            first["iss"] = mint_pool(r, iss_pool, ntokens, "rsa", "--claims", '{"iss":"https://bench.example/"}')
+        with open(f"{r.work}/oidc.json", "w") as f:
+            json.dump({"issuer": "https://bench.example/", "jwks_uri": "https://bench.example/jwks",
+                       "token_endpoint": "https://bench.example/token"}, f)
 
         say(f"starting JWThenticator on 127.0.0.1:{jwth_port}")
         jlog = open(f"{r.work}/logs/jwthenticator.log", "w")
@@ -257,6 +281,15 @@ def run():
                 time_verify("dp", k.sign("ec"))
             scenario("f", "jwt_peer_auth, keys from jwt_peer_auth_key_request", "/f", "2xx", token,
                      [*st, *auth(token), f"{base}/f"])
+            scenario("k", "as (i), keys from jwt_peer_auth_key_request issuer=", "/k", "2xx", iss_token,
+                     [*st, *auth(iss_token), f"{base}/k"])
+            scenario("o", "as (k), keys found through jwt_peer_auth_discovery", "/o", "2xx", iss_token,
+                     [*st, *auth(iss_token), f"{base}/o"])
+            iss_tok = lambda path: ["-s", "bench/tokens.lua", f"{base}/{path}", "--", iss_pool, str(threads)]  # noqa: E731
+            # The second pair in the other order: a load that rises or falls during the run
+            # favours neither kind of source.
+            scenario("oc", f"as (o), {ntokens} distinct tokens", "/o", "2xx", first.get("iss"), iss_tok("o"))
+            scenario("kc", f"as (k), {ntokens} distinct tokens", "/k", "2xx", first.get("iss"), iss_tok("k"))
             scenario("g", "jwt_peer_auth, JWKS file, one reused certificate-bound token", "/g", "2xx", bound,
                      [*st, *auth(bound), "-H", f"X-Client-Cert: {cert_header}", f"{base}/g"],
                      headers={"X-Client-Cert": cert_header})
@@ -307,7 +340,7 @@ def run():
             L.append(f"| {i} | {w['desc']} | {w['rps']} | {w['cpu']} | {w['others']} | {w['p50']} | {w['p99']} | {w['statuses']} | {w['verdict']} |")
         L += ["", "X/Y: X's req/s over Y's, and Y's worker CPU per request over X's (both below 1 when X",
               "costs more; the CPU ratio is the steadier one).", "", "| ratio | req/s | worker CPU |", "|---|--:|--:|"]
-        for q in "b/a c/a d/a d/b h/a f/a g/b r/b p/b i/b b/e".split():
+        for q in "b/a c/a d/a d/b h/a f/a g/b r/b p/b i/b o/k oc/kc b/e".split():
             x, y = q.split("/")
             L.append(f"| {q} | {ratio(x, y)} | {cpu_ratio(x, y)} |")
         L += ["", "Per algorithm, distinct tokens (no cache hits): worker CPU per request next to the raw cost",

@@ -428,6 +428,21 @@ fn key_sources_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
                 )?;
             }
         }
+        if let Some(d) = &src.discovery {
+            if !d.jwks_uri.is_empty() {
+                write!(p, "<br>jwks_uri <code>{}</code>", Esc(&d.jwks_uri))?;
+            }
+            if !d.last_error.is_empty() {
+                write!(p, "<br>last discovery error: {}", Esc(&d.last_error))?;
+                if d.last_error_at > 0 {
+                    write!(
+                        p,
+                        " <span class=\"dim\">{} ago</span>",
+                        Dur(now - d.last_error_at)
+                    )?;
+                }
+            }
+        }
         write!(
             p,
             "</td><td>{}</td><td class=\"num\">{} / {}",
@@ -518,6 +533,26 @@ mod tests {
     use super::*;
     use crate::status::fixtures::*;
     use crate::status::{Counts, Revocations};
+
+    #[test]
+    fn discovery_shown_escaped() {
+        let mut d = fetched("/_oidc_jwks", 10);
+        d.discovery = Some(crate::status::DiscoveryView {
+            jwks_uri: "https://idp.example/<script>".into(),
+            last_error: "issuer mismatch: \"<b>\"".into(),
+            last_error_at: NOW - 3,
+        });
+        let html = page(vec![d]);
+        assert!(
+            html.contains("jwks_uri <code>https://idp.example/&lt;script&gt;</code>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("last discovery error: issuer mismatch: &quot;&lt;b&gt;&quot;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>") && !html.contains("<b>"));
+    }
 
     #[test]
     fn summary_says_what_is_wrong() {

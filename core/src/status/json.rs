@@ -87,7 +87,17 @@ fn write_json(s: &mut Page, snap: &Snapshot) -> fmt::Result {
             }
             write!(s, "{}", JsonStr(kid))?;
         }
-        s.write_str("]}")?;
+        s.write_char(']')?;
+        if let Some(d) = &src.discovery {
+            write!(
+                s,
+                ",\"discovery\":{{\"jwks_uri\":{},\"last_error\":{},\"last_error_age_seconds\":{}}}",
+                JsonStr(&d.jwks_uri),
+                JsonStr(&d.last_error),
+                OrNull((d.last_error_at > 0).then(|| now - d.last_error_at)),
+            )?;
+        }
+        s.write_char('}')?;
     }
     s.write_char(']')?;
     if let Some(rev) = &snap.revocation {
@@ -130,6 +140,27 @@ mod tests {
             let back: String = serde_json::from_str(&j(s)).unwrap();
             assert_eq!(back, s);
         }
+    }
+
+    #[test]
+    fn discovery_member_only_for_discovery_sources() {
+        let mut d = fetched("/_oidc_jwks (discovery /_oidc)", 10);
+        d.discovery = Some(crate::status::DiscoveryView {
+            jwks_uri: "https://idp.example/jwks\"x".into(),
+            last_error: "discovery document refused: issuer mismatch".into(),
+            last_error_at: NOW - 7,
+        });
+        let snap = Snapshot {
+            now: NOW,
+            sources: vec![d, fetched("/_jwks", 10)],
+            ..Snapshot::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&render_json(&snap).unwrap()).unwrap();
+        let d = &v["key_sources"][0]["discovery"];
+        assert_eq!(d["jwks_uri"], "https://idp.example/jwks\"x");
+        assert_eq!(d["last_error"], "discovery document refused: issuer mismatch");
+        assert_eq!(d["last_error_age_seconds"], 7);
+        assert!(v["key_sources"][1].get("discovery").is_none());
     }
 
     #[test]

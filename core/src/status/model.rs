@@ -47,6 +47,19 @@ pub struct Source {
     pub last_result: String,
     /// When (Unix seconds; 0: never).
     pub last_result_at: i64,
+    /// For a `jwt_peer_auth_discovery` source: what its documents said.
+    pub discovery: Option<DiscoveryView>,
+}
+
+/// A discovery source's documents, as read from the shared zone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscoveryView {
+    /// The `jwks_uri` of the last accepted document (empty: none yet).
+    pub jwks_uri: String,
+    /// Why the last refused document was refused (empty: none was).
+    pub last_error: String,
+    /// When (Unix seconds; 0: never).
+    pub last_error_at: i64,
 }
 
 /// Everything the status page shows, read at one moment.

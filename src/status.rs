@@ -77,6 +77,16 @@ fn collect(zone: &Zone, configured: &Sources, revocation: Option<&'static Revoca
         Some(page::Revocations {
             zone: r.zone_name.clone(),
             entries: list.entries(now),
+            feed: crate::revocation::feed::status(r).map(|f| page::FeedState {
+                uri: f.uri,
+                state: f.state.to_owned(),
+                age: f.age,
+                entries: f.entries,
+                fetched: f.fetched,
+                not_modified: f.not_modified,
+                failures: f.failures,
+                error: f.error,
+            }),
         })
     });
     Snapshot {

@@ -51,6 +51,7 @@ pub(super) fn check_policy(
     let lc = job.lc;
     crate::dpop::check::check(r, lc, job.ctx, v, now)?;
     if let Some(names) = lc.revocation_check.as_deref().filter(|n| !n.is_empty()) {
+        crate::revocation::feed::gate(r, lc.revocation_feed_here, job.mc.revocation.as_deref())?;
         check_revocation(job, v, names, now)?;
     }
     if let Some(b) = lc.cert_binding.filter(|b| b.mode != binding::Mode::Off) {

@@ -42,7 +42,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
 }
 
 /// The directives. A new directive is one line here; its handler lives in its feature's file.
-pub static mut COMMANDS: [ngx_command_t; 23] = [
+pub static mut COMMANDS: [ngx_command_t; 24] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -142,6 +142,11 @@ pub static mut COMMANDS: [ngx_command_t; 23] = [
         ngx_string!("jwt_peer_auth_revocation_check"),
         NGX_CONF_1MORE,
         revocation::cmd_revocation_check,
+    ),
+    command(
+        ngx_string!("jwt_peer_auth_revocation_feed"),
+        ngx::ffi::NGX_CONF_TAKE123,
+        crate::revocation::feed_config::cmd_feed,
     ),
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_revocation_api"),

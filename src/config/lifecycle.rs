@@ -59,9 +59,11 @@ fn postconfigure(cf: &mut ngx_conf_t) -> Result<(), String> {
     if let Some(mc) = JwtPeerAuthModule::main_conf_mut(cf) {
         sources::resolve(cf, &mut mc.sources)?;
         revocation::config::check(mc)?;
+        revocation::feed::configure(cf, mc.revocation_feed.take(), mc.revocation.as_deref_mut())?;
         preaccess = mc.preaccess;
     }
     fetch::filters::install();
+    revocation::feed_fetch::install_filters();
     if preaccess {
         phase::install(cf)?;
     }

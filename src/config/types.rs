@@ -32,6 +32,8 @@ pub struct MainConf {
     /// Every name some `jwt_peer_auth_revocation_check` checks: the API refuses entries no
     /// location would ever match (a typo).
     pub revocation_names: Vec<String>,
+    /// `jwt_peer_auth_revocation_feed`, until the http block is parsed.
+    pub revocation_feed: Option<Box<crate::revocation::feed::Feed>>,
     /// Some enabled location verifies in the preaccess phase (set while merging): only then
     /// is the preaccess handler added.
     pub preaccess: bool,
@@ -61,6 +63,7 @@ impl Default for MainConf {
             revocation: None,
             revocation_used_at: None,
             revocation_names: Vec::new(),
+            revocation_feed: None,
             preaccess: false,
             verify_after_limiters: false,
             dpop_zone: None,
@@ -163,6 +166,8 @@ pub struct LocConf {
     /// `jwt_peer_auth_revocation_check`: the names checked against the revocation list (empty:
     /// `off`).
     pub revocation_check: Option<Vec<String>>,
+    /// `jwt_peer_auth_revocation_feed` applies here: requests start its refreshes.
+    pub revocation_feed_here: bool,
     /// `jwt_peer_auth_phase`.
     pub phase: Option<Phase>,
     /// `jwt_peer_auth_dpop`.
@@ -230,6 +235,7 @@ impl LocConf {
         // `_require`) replaces the inherited list.
         inherit!(self, prev: key_cache, algorithms, leeway, claims, requires, cert_binding, max_age,
             revocation_check, phase, dpop);
+        self.revocation_feed_here |= prev.revocation_feed_here;
         // A shadow check must see every request, also those another access module refuses:
         // it runs before them unless a level says otherwise.
         self.preaccess = match self.phase {

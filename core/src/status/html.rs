@@ -161,6 +161,20 @@ fn revocation_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
         "<section id=\"revocation\">\n<h2>Revocation list <span class=\"tag\">zone {}</span></h2>",
         Esc(&rev.zone)
     )?;
+    if let Some(f) = &rev.feed {
+        writeln!(
+            p,
+            "<p id=\"revocation-feed\">Feed <code>{}</code>: <b>{}</b>, {} entries{}; answers: {} applied, {} not modified, {} failed{}.</p>",
+            Esc(&f.uri),
+            Esc(&f.state),
+            f.entries,
+            f.age.map_or(String::new(), |a| format!(", last success {a}s ago")),
+            f.fetched,
+            f.not_modified,
+            f.failures,
+            f.error.as_deref().map_or(String::new(), |e| format!("; last error: {}", Esc(e)))
+        )?;
+    }
     if n == 0 {
         return p.write_str(
             "<p class=\"dim\" id=\"revocation-count\">No entries: nothing is revoked.</p>\n</section>\n",
@@ -731,17 +745,14 @@ mod tests {
 
     #[test]
     fn revocation_section_lists_entries_escaped() {
-        let entry = |value: &str, left: i64| crate::revocation::Entry {
-            name: "identifier".into(),
-            value: value.into(),
-            expires: NOW + left,
-        };
+        let entry = |value: &str, left: i64| crate::revocation::Entry::new("identifier", value, NOW + left);
         let snap = |entries| Snapshot {
             now: NOW,
             dpop: None,
             revocation: Some(Revocations {
                 zone: "rev<1>".into(),
                 entries,
+                feed: None,
             }),
             ..Snapshot::default()
         };

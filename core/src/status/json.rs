@@ -103,10 +103,25 @@ fn write_json(s: &mut Page, snap: &Snapshot) -> fmt::Result {
     if let Some(rev) = &snap.revocation {
         write!(
             s,
-            ",\"revocation\":{{\"zone\":{},\"entries\":{}}}",
+            ",\"revocation\":{{\"zone\":{},\"entries\":{}",
             JsonStr(&rev.zone),
             rev.entries.len()
         )?;
+        if let Some(f) = &rev.feed {
+            write!(
+                s,
+                ",\"feed\":{{\"uri\":{},\"state\":{},\"age\":{},\"entries\":{},\"fetched\":{},\"not_modified\":{},\"failures\":{},\"error\":{}}}",
+                JsonStr(&f.uri),
+                JsonStr(&f.state),
+                f.age.map_or("null".to_owned(), |a| a.to_string()),
+                f.entries,
+                f.fetched,
+                f.not_modified,
+                f.failures,
+                f.error.as_deref().map_or("null".to_owned(), |e| JsonStr(e).to_string()),
+            )?;
+        }
+        s.write_char('}')?;
     }
     if let Some(d) = &snap.dpop {
         write!(
@@ -175,6 +190,7 @@ mod tests {
             revocation: Some(Revocations {
                 zone: "rev\"z".into(),
                 entries: vec![],
+                feed: None,
             }),
             ..Snapshot::default()
         };

@@ -97,6 +97,24 @@ pub struct Revocations {
     pub zone: String,
     /// The entries that have not expired, sorted by name and value.
     pub entries: Vec<crate::revocation::Entry>,
+    /// The revocation feed the list follows, if any.
+    pub feed: Option<FeedState>,
+}
+
+/// A revocation feed's state (`jwt_peer_auth_revocation_feed`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedState {
+    pub uri: String,
+    /// `fresh`, `waiting` (no answer yet) or `stale` (refusing).
+    pub state: String,
+    /// Seconds since the last successful fetch.
+    pub age: Option<u64>,
+    pub entries: u64,
+    /// Answers: `200` applied, `304`, failures.
+    pub fetched: u64,
+    pub not_modified: u64,
+    pub failures: u64,
+    pub error: Option<String>,
 }
 
 /// A key source's state in plain words.

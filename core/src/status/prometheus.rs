@@ -269,6 +269,7 @@ mod tests {
             revocation: Some(Revocations {
                 zone: "z\"\n".into(),
                 entries: vec![],
+                feed: None,
             }),
             ..Snapshot::default()
         })

@@ -13,6 +13,7 @@
 //!   --header JSON      use this exact header JSON instead
 //!   --claims JSON      merged over the defaults (sub, identifier, iat, exp)
 //!   --exp SECS         exp = now + SECS (may be negative); --no-exp leaves it out
+//!   --no-iat           leaves iat out
 //!   --nbf SECS         nbf = now + SECS
 //!   --secret-file F    HMAC with the bytes of F as secret (forging tests)
 //!   --unsigned         empty signature
@@ -233,6 +234,9 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
             }
             "--no-exp" => {
                 o.claims.remove("exp");
+            }
+            "--no-iat" => {
+                o.claims.remove("iat");
             }
             "--nbf" => {
                 let s = secs(val()?)?;

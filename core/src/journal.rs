@@ -16,9 +16,11 @@
 //! - Damage is per line: a line that is not valid JSON, too long ([`MAX_LINE`]) or not a
 //!   record this version knows is reported and skipped; the lines before and after it still
 //!   count. A last line without its newline is not read yet (an append may be under way).
-//! - Later kinds of entries (an `issued_before` entry, entries of a feed) are new members or
-//!   new `op`s of the same format: a version that does not know them skips that record and says
-//!   so, the rest of the journal still applies.
+//! - An `issued_before` entry is an `add` with one more member,
+//!   `{"op":"add",...,"expires":E,"issued_before":T}`: only tokens issued before `T` are
+//!   refused. A version that does not know a member or an `op` (0.1.0 before `issued_before`
+//!   did not) reports the record as damaged ("unknown member ... (a later version's record?)")
+//!   and skips it; the rest of the journal still applies. Plain entries keep the old form.
 //! - Compaction writes the folded journal ([`compact`]) to a new file and renames it over the
 //!   old one: the file is never partial.
 
@@ -28,7 +30,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::json;
-use crate::revocation::{self, check_name, check_value, Entry};
+use crate::revocation::{self, check_issued_before, check_name, check_value, Entry, ALL};
 
 /// The header line of a version 2 journal (with its newline).
 pub const HEADER: &str = "{\"jwt_peer_auth_revocation\":2}\n";
@@ -56,11 +58,15 @@ impl Record {
             Record::Add(e) => {
                 let _ = write!(
                     s,
-                    "{{\"op\":\"add\",\"name\":{},\"value\":{},\"expires\":{}}}",
+                    "{{\"op\":\"add\",\"name\":{},\"value\":{},\"expires\":{}",
                     Value::String(e.name.clone()),
                     Value::String(e.value.clone()),
                     e.expires
                 );
+                if let Some(t) = e.issued_before {
+                    let _ = write!(s, ",\"issued_before\":{t}");
+                }
+                s.push('}');
             }
             Record::Del { name, value, at } => {
                 let _ = write!(
@@ -109,11 +115,12 @@ pub fn parse_record(line: &[u8]) -> Result<Record, String> {
     let op = string("op")?;
     let (known, rec): (&[&str], _) = match op.as_str() {
         "add" => (
-            &["op", "name", "value", "expires"],
+            &["op", "name", "value", "expires", "issued_before"],
             Record::Add(Entry {
                 name: string("name")?,
                 value: string("value")?,
                 expires: int("expires")?,
+                issued_before: obj.get("issued_before").map(check_issued_before).transpose()?,
             }),
         ),
         "del" => (
@@ -178,11 +185,7 @@ fn parse_plain(line: &[u8]) -> Option<Record> {
     let n = if neg { -n } else { n };
     let (name, value) = (name.to_owned(), value.to_owned());
     Some(if add {
-        Record::Add(Entry {
-            name,
-            value,
-            expires: n,
-        })
+        Record::Add(Entry::new(name, value, n))
     } else {
         Record::Del { name, value, at: n }
     })
@@ -243,14 +246,50 @@ pub fn has_header(head: &[u8]) -> bool {
     head.is_empty() || head.starts_with(HEADER.as_bytes()) || HEADER.as_bytes().starts_with(head)
 }
 
+/// How long an entry is listed and which tokens it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Until {
+    /// Unix time after which the entry no longer counts.
+    pub expires: i64,
+    /// Tokens issued before this are refused ([`ALL`]: every token).
+    pub before: i64,
+}
+
+impl Until {
+    pub fn of(e: &Entry) -> Until {
+        Until {
+            expires: e.expires,
+            before: e.before(),
+        }
+    }
+
+    /// Both: the later expiry and the later `issued_before` (an add never weakens an entry).
+    pub fn merge(self, other: Until) -> Until {
+        Until {
+            expires: self.expires.max(other.expires),
+            before: self.before.max(other.before),
+        }
+    }
+
+    /// The entry of `name` and `value` listed so.
+    pub fn entry(self, name: &str, value: &str) -> Entry {
+        Entry {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            expires: self.expires,
+            issued_before: (self.before != ALL).then_some(self.before),
+        }
+    }
+}
+
 /// The net effect of a run of records on one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Net {
-    /// Listed until at least this (only adds): the entry's expiry becomes the later of its own
-    /// and this one.
-    Extend(i64),
-    /// Removed, then added: listed until exactly this.
-    Set(i64),
+    /// Listed at least so (only adds): the entry becomes the [`Until::merge`] of its own and
+    /// this one.
+    Extend(Until),
+    /// Removed, then added: listed exactly so.
+    Set(Until),
     /// Removed (last at this time).
     Removed(i64),
 }
@@ -267,7 +306,10 @@ pub struct Fold {
 impl Fold {
     pub fn push(&mut self, r: Record) {
         let (key, next) = match r {
-            Record::Add(e) => ((e.name, e.value), Net::Extend(e.expires)),
+            Record::Add(e) => {
+                let u = Until::of(&e);
+                ((e.name, e.value), Net::Extend(u))
+            }
             Record::Del { name, value, at } => ((name, value), Net::Removed(at)),
         };
         match self.index.get(&key) {
@@ -275,8 +317,8 @@ impl Fold {
                 let slot = &mut self.items[i].1;
                 *slot = match (*slot, next) {
                     (_, Net::Removed(at)) => Net::Removed(at),
-                    (Net::Extend(a), Net::Extend(b)) => Net::Extend(a.max(b)),
-                    (Net::Set(a), Net::Extend(b)) => Net::Set(a.max(b)),
+                    (Net::Extend(a), Net::Extend(b)) => Net::Extend(a.merge(b)),
+                    (Net::Set(a), Net::Extend(b)) => Net::Set(a.merge(b)),
                     (Net::Removed(_), Net::Extend(b)) => Net::Set(b),
                     (_, Net::Set(_)) => unreachable!("a record is never Set"),
                 };
@@ -301,11 +343,7 @@ impl Fold {
         self.items
             .iter()
             .filter_map(|((n, v), net)| match *net {
-                Net::Extend(e) | Net::Set(e) if e > now => Some(Entry {
-                    name: n.clone(),
-                    value: v.clone(),
-                    expires: e,
-                }),
+                Net::Extend(u) | Net::Set(u) if u.expires > now => Some(u.entry(n, v)),
                 _ => None,
             })
             .collect()
@@ -343,11 +381,7 @@ pub fn compact(fold: &Fold, now: i64) -> String {
     let mut s = String::from(HEADER);
     for ((name, value), net) in &fold.items {
         let r = match *net {
-            Net::Extend(e) | Net::Set(e) if e > now => Record::Add(Entry {
-                name: name.clone(),
-                value: value.clone(),
-                expires: e,
-            }),
+            Net::Extend(u) | Net::Set(u) if u.expires > now => Record::Add(u.entry(name, value)),
             Net::Removed(at) if at > now - KEEP_REMOVALS => Record::Del {
                 name: name.clone(),
                 value: value.clone(),
@@ -365,10 +399,20 @@ mod tests {
     use super::*;
 
     fn add(v: &str, e: i64) -> Record {
+        Record::Add(Entry::new("sub", v, e))
+    }
+
+    fn add_before(v: &str, e: i64, t: i64) -> Record {
         Record::Add(Entry {
-            name: "sub".into(),
-            value: v.into(),
+            issued_before: Some(t),
+            ..Entry::new("sub", v, e)
+        })
+    }
+
+    fn ext(e: i64) -> Net {
+        Net::Extend(Until {
             expires: e,
+            before: ALL,
         })
     }
 
@@ -421,9 +465,8 @@ mod tests {
         text.push_str(&add("a", 100).render());
         text.push_str("garbage\n");
         text.push_str(&format!("{}\n", "x".repeat(MAX_LINE + 1)));
-        text.push_str(
-            "{\"op\":\"add\",\"name\":\"sub\",\"value\":\"z\",\"expires\":9,\"issued_before\":3}\n",
-        );
+        // A member of a later version (as 0.1.0 before issued_before read an issued_before add).
+        text.push_str("{\"op\":\"add\",\"name\":\"sub\",\"value\":\"z\",\"expires\":9,\"origin\":3}\n");
         text.push_str("{\"op\":\"feed\"}\n");
         text.push_str(&del("a", 50).render());
         text.push_str(&add("b", 100).render());
@@ -431,7 +474,9 @@ mod tests {
         let c = parse_chunk(text.as_bytes(), 0);
         assert_eq!(c.records, [add("a", 100), del("a", 50), add("b", 100)]);
         assert_eq!(c.damage.len(), 4, "{:?}", c.damage);
-        assert!(c.damage[2].1.contains("issued_before"));
+        assert!(c.damage[2]
+            .1
+            .contains("unknown member \"origin\" (a later version"));
         // The partial last line is left for later.
         assert_eq!(c.consumed, text.rfind('\n').unwrap() + 1);
         // Read from the middle: offsets are the file's.
@@ -470,8 +515,14 @@ mod tests {
         assert_eq!(
             net,
             [
-                ("a", Net::Extend(30)),
-                ("b", Net::Set(5)),
+                ("a", ext(30)),
+                (
+                    "b",
+                    Net::Set(Until {
+                        expires: 5,
+                        before: ALL
+                    })
+                ),
                 ("c", Net::Removed(2)),
                 ("d", Net::Removed(3))
             ]
@@ -486,12 +537,67 @@ mod tests {
     }
 
     #[test]
+    fn issued_before_records() {
+        let r = add_before("peer-7", 99, 50);
+        let line = r.render();
+        assert_eq!(
+            line,
+            "{\"op\":\"add\",\"name\":\"sub\",\"value\":\"peer-7\",\"expires\":99,\"issued_before\":50}\n"
+        );
+        // Not the plain form: the JSON parser reads it.
+        assert_eq!(parse_plain(line.trim_end().as_bytes()), None);
+        assert_eq!(parse_record(line.trim_end().as_bytes()).unwrap(), r);
+        for bad in [
+            r#"{"op":"add","name":"sub","value":"a","expires":9,"issued_before":0}"#,
+            r#"{"op":"add","name":"sub","value":"a","expires":9,"issued_before":"5"}"#,
+            r#"{"op":"add","name":"sub","value":"a","expires":9,"issued_before":1.5}"#,
+            r#"{"op":"add","name":"sub","value":"a","expires":9,"issued_before":99999999999999}"#,
+        ] {
+            assert!(parse_record(bad.as_bytes()).is_err(), "{bad}");
+        }
+        // Folding: an add never weakens an entry (later expiry, later issued_before; a plain
+        // entry refuses every token); a removal then an add sets it exactly.
+        let mut f = Fold::default();
+        for r in [
+            add_before("a", 10, 5),
+            add_before("a", 8, 7),
+            add_before("b", 10, 5),
+            add("b", 3),
+            add("c", 10),
+            del("c", 1),
+            add_before("c", 4, 2),
+        ] {
+            f.push(r);
+        }
+        let net: Vec<_> = f.items.iter().map(|(_, n)| *n).collect();
+        assert_eq!(
+            net,
+            [
+                Net::Extend(Until {
+                    expires: 10,
+                    before: 7
+                }),
+                Net::Extend(Until {
+                    expires: 10,
+                    before: ALL
+                }),
+                Net::Set(Until {
+                    expires: 4,
+                    before: 2
+                }),
+            ]
+        );
+        let text = compact(&f, 0);
+        let (g, _, damage) = read_all(text.as_bytes(), 0).unwrap();
+        assert!(damage.is_empty());
+        assert_eq!(g.entries(0), f.entries(0));
+        assert_eq!(g.entries(0)[0].issued_before, Some(7));
+        assert_eq!(g.entries(0)[1].issued_before, None);
+    }
+
+    #[test]
     fn version_1_is_read() {
-        let v1 = revocation::render_state(&[Entry {
-            name: "identifier".into(),
-            value: "p".into(),
-            expires: 50,
-        }]);
+        let v1 = revocation::render_state(&[Entry::new("identifier", "p", 50)]);
         let (f, n, _) = read_all(v1.as_bytes(), 10).unwrap();
         assert_eq!((f.entries(10).len(), n), (1, v1.len()));
         assert!(read_all(&v1.as_bytes()[..v1.len() - 5], 10).is_err());

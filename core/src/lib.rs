@@ -14,7 +14,9 @@
 //! - [`discovery`]: OpenID Connect discovery documents: the issuer and `jwks_uri` checks.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
+//! - [`dpop`]: DPoP proofs (RFC 9449): proof checks, `cnf.jkt`, the replay cache, nonces.
 //! - [`revocation`]: revocation entries, the revocation API's input and the state file.
+//! - [`feed`]: the revocation feed document and the difference between two feeds.
 //! - [`status`]: the status page: its model and its views (HTML, JSON, Prometheus).
 //! - [`enforcement`]: which refusals are answered (`optional`, `shadow`).
 //! - [`cache`]: the bounded per-worker cache keyed by a token's SHA-256 ([`digest::token`]).
@@ -32,7 +34,9 @@ pub mod challenge;
 pub mod conffile;
 pub mod digest;
 pub mod discovery;
+pub mod dpop;
 pub mod enforcement;
+pub mod feed;
 pub mod freshness;
 pub mod journal;
 pub mod json;

@@ -23,6 +23,9 @@ pub const MAX_TTL: u64 = 366 * 24 * 3600;
 pub const MAX_BODY: usize = 4096;
 /// The name that lists a JOSE header `kid` instead of a claim.
 pub const HEADER_KID: &str = "header.kid";
+/// The name that lists a DPoP key thumbprint: the token's `cnf.jkt` (RFC 9449 §6.1), not a
+/// top-level claim of that name.
+pub const CNF_JKT: &str = "cnf.jkt";
 /// Room for a lookup key: name, a NUL, value.
 pub const KEY_LEN: usize = MAX_NAME + 1 + MAX_VALUE;
 
@@ -33,6 +36,49 @@ pub struct Entry {
     pub value: String,
     /// Unix time after which the entry no longer counts.
     pub expires: i64,
+    /// Only tokens issued before this Unix time (`iat`) are refused (a token without `iat`
+    /// too); `None`: every token with the value.
+    pub issued_before: Option<i64>,
+}
+
+/// The `issued_before` of an entry that refuses every token with its value.
+pub const ALL: i64 = i64::MAX;
+/// Latest time accepted for `issued_before` (9999-12-31): keeps the arithmetic of callers away
+/// from overflow and [`ALL`].
+pub const MAX_TIME: i64 = 253_402_300_799;
+
+impl Entry {
+    /// A plain entry: every token with the value until `expires`.
+    pub fn new(name: impl Into<String>, value: impl Into<String>, expires: i64) -> Entry {
+        Entry {
+            name: name.into(),
+            value: value.into(),
+            expires,
+            issued_before: None,
+        }
+    }
+
+    /// `issued_before`, with [`ALL`] for a plain entry.
+    pub fn before(&self) -> i64 {
+        self.issued_before.unwrap_or(ALL)
+    }
+}
+
+/// Whether an entry with `before` (its `issued_before`, [`ALL`] for a plain entry) refuses a
+/// token issued at `iat`: a plain entry refuses every token; an `issued_before` entry the
+/// tokens issued before it and those without `iat` (their age is unknown).
+pub fn refuses(before: i64, iat: Option<i64>) -> bool {
+    before == ALL || iat.is_none_or(|t| t < before)
+}
+
+/// Checks an `issued_before` time: a whole number of seconds, 1 to [`MAX_TIME`].
+pub fn check_issued_before(v: &Value) -> Result<i64, String> {
+    match v.as_i64() {
+        Some(t) if (1..=MAX_TIME).contains(&t) => Ok(t),
+        _ => Err(format!(
+            "\"issued_before\" must be a Unix time in whole seconds (1 to {MAX_TIME})"
+        )),
+    }
 }
 
 /// Checks an entry name: `header.kid`, or a top-level claim name of printable ASCII without
@@ -124,10 +170,13 @@ pub struct Add {
     pub name: String,
     pub value: String,
     pub ttl: u64,
+    /// `issued_before`: only tokens issued before this time are refused.
+    pub issued_before: Option<i64>,
 }
 
 /// Parses a `POST` body: a JSON object with `name` and `value` (strings; a numeric `value` is
-/// taken as its JSON text) and an optional `ttl` (a time string or a number of seconds).
+/// taken as its JSON text), an optional `ttl` (a time string or a number of seconds) and an
+/// optional `issued_before` (a Unix time: only tokens issued before it are refused).
 /// Anything else is refused with what is wrong.
 pub fn parse_add(body: &[u8], default_ttl: u64) -> Result<Add, String> {
     if body.len() > MAX_BODY {
@@ -139,10 +188,10 @@ pub fn parse_add(body: &[u8], default_ttl: u64) -> Result<Add, String> {
     })?;
     if let Some(k) = obj
         .keys()
-        .find(|k| !matches!(k.as_str(), "name" | "value" | "ttl"))
+        .find(|k| !matches!(k.as_str(), "name" | "value" | "ttl" | "issued_before"))
     {
         return Err(format!(
-            "unknown member \"{}\": \"name\", \"value\" and \"ttl\" are expected",
+            "unknown member \"{}\": \"name\", \"value\", \"ttl\" and \"issued_before\" are expected",
             crate::jwk::printable(k, 32)
         ));
     }
@@ -170,7 +219,13 @@ pub fn parse_add(body: &[u8], default_ttl: u64) -> Result<Add, String> {
         },
         Some(_) => return Err("\"ttl\" must be a string like \"25h\" or a number of seconds".to_owned()),
     };
-    Ok(Add { name, value, ttl })
+    let issued_before = obj.get("issued_before").map(check_issued_before).transpose()?;
+    Ok(Add {
+        name,
+        value,
+        ttl,
+        issued_before,
+    })
 }
 
 /// Parses the query of a `DELETE`: exactly one `name` and one `value`, percent-encoded (`+` is
@@ -253,12 +308,19 @@ pub fn split_key(key: &[u8]) -> Option<(&str, &str)> {
 /// Calls `f` with every value of `name` in a verified token that an entry could list: for
 /// `header.kid`, the token's `kid` and the `kid` of the key that verified it (a token that
 /// names no `kid`, or another one, cannot slip past a revoked key); a string or integer claim;
-/// each string or integer element of an array claim. Stops at the first `true` and returns it.
+/// each string or integer element of an array claim; for `cnf.jkt`, the token's DPoP key
+/// thumbprint. Stops at the first `true` and returns it.
 /// Allocates at most the value of `name` (for a token from the cache, whose claims are read
 /// one at a time from the text).
 pub fn any_value(v: &Verified, name: &str, mut f: impl FnMut(&str) -> bool) -> bool {
     if name == HEADER_KID {
         return v.kid().is_some_and(&mut f) || v.key_kid.as_deref().is_some_and(f);
+    }
+    if name == CNF_JKT {
+        return match v.claim("cnf").as_deref() {
+            Some(Value::Object(cnf)) => cnf.get("jkt").and_then(Value::as_str).is_some_and(f),
+            _ => false,
+        };
     }
     match v.claim(name).as_deref() {
         Some(Value::Array(items)) => items.iter().any(|i| scalar(i, &mut f)),
@@ -316,6 +378,9 @@ fn entry_json(out: &mut String, e: &Entry, now: Option<i64>) {
         Value::String(e.value.clone()),
         e.expires
     );
+    if let Some(t) = e.issued_before {
+        let _ = write!(out, ",\"issued_before\":{t}");
+    }
     if let Some(now) = now {
         let _ = write!(out, ",\"expires_in\":{}", (e.expires - now).max(0));
     }
@@ -411,14 +476,43 @@ pub fn parse_state(text: &[u8], now: i64) -> Result<Vec<Entry>, String> {
         check_name(name).map_err(|m| bad(&m))?;
         check_value(value).map_err(|m| bad(&m))?;
         if expires > now {
-            out.push(Entry {
-                name: name.to_owned(),
-                value: value.to_owned(),
-                expires,
-            });
+            out.push(Entry::new(name, value, expires));
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod cnf_tests {
+    use super::*;
+    use crate::verify::{KeyRef, Times};
+
+    #[test]
+    fn cnf_jkt_names_the_dpop_thumbprint() {
+        let t = Times {
+            exp: 10,
+            nbf: None,
+            iat: None,
+        };
+        let v = |claims: &str| {
+            Verified::from_texts(
+                "{}",
+                claims,
+                crate::Algorithm::RS256,
+                t,
+                KeyRef { set: 0, key: 0 },
+            )
+            .unwrap()
+        };
+        assert!(any_value(&v(r#"{"cnf":{"jkt":"abc"}}"#), CNF_JKT, |s| s == "abc"));
+        assert!(!any_value(&v(r#"{"cnf":{"jkt":"abc"}}"#), CNF_JKT, |s| s == "abd"));
+        assert!(!any_value(&v(r#"{"cnf":"abc"}"#), CNF_JKT, |_| true));
+        assert!(
+            !any_value(&v(r#"{"cnf.jkt":"abc"}"#), CNF_JKT, |_| true),
+            "not a top-level claim"
+        );
+        assert!(check_name(CNF_JKT).is_ok());
+    }
 }
 
 #[cfg(test)]
@@ -476,7 +570,8 @@ mod tests {
             Add {
                 name: "identifier".into(),
                 value: "peer-1".into(),
-                ttl: 7200
+                ttl: 7200,
+                issued_before: None,
             }
         );
         assert_eq!(
@@ -505,6 +600,43 @@ mod tests {
         assert!(err(br#"{"name":"jti","value":"x","value":"y"}"#).contains("repeats"));
         assert!(err(br#"{"name":"header.alg","value":"x"}"#).contains("not supported"));
         assert!(err(&vec![b' '; MAX_BODY + 1]).contains("larger"));
+    }
+
+    #[test]
+    fn issued_before_entries() {
+        let a = parse_add(
+            br#"{"name":"sub","value":"peer-7","issued_before":1767225600}"#,
+            90000,
+        )
+        .unwrap();
+        assert_eq!(a.issued_before, Some(1_767_225_600));
+        for bad in [
+            r#"{"name":"sub","value":"p","issued_before":0}"#,
+            r#"{"name":"sub","value":"p","issued_before":-5}"#,
+            r#"{"name":"sub","value":"p","issued_before":"1767225600"}"#,
+            r#"{"name":"sub","value":"p","issued_before":1.5}"#,
+            r#"{"name":"sub","value":"p","issued_before":99999999999999}"#,
+        ] {
+            assert!(
+                parse_add(bad.as_bytes(), 9)
+                    .unwrap_err()
+                    .contains("issued_before"),
+                "{bad}"
+            );
+        }
+        // A plain entry refuses every token; an issued_before entry the older ones and those
+        // without iat; a token issued at the time itself is newer.
+        assert!(refuses(ALL, Some(i64::MAX - 1)) && refuses(ALL, None));
+        assert!(refuses(100, Some(99)) && refuses(100, None));
+        assert!(!refuses(100, Some(100)) && !refuses(100, Some(5000)));
+        let e = Entry {
+            issued_before: Some(50),
+            ..Entry::new("sub", "p", 200)
+        };
+        assert_eq!(
+            render_entry(&e, 100),
+            "{\"name\":\"sub\",\"value\":\"p\",\"expires\":200,\"issued_before\":50,\"expires_in\":100}\n"
+        );
     }
 
     #[test]
@@ -588,6 +720,7 @@ mod tests {
             }
             assert_eq!(seen, ["peer-1", "42", "a", "b", "e", "k1", "key-k"]);
             assert!(any_value(v, "aud", |s| s == "b"));
+            assert!(!any_value(v, "cnf.jkt", |_| true), "no cnf here");
             assert!(!any_value(v, "aud", |s| s == "c"));
         }
         // A token without a kid header is still matched by the verifying key's kid, also as a
@@ -601,16 +734,8 @@ mod tests {
     #[test]
     fn state_round_trip_and_damage() {
         let entries = vec![
-            Entry {
-                name: "identifier".into(),
-                value: "peer \"1\"".into(),
-                expires: 2000,
-            },
-            Entry {
-                name: "jti".into(),
-                value: "old".into(),
-                expires: 500,
-            },
+            Entry::new("identifier", "peer \"1\"", 2000),
+            Entry::new("jti", "old", 500),
         ];
         let text = render_state(&entries);
         assert_eq!(parse_state(text.as_bytes(), 100).unwrap(), entries);
@@ -633,18 +758,7 @@ mod tests {
 
     #[test]
     fn list_skips_expired() {
-        let entries = vec![
-            Entry {
-                name: "jti".into(),
-                value: "a".into(),
-                expires: 100,
-            },
-            Entry {
-                name: "jti".into(),
-                value: "b".into(),
-                expires: 10,
-            },
-        ];
+        let entries = vec![Entry::new("jti", "a", 100), Entry::new("jti", "b", 10)];
         assert_eq!(
             render_list(&entries, 50),
             "{\"entries\":[{\"name\":\"jti\",\"value\":\"a\",\"expires\":100,\"expires_in\":50}]}\n"

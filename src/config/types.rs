@@ -32,12 +32,17 @@ pub struct MainConf {
     /// Every name some `jwt_peer_auth_revocation_check` checks: the API refuses entries no
     /// location would ever match (a typo).
     pub revocation_names: Vec<String>,
+    /// `jwt_peer_auth_revocation_feed`, until the http block is parsed.
+    pub revocation_feed: Option<Box<crate::revocation::feed::Feed>>,
     /// Some enabled location verifies in the preaccess phase (set while merging): only then
     /// is the preaccess handler added.
     pub preaccess: bool,
     /// The configuration uses `$jwt_peer_auth_unverified_addr`: preaccess locations verify
     /// signatures after `limit_req` and `limit_conn` (set in postconfiguration, [`crate::phase`]).
     pub verify_after_limiters: bool,
+    /// `jwt_peer_auth_dpop_zone` (or the default, when a location uses DPoP).
+    pub dpop_zone: Option<Box<crate::dpop::zone::Replay>>,
+    pub dpop_used: bool,
 }
 
 /// `jwt_peer_auth_claim_set $var name ...` (or `_header_set`): a path of case-sensitive member
@@ -58,8 +63,11 @@ impl Default for MainConf {
             revocation: None,
             revocation_used_at: None,
             revocation_names: Vec::new(),
+            revocation_feed: None,
             preaccess: false,
             verify_after_limiters: false,
+            dpop_zone: None,
+            dpop_used: false,
         }
     }
 }
@@ -158,8 +166,12 @@ pub struct LocConf {
     /// `jwt_peer_auth_revocation_check`: the names checked against the revocation list (empty:
     /// `off`).
     pub revocation_check: Option<Vec<String>>,
+    /// `jwt_peer_auth_revocation_feed` applies here: requests start its refreshes.
+    pub revocation_feed_here: bool,
     /// `jwt_peer_auth_phase`.
     pub phase: Option<Phase>,
+    /// `jwt_peer_auth_dpop`.
+    pub dpop: Option<std::rc::Rc<crate::dpop::config::DpopConf>>,
 
     // Resolved by merge.
     /// Verification runs in the preaccess phase: `jwt_peer_auth_phase preaccess`, or `shadow`
@@ -222,7 +234,8 @@ impl LocConf {
         // Like NGINX's own array directives, a level that sets any `jwt_peer_auth_claim` (or
         // `_require`) replaces the inherited list.
         inherit!(self, prev: key_cache, algorithms, leeway, claims, requires, cert_binding, max_age,
-            revocation_check, phase);
+            revocation_check, phase, dpop);
+        self.revocation_feed_here |= prev.revocation_feed_here;
         // A shadow check must see every request, also those another access module refuses:
         // it runs before them unless a level says otherwise.
         self.preaccess = match self.phase {
@@ -257,6 +270,8 @@ impl LocConf {
             ));
         }
         self.challenges = jwt_peer_auth_core::challenge::table(realm);
+        let realm = realm.clone();
+        crate::dpop::config::merge(self, &realm);
         Ok(())
     }
 }

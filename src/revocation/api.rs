@@ -21,7 +21,7 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModuleMainConf, Request};
 
-use jwt_peer_auth_core::journal::Record;
+use jwt_peer_auth_core::journal::{Record, Until};
 
 use super::list::{Full, List};
 use super::Revocation;
@@ -183,9 +183,15 @@ fn post(request: &mut Request) -> ngx_int_t {
     }
     let now = ngx::ffi::ngx_time();
     let expires = now.saturating_add(add.ttl as i64);
+    let asked = revocation::Entry {
+        name: add.name.clone(),
+        value: add.value.clone(),
+        expires,
+        issued_before: add.issued_before,
+    };
     // Changes other workers made that this zone has not applied yet come first.
     super::journal::follow(&list, true);
-    let added = match list.add(&add.name, &add.value, expires, now) {
+    let added = match list.add(&add.name, &add.value, Until::of(&asked), now, false) {
         Ok(a) => a,
         Err(Full) => {
             log!(
@@ -207,29 +213,24 @@ fn post(request: &mut Request) -> ngx_int_t {
             );
         }
     };
-    let record = Record::Add(revocation::Entry {
-        name: add.name.clone(),
-        value: add.value.clone(),
-        expires,
-    });
+    let record = Record::Add(asked);
     if let Err(why) = persist(request, rev, &record, now) {
         list.undo_add(&add.name, &add.value, &added);
         return error(request, 500, &why);
     }
+    let entry = added.until.entry(&add.name, &add.value);
     log!(
         NOTICE,
         request.log(),
-        "revocation: {} {} \"{}\" until {}",
+        "revocation: {} {} \"{}\" until {}{}",
         if added.created { "added" } else { "extended" },
         add.name,
         printable(&add.value, 64),
-        added.expires
+        entry.expires,
+        entry
+            .issued_before
+            .map_or(String::new(), |t| format!(" (tokens issued before {t})"))
     );
-    let entry = revocation::Entry {
-        name: add.name,
-        value: add.value,
-        expires: added.expires,
-    };
     let status = if added.created { 201 } else { 200 };
     send(request, status, &revocation::render_entry(&entry, now))
 }
@@ -243,7 +244,7 @@ fn delete(
     now: i64,
 ) -> ngx_int_t {
     super::journal::follow(list, true);
-    let Some(expires) = list.remove(name, value, now) else {
+    let Some(until) = list.remove(name, value, now) else {
         return error(request, 404, "no such entry");
     };
     let record = Record::Del {
@@ -253,7 +254,7 @@ fn delete(
     };
     if let Err(why) = persist(request, rev, &record, now) {
         // Room was just freed: putting the entry back cannot run out of it.
-        let _ = list.add(name, value, expires, now);
+        let _ = list.add(name, value, until, now, true);
         return error(request, 500, &why);
     }
     log!(
@@ -262,11 +263,7 @@ fn delete(
         "revocation: removed {name} \"{}\"",
         printable(value, 64)
     );
-    let entry = revocation::Entry {
-        name: name.to_owned(),
-        value: value.to_owned(),
-        expires,
-    };
+    let entry = until.entry(name, value);
     send(request, 200, &revocation::render_entry(&entry, now))
 }
 

@@ -101,6 +101,7 @@ pub fn set_revocation(cf: &mut ngx_conf_t, args: &[&str], mc: &mut MainConf) -> 
         ttl: ttl.unwrap_or(DEFAULT_TTL),
         initial: loaded.entries,
         initial_mark: loaded.mark,
+        feed: None,
     }));
     let data: *mut Revocation = &mut **rev;
     rev.shm_zone = list::add(cf, name_str, size, data)

@@ -19,19 +19,21 @@
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use jwt_peer_auth_core::journal::Net;
+use jwt_peer_auth_core::feed::Change;
+use jwt_peer_auth_core::journal::{Net, Until};
 use jwt_peer_auth_core::revocation::{self, Entry, KEY_LEN};
 use jwt_peer_auth_core::Verified;
 use ngx::collections::RbTreeMap;
 use ngx::core::NgxString;
 use ngx::ffi::{ngx_conf_t, ngx_shm_zone_t, ngx_str_t};
 
+use super::feed::FeedShared;
 use super::Revocation;
 use crate::shm::{self, Attached, HeldSlab, Record, SlabHeld, SlabMutex};
 
 const MAGIC: u64 = u64::from_be_bytes(*b"jwtrevk\0");
 /// Bumped whenever [`Shared`] changes shape.
-const LAYOUT_VERSION: u32 = 3;
+const LAYOUT_VERSION: u32 = 4;
 
 /// Expired entries dropped per change, at most: a change costs O(log n) whatever the list
 /// holds; with one change a second, a day's worth of expiries is gone within the day.
@@ -40,14 +42,63 @@ const PURGE_STEP: usize = 8;
 /// checks take is held for about this many tree operations at a time.
 pub const APPLY_STEP: usize = 256;
 
+/// Where an entry comes from: the revocation API (and its journal) or the feed. Each origin
+/// has its own part of a tree entry: the feed never changes the API's part, and the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Api,
+    Feed,
+}
+
+/// One origin's part of an entry: listed until `expires` (0: not listed by it), refusing the
+/// tokens issued before `before` (`revocation::ALL`: every token).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Part {
+    expires: i64,
+    before: i64,
+}
+
+impl Part {
+    fn of(u: Until) -> Part {
+        Part {
+            expires: u.expires,
+            before: u.before,
+        }
+    }
+
+    fn until(self) -> Option<Until> {
+        (self.expires != 0).then_some(Until {
+            expires: self.expires,
+            before: self.before,
+        })
+    }
+
+    fn refuses(self, now: i64, iat: Option<i64>) -> bool {
+        self.expires > now && revocation::refuses(self.before, iat)
+    }
+}
+
 /// An entry's value in the tree.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 struct Expiry {
-    /// Unix time after which the entry no longer counts.
+    /// Its key in the expiry index: at least the later expiry of both parts (the entry is
+    /// dropped once it passes).
     expires: i64,
     /// Its key in the expiry index.
     id: u64,
+    api: Part,
+    feed: Part,
+}
+
+impl Expiry {
+    fn part(&mut self, o: Origin) -> &mut Part {
+        match o {
+            Origin::Api => &mut self.api,
+            Origin::Feed => &mut self.feed,
+        }
+    }
 }
 
 /// A key of the expiry index: ordered by expiry. Its hash is constant: `RbTreeMap` orders by
@@ -74,6 +125,8 @@ struct Trees {
     by_key: Tree,
     by_expiry: ExpTree,
     next_id: u64,
+    /// The feed's texts (validators, last error).
+    feed: super::feed::FeedText,
 }
 
 /// The zone's one allocation, pointed to by the slab pool's `data`.
@@ -98,6 +151,8 @@ pub struct Shared {
     /// before keep their offsets.
     journal_owner: AtomicU64,
     journal_owned_ms: AtomicU64,
+    /// The feed's state (`jwt_peer_auth_revocation_feed`), lock-free.
+    feed: FeedShared,
 }
 
 // SAFETY: `#[repr(C)]`, its first field the header `Revocation::create` sets to `HEADER`; the
@@ -138,12 +193,12 @@ pub struct List {
 /// What adding an entry did.
 #[derive(Debug, Clone, Copy)]
 pub struct Added {
-    /// The entry was new (not an extension of a listed one).
+    /// The entry was new for its origin (not an extension of a listed one).
     pub created: bool,
-    /// Its expiry now.
-    pub expires: i64,
-    /// Its expiry before, for [`List::undo`].
-    pub previous: Option<i64>,
+    /// How it is listed now.
+    pub until: Until,
+    /// How it was listed before, for [`List::undo_add`].
+    pub previous: Option<Until>,
 }
 
 /// The zone has no room for another entry.
@@ -151,48 +206,69 @@ pub struct Added {
 pub struct Full;
 
 impl Trees {
-    /// Lists `k` until `expires`: the later of both (`extend`) or exactly (`!extend`).
+    /// Lists `k` for `origin` as `until`: merged with how it is listed (`extend`: an add never
+    /// weakens an entry) or exactly (`!extend`). `Full`: nothing changed.
     fn upsert(
         &mut self,
         slab: HeldSlab,
         count: &AtomicU64,
         k: &[u8],
-        expires: i64,
+        origin: Origin,
+        until: Until,
         extend: bool,
     ) -> Result<Added, Full> {
         if let Some(e) = self.by_key.get_mut(k) {
-            let previous = e.expires;
-            let new = if extend { previous.max(expires) } else { expires };
-            if new != previous {
+            let previous = e.part(origin).until();
+            let new = match previous {
+                Some(p) if extend => p.merge(until),
+                _ => until,
+            };
+            let mut next = *e;
+            *next.part(origin) = Part::of(new);
+            let want = next.api.expires.max(next.feed.expires);
+            if want > e.expires {
+                // Re-indexed: the new index entry first, so that running out of room changes
+                // nothing. A shorter expiry keeps its later index entry (dropped then).
                 let copy = NgxString::try_from_bytes_in(k, slab).map_err(|_| Full)?;
                 let id = e.id;
                 self.by_expiry
-                    .try_insert(ExpKey { expires: new, id }, copy)
+                    .try_insert(ExpKey { expires: want, id }, copy)
                     .map_err(|_| Full)?;
                 self.by_expiry.remove(&ExpKey {
-                    expires: previous,
+                    expires: e.expires,
                     id,
                 });
-                e.expires = new;
+                next.expires = want;
             }
+            *e = next;
             return Ok(Added {
-                created: false,
-                expires: new,
-                previous: Some(previous),
+                created: previous.is_none(),
+                until: new,
+                previous,
             });
         }
         let id = self.next_id;
         self.next_id += 1;
         let key = NgxString::try_from_bytes_in(k, slab.clone()).map_err(|_| Full)?;
         let copy = NgxString::try_from_bytes_in(k, slab).map_err(|_| Full)?;
-        let ek = ExpKey { expires, id };
+        let ek = ExpKey {
+            expires: until.expires,
+            id,
+        };
+        let mut value = Expiry {
+            expires: until.expires,
+            id,
+            api: Part::default(),
+            feed: Part::default(),
+        };
+        *value.part(origin) = Part::of(until);
         // Counted before it is linked: a worker that dies in between leaves the count too high
         // (harmless), never too low. With a count of 0 `revoked` skips the list, and a repeated
         // add only extends the entry: the revoked token would pass for good. The entry is
         // linked before its expiry index entry: a worker dying in between leaves an entry that
         // is checked (only never purged early), never an index entry without one.
         count.fetch_add(1, Ordering::AcqRel);
-        if self.by_key.try_insert(key, Expiry { expires, id }).is_err() {
+        if self.by_key.try_insert(key, value).is_err() {
             count.fetch_sub(1, Ordering::AcqRel);
             return Err(Full);
         }
@@ -203,19 +279,28 @@ impl Trees {
         }
         Ok(Added {
             created: true,
-            expires,
+            until,
             previous: None,
         })
     }
 
-    fn remove(&mut self, count: &AtomicU64, k: &[u8]) -> Option<i64> {
+    /// Takes `origin`'s part of `k` away (the entry goes with its last part); returns how it
+    /// was listed.
+    fn remove(&mut self, count: &AtomicU64, k: &[u8], origin: Origin) -> Option<Until> {
+        let e = self.by_key.get_mut(k)?;
+        let was = e.part(origin).until()?;
+        *e.part(origin) = Part::default();
+        if e.api.expires != 0 || e.feed.expires != 0 {
+            // The other origin still lists it: its index entry stays (at least as late).
+            return Some(was);
+        }
         let e = self.by_key.remove(k)?;
         count.fetch_sub(1, Ordering::AcqRel);
         self.by_expiry.remove(&ExpKey {
             expires: e.expires,
             id: e.id,
         });
-        Some(e.expires)
+        Some(was)
     }
 
     /// Drops at most `max` expired entries, those that expired first: O(max log n).
@@ -273,6 +358,7 @@ impl List {
         if self.is_empty() {
             return None;
         }
+        let iat = v.times.iat;
         let trees = self.lock();
         let mut buf = [0u8; KEY_LEN];
         names
@@ -281,31 +367,33 @@ impl List {
                 revocation::any_value(v, name, |value| {
                     revocation::key(name, value, &mut buf)
                         .and_then(|k| trees.by_key.get(k))
-                        .is_some_and(|e| e.expires > now)
+                        .is_some_and(|e| e.api.refuses(now, iat) || e.feed.refuses(now, iat))
                 })
             })
             .map(String::as_str)
     }
 
-    /// Adds an entry, or extends a listed one to `expires` (an entry is never shortened by an
-    /// add). A few expired entries are dropped first. `Full`: nothing changed.
-    pub fn add(&self, name: &str, value: &str, expires: i64, now: i64) -> Result<Added, Full> {
+    /// Adds an API entry, or merges it into a listed one (an add never weakens an entry: the
+    /// later expiry, the later `issued_before`), or (`exact`) sets it so. A few expired
+    /// entries are dropped first. `Full`: nothing changed.
+    pub fn add(&self, name: &str, value: &str, until: Until, now: i64, exact: bool) -> Result<Added, Full> {
         let mut buf = [0u8; KEY_LEN];
         let k = revocation::key(name, value, &mut buf).ok_or(Full)?;
         let mut trees = self.lock();
         let slab = trees.slab();
         trees.purge(&self.shared.count, now, PURGE_STEP);
-        trees.upsert(slab, &self.shared.count, k, expires, true)
+        trees.upsert(slab, &self.shared.count, k, Origin::Api, until, !exact)
     }
 
-    /// Removes an entry; returns its expiry, `None` if it was not listed (or had expired).
-    pub fn remove(&self, name: &str, value: &str, now: i64) -> Option<i64> {
+    /// Removes an API entry (the feed's part of the same entry stays); returns how it was
+    /// listed, `None` if the API did not list it (or it had expired).
+    pub fn remove(&self, name: &str, value: &str, now: i64) -> Option<Until> {
         let mut buf = [0u8; KEY_LEN];
         let k = revocation::key(name, value, &mut buf)?;
         let mut trees = self.lock();
         trees.purge(&self.shared.count, now, PURGE_STEP);
-        let e = trees.remove(&self.shared.count, k)?;
-        (e > now).then_some(e)
+        let u = trees.remove(&self.shared.count, k, Origin::Api)?;
+        (u.expires > now).then_some(u)
     }
 
     /// Takes back an add (the state file could not be written): the entry's previous expiry,
@@ -319,30 +407,26 @@ impl List {
         let slab = trees.slab();
         match added.previous {
             Some(p) => {
-                let _ = trees.upsert(slab, &self.shared.count, k, p, false);
+                let _ = trees.upsert(slab, &self.shared.count, k, Origin::Api, p, false);
             }
             None => {
-                trees.remove(&self.shared.count, k);
+                trees.remove(&self.shared.count, k, Origin::Api);
             }
         }
     }
 
-    /// The entries that have not expired, sorted by name and value. O(n) under the lock: used
-    /// by `GET` only without a state file (with one, `GET` reads the journal).
+    /// The API's entries that have not expired, sorted by name and value. O(n) under the lock:
+    /// used by `GET` only without a state file (with one, `GET` reads the journal).
     pub fn entries(&self, now: i64) -> Vec<Entry> {
         let mut out: Vec<Entry> = {
             let trees = self.lock();
             trees
                 .by_key
                 .iter()
-                .filter(|(_, e)| e.expires > now)
+                .filter(|(_, e)| e.api.expires > now)
                 .filter_map(|(k, e)| {
                     let (name, value) = revocation::split_key(AsRef::<[u8]>::as_ref(k))?;
-                    Some(Entry {
-                        name: name.to_owned(),
-                        value: value.to_owned(),
-                        expires: e.expires,
-                    })
+                    Some(e.api.until()?.entry(name, value))
                 })
                 .collect()
         };
@@ -404,6 +488,58 @@ impl List {
         self.shared.journal_owner.store(0, Ordering::Release);
     }
 
+    /// Applies changes of the feed, [`APPLY_STEP`] per lock hold (the lock that token checks
+    /// take is never held for more than that many tree operations). Returns how many did not
+    /// fit.
+    pub fn apply_feed(&self, changes: &[Change], now: i64) -> usize {
+        let mut full = 0;
+        for chunk in changes.chunks(APPLY_STEP) {
+            let mut trees = self.lock();
+            let slab = trees.slab();
+            trees.purge(&self.shared.count, now, PURGE_STEP);
+            let mut buf = [0u8; KEY_LEN];
+            for c in chunk {
+                match c {
+                    Change::Put(e) => {
+                        let Some(k) = revocation::key(&e.name, &e.value, &mut buf) else {
+                            continue;
+                        };
+                        if trees
+                            .upsert(
+                                slab.clone(),
+                                &self.shared.count,
+                                k,
+                                Origin::Feed,
+                                Until::of(e),
+                                false,
+                            )
+                            .is_err()
+                        {
+                            full += 1;
+                        }
+                    }
+                    Change::Lift { name, value } => {
+                        if let Some(k) = revocation::key(name, value, &mut buf) {
+                            trees.remove(&self.shared.count, k, Origin::Feed);
+                        }
+                    }
+                }
+            }
+        }
+        full
+    }
+
+    /// The feed's state in the zone.
+    pub fn feed(&self) -> &FeedShared {
+        &self.shared.feed
+    }
+
+    /// Reads or changes the feed's texts, under the lock (a few hundred bytes copied).
+    pub fn with_feed_text<R>(&self, f: impl FnOnce(&mut super::feed::FeedText) -> R) -> R {
+        let mut trees = self.lock();
+        f(&mut trees.feed)
+    }
+
     /// Applies the net effect of a run of the journal, [`APPLY_STEP`] entries per lock hold.
     /// Returns how many adds did not fit. Never inlined: t/035 stops a worker at its symbol.
     #[inline(never)]
@@ -419,14 +555,14 @@ impl List {
                     continue;
                 };
                 let r = match *net {
-                    Net::Extend(e) if e > now => trees
-                        .upsert(slab.clone(), &self.shared.count, k, e, true)
+                    Net::Extend(u) if u.expires > now => trees
+                        .upsert(slab.clone(), &self.shared.count, k, Origin::Api, u, true)
                         .map(drop),
-                    Net::Set(e) if e > now => trees
-                        .upsert(slab.clone(), &self.shared.count, k, e, false)
+                    Net::Set(u) if u.expires > now => trees
+                        .upsert(slab.clone(), &self.shared.count, k, Origin::Api, u, false)
                         .map(drop),
                     _ => {
-                        trees.remove(&self.shared.count, k);
+                        trees.remove(&self.shared.count, k, Origin::Api);
                         Ok(())
                     }
                 };
@@ -461,9 +597,11 @@ impl Record for Revocation {
                 by_key,
                 by_expiry,
                 next_id: 0,
+                feed: super::feed::FeedText::default(),
             }),
             journal_owner: AtomicU64::new(0),
             journal_owned_ms: AtomicU64::new(0),
+            feed: FeedShared::default(),
         })
     }
 
@@ -480,7 +618,14 @@ impl Record for Revocation {
         for e in &self.initial {
             let k = revocation::key(&e.name, &e.value, &mut buf).ok_or("a bad entry")?;
             trees
-                .upsert(slab.clone(), &list.shared.count, k, e.expires, true)
+                .upsert(
+                    slab.clone(),
+                    &list.shared.count,
+                    k,
+                    Origin::Api,
+                    Until::of(e),
+                    true,
+                )
                 .map_err(|_| {
                     format!(
                         "the zone is too small for the {} entries of the state file",
@@ -488,8 +633,28 @@ impl Record for Revocation {
                     )
                 })?;
         }
+        let feed = self.feed.as_deref();
+        for e in feed.map_or(&[][..], |f| f.initial.as_slice()) {
+            let k = revocation::key(&e.name, &e.value, &mut buf).ok_or("a bad entry")?;
+            trees
+                .upsert(
+                    slab.clone(),
+                    &list.shared.count,
+                    k,
+                    Origin::Feed,
+                    Until::of(e),
+                    false,
+                )
+                .map_err(|_| "the zone is too small for the entries of the last feed".to_owned())?;
+        }
+        if let Some(f) = feed {
+            trees.feed.set_validators(&f.initial_validators);
+        }
         drop(trees);
         list.set_mark(self.initial_mark);
+        if let Some(f) = feed {
+            list.shared.feed.loaded(f);
+        }
         Ok(())
     }
 }

@@ -11,9 +11,14 @@
 //! - [`journal`]: each worker follows the journal into its zone.
 //! - [`api`]: the `jwt_peer_auth_revocation_api` content handler.
 //! - [`config`]: the revocation directives.
+//! - [`feed`], [`feed_config`], [`feed_fetch`]: `jwt_peer_auth_revocation_feed`, a list every
+//!   node of a fleet pulls.
 
 pub mod api;
 pub mod config;
+pub mod feed;
+pub mod feed_config;
+pub mod feed_fetch;
 pub mod journal;
 pub mod list;
 pub mod state;
@@ -36,6 +41,8 @@ pub struct Revocation {
     pub initial: Vec<Entry>,
     /// Where in the state file `initial` ends: a new zone follows the journal from there.
     pub initial_mark: list::Mark,
+    /// `jwt_peer_auth_revocation_feed` (set once the http block is parsed).
+    pub feed: Option<Box<feed::Feed>>,
 }
 
 /// The default `ttl=`: JWThenticator's token lifetime. Past it, no token issued before the

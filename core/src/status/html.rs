@@ -131,7 +131,21 @@ const SECTIONS: &[Section] = &[
     token_cache_section,
     requests_section,
     revocation_section,
+    dpop_section,
 ];
+
+/// The DPoP replay cache (where a location uses DPoP): its fill and refusals.
+fn dpop_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
+    let Some(d) = &s.dpop else {
+        return Ok(());
+    };
+    write!(
+        p,
+        "<section id=\"dpop\">\n<h2>DPoP replay cache</h2>\n<p id=\"dpop-fill\">{} of {} slots used; \
+         {} proofs remembered, {} replays refused, {} refused while full ({} episodes).</p>\n</section>\n",
+        d.used, d.capacity, d.stored, d.replays, d.full, d.full_episodes
+    )
+}
 
 /// The page lists at most this many revocation entries (the API lists all).
 const PAGE_REVOCATIONS: usize = 200;
@@ -147,6 +161,20 @@ fn revocation_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
         "<section id=\"revocation\">\n<h2>Revocation list <span class=\"tag\">zone {}</span></h2>",
         Esc(&rev.zone)
     )?;
+    if let Some(f) = &rev.feed {
+        writeln!(
+            p,
+            "<p id=\"revocation-feed\">Feed <code>{}</code>: <b>{}</b>, {} entries{}; answers: {} applied, {} not modified, {} failed{}.</p>",
+            Esc(&f.uri),
+            Esc(&f.state),
+            f.entries,
+            f.age.map_or(String::new(), |a| format!(", last success {a}s ago")),
+            f.fetched,
+            f.not_modified,
+            f.failures,
+            f.error.as_deref().map_or(String::new(), |e| format!("; last error: {}", Esc(e)))
+        )?;
+    }
     if n == 0 {
         return p.write_str(
             "<p class=\"dim\" id=\"revocation-count\">No entries: nothing is revoked.</p>\n</section>\n",
@@ -641,6 +669,7 @@ mod tests {
             now: NOW,
             counts,
             sources: vec![],
+            dpop: None,
             revocation: None,
         })
         .unwrap();
@@ -665,6 +694,7 @@ mod tests {
             now: NOW,
             counts,
             sources: vec![],
+            dpop: None,
             revocation: None,
         })
         .unwrap();
@@ -715,16 +745,14 @@ mod tests {
 
     #[test]
     fn revocation_section_lists_entries_escaped() {
-        let entry = |value: &str, left: i64| crate::revocation::Entry {
-            name: "identifier".into(),
-            value: value.into(),
-            expires: NOW + left,
-        };
+        let entry = |value: &str, left: i64| crate::revocation::Entry::new("identifier", value, NOW + left);
         let snap = |entries| Snapshot {
             now: NOW,
+            dpop: None,
             revocation: Some(Revocations {
                 zone: "rev<1>".into(),
                 entries,
+                feed: None,
             }),
             ..Snapshot::default()
         };

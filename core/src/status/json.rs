@@ -103,9 +103,31 @@ fn write_json(s: &mut Page, snap: &Snapshot) -> fmt::Result {
     if let Some(rev) = &snap.revocation {
         write!(
             s,
-            ",\"revocation\":{{\"zone\":{},\"entries\":{}}}",
+            ",\"revocation\":{{\"zone\":{},\"entries\":{}",
             JsonStr(&rev.zone),
             rev.entries.len()
+        )?;
+        if let Some(f) = &rev.feed {
+            write!(
+                s,
+                ",\"feed\":{{\"uri\":{},\"state\":{},\"age\":{},\"entries\":{},\"fetched\":{},\"not_modified\":{},\"failures\":{},\"error\":{}}}",
+                JsonStr(&f.uri),
+                JsonStr(&f.state),
+                f.age.map_or("null".to_owned(), |a| a.to_string()),
+                f.entries,
+                f.fetched,
+                f.not_modified,
+                f.failures,
+                f.error.as_deref().map_or("null".to_owned(), |e| JsonStr(e).to_string()),
+            )?;
+        }
+        s.write_char('}')?;
+    }
+    if let Some(d) = &snap.dpop {
+        write!(
+            s,
+            ",\"dpop\":{{\"capacity\":{},\"used\":{},\"stored\":{},\"replays\":{},\"full\":{},\"full_episodes\":{}}}",
+            d.capacity, d.used, d.stored, d.replays, d.full, d.full_episodes
         )?;
     }
     s.write_str("}\n")
@@ -164,9 +186,11 @@ mod tests {
         let snap = Snapshot {
             now: NOW,
             sources: vec![src.clone(), source("/k2")],
+            dpop: None,
             revocation: Some(Revocations {
                 zone: "rev\"z".into(),
                 entries: vec![],
+                feed: None,
             }),
             ..Snapshot::default()
         };
@@ -200,6 +224,7 @@ mod tests {
             now: NOW,
             counts,
             sources: vec![src, source("/idle")],
+            dpop: None,
             revocation: None,
         })
         .unwrap();

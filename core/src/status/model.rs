@@ -71,6 +71,23 @@ pub struct Snapshot {
     pub sources: Vec<Source>,
     /// The runtime revocation list, where `jwt_peer_auth_revocation` is configured.
     pub revocation: Option<Revocations>,
+    /// The DPoP replay cache, where a location uses DPoP.
+    pub dpop: Option<ReplayCache>,
+}
+
+/// The DPoP replay cache as the status page shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayCache {
+    /// Slots (one remembered proof each, 24 bytes).
+    pub capacity: u64,
+    /// Slots holding an entry, live or expired (an expired one is reused in place).
+    pub used: u64,
+    /// Proofs remembered; refused as replays; refused because the cache was full.
+    pub stored: u64,
+    pub replays: u64,
+    pub full: u64,
+    /// Episodes of refusals for a full cache (one `[error]` each).
+    pub full_episodes: u64,
 }
 
 /// The revocation list as the status page shows it.
@@ -80,6 +97,24 @@ pub struct Revocations {
     pub zone: String,
     /// The entries that have not expired, sorted by name and value.
     pub entries: Vec<crate::revocation::Entry>,
+    /// The revocation feed the list follows, if any.
+    pub feed: Option<FeedState>,
+}
+
+/// A revocation feed's state (`jwt_peer_auth_revocation_feed`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedState {
+    pub uri: String,
+    /// `fresh`, `waiting` (no answer yet) or `stale` (refusing).
+    pub state: String,
+    /// Seconds since the last successful fetch.
+    pub age: Option<u64>,
+    pub entries: u64,
+    /// Answers: `200` applied, `304`, failures.
+    pub fetched: u64,
+    pub not_modified: u64,
+    pub failures: u64,
+    pub error: Option<String>,
 }
 
 /// A key source's state in plain words.

@@ -419,3 +419,22 @@ Test::More::ok(main::until_status(401, $main::P7, 5), 'the feed is applied');
 # Logged once the snapshot is written, after the list is applied.
 Test::More::ok(KeyService::wait_until(3, sub { JwtPeerAuth::log_count(qr/revocation feed "\/_feed": 2000 entries, 2000 put, 0 lifted/) == 1 }), 'all of it');
 Test::More::is(JwtPeerAuth::log_count(qr/too big subrequest response/), 0, 'no NGINX buffer error');
+
+
+
+=== TEST 17: a zone whose snapshot is gone (deleted, damaged, or written by another generation) still lifts what the feed dropped: the lifts come from the zone's own feed entries
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+[$main::P8, $main::P7, $main::P11]
+--- error_code eval
+[200, 200, 401]
+--- init
+main::write_feed(17, main::entries(['peer-7'], ['peer-9', $main::NOW - 100]));
+--- between_0
+Test::More::ok(main::until_status(401, $main::P7, 5), 'the feed is applied');
+Test::More::ok(KeyService::wait_until(3, sub { -f "$main::DIR/state17.json.feed" }), 'the snapshot is written');
+unlink("$main::DIR/state17.json.feed") or die "unlink: $!";
+main::write_feed(17, main::entries(['peer-11']));
+Test::More::ok(main::until_status(200, $main::P7, 5), 'peer-7, dropped by the feed, is lifted');
+Test::More::ok(KeyService::wait_until(3, sub { JwtPeerAuth::log_count(qr/revocation feed "\/_feed": 1 entries, 1 put, 2 lifted/) == 1 }), 'the diff against the zone: one put, two lifted');

@@ -607,21 +607,15 @@ fn apply(job: &Job) {
         st.file_dev.load(Ordering::Acquire),
         st.file_ino.load(Ordering::Acquire),
     );
-    let (base, same) = match read_snapshot(&f.snapshot, now) {
-        Ok(Some(s)) => {
-            let same = s.file == applied;
-            (s.entries, same)
-        }
-        Ok(None) => (Vec::new(), applied == (0, 0)),
-        Err(_) => (Vec::new(), false),
+    let base = match read_snapshot(&f.snapshot, now) {
+        Ok(Some(s)) if s.file == applied => s.entries,
+        Ok(None) if applied == (0, 0) => Vec::new(),
+        // The snapshot is not what this zone applied last (another generation wrote it, it was
+        // deleted or damaged, or this zone's last write failed): the diff is against the
+        // zone's own feed entries, so that whatever the feed dropped is lifted.
+        _ => list.feed_entries(),
     };
-    let mut changes = feed::diff(&base, &new);
-    if !same {
-        // The snapshot is not what this zone applied last (another generation wrote it, or it
-        // was damaged): every entry is put, and what the snapshot had is lifted.
-        changes.retain(|c| matches!(c, Change::Lift { .. }));
-        changes.extend(new.iter().cloned().map(Change::Put));
-    }
+    let changes = feed::diff(&base, &new);
     let full = list.apply_feed(&changes, now);
     if full > 0 {
         let zone = list.conf.map_or("", |c| c.zone_name.as_str());

@@ -125,6 +125,10 @@ our $LEAK = "X-Leak: client-secret\r\nCookie: c=client-cookie\r\nAccept-Encoding
 
 write_feed($_, entries(['peer-7'], ['peer-9', $NOW - 100])) for 1 .. 12;
 
+# TEST 19: the snapshot cannot be written (its temporary name is taken by a directory).
+mkdir("$DIR/state19.json.feed.tmp") or die "mkdir: $!";
+write_feed(19, entries(['peer-7'], ['peer-9', $NOW - 100]));
+
 # TEST 18: no feed yet, and a snapshot (peer-7) last confirmed two hours ago.
 {
     my $snap = "$DIR/state18.json.feed";
@@ -464,3 +468,18 @@ Test::More::is(JwtPeerAuth::log_count(qr/\[error\].*revocation feed "\/_feed" is
 Test::More::like(main::feed_status(), qr/"state":"stale"/, 'stale on the status page');
 main::write_feed(18, main::entries(['peer-7']));
 Test::More::ok(main::until_status(200, $main::P8, 5), 'fresh again: peer-8 passes');
+
+
+
+=== TEST 19: a zone whose snapshot could not be written (nor any before) still lifts what the feed dropped at the next refresh
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+[$main::P8, $main::P7, $main::P11]
+--- error_code eval
+[200, 200, 401]
+--- between_0
+Test::More::ok(main::until_status(401, $main::P7, 5), 'the feed is applied');
+Test::More::ok(KeyService::wait_until(3, sub { JwtPeerAuth::log_count(qr/\[error\].*revocation feed "\/_feed": cannot write "[^"]*state19.json.feed"/) >= 1 }), 'the snapshot cannot be written');
+main::write_feed(19, main::entries(['peer-11']));
+Test::More::ok(main::until_status(200, $main::P7, 5), 'peer-7, dropped by the feed, is lifted');

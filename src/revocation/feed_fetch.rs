@@ -618,6 +618,8 @@ fn apply(job: &Job) {
     let changes = feed::diff(&base, &new);
     let full = list.apply_feed(&changes, now);
     if full > 0 {
+        // Part of this feed is applied: the zone matches no snapshot any more.
+        unmatched(st);
         let zone = list.conf.map_or("", |c| c.zone_name.as_str());
         return failed(
             list,
@@ -627,9 +629,13 @@ fn apply(job: &Job) {
         );
     }
     let written = write_snapshot(&f.snapshot, &job.validators, &job.body);
-    let file = written.as_ref().copied().unwrap_or((0, 0));
-    st.file_dev.store(file.0, Ordering::Release);
-    st.file_ino.store(file.1, Ordering::Release);
+    match &written {
+        Ok(file) => {
+            st.file_dev.store(file.0, Ordering::Release);
+            st.file_ino.store(file.1, Ordering::Release);
+        }
+        Err(_) => unmatched(st),
+    }
     if let Err(e) = &written {
         ngx_log_error!(
             NGX_LOG_ERR,
@@ -662,6 +668,13 @@ fn apply(job: &Job) {
         lifted,
         done.saturating_sub(started)
     );
+}
+
+/// The zone's feed entries match no snapshot (a partial apply, a snapshot not written): the
+/// next refresh diffs against the zone itself. Not (0, 0), which says "never applied a feed".
+fn unmatched(st: &super::feed::FeedShared) {
+    st.file_dev.store(0, Ordering::Release);
+    st.file_ino.store(u64::MAX, Ordering::Release);
 }
 
 /// The snapshot as read.

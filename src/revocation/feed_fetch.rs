@@ -616,10 +616,12 @@ fn apply(job: &Job) {
         _ => list.feed_entries(),
     };
     let changes = feed::diff(&base, &new);
+    // Until the new snapshot is written the zone matches none: a worker that exits while this
+    // thread applies (a reload), a full zone or a failed write leave it so, and the next
+    // refresh diffs against the zone's own feed entries.
+    unmatched(st);
     let full = list.apply_feed(&changes, now);
     if full > 0 {
-        // Part of this feed is applied: the zone matches no snapshot any more.
-        unmatched(st);
         let zone = list.conf.map_or("", |c| c.zone_name.as_str());
         return failed(
             list,

@@ -21,17 +21,14 @@ use jwt_peer_auth_core::feed::{self, Change, Validators, MAX_FEED};
 use jwt_peer_auth_core::jwk::printable;
 use jwt_peer_auth_core::revocation::Entry;
 use ngx::ffi::{
-    ngx_chain_t, ngx_hash_key, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt,
-    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
-    ngx_http_variable_value_t, ngx_int_t, ngx_list_init, ngx_list_push, ngx_log_t, ngx_str_t,
-    ngx_table_elt_t, NGX_ERROR, NGX_HTTP_GET, NGX_HTTP_SUBREQUEST_BACKGROUND, NGX_HTTP_SUBREQUEST_IN_MEMORY,
-    NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_NOTICE,
+    ngx_chain_t, ngx_http_request_t, ngx_int_t, ngx_log_t, ngx_table_elt_t, NGX_ERROR, NGX_LOG_ERR,
+    NGX_LOG_INFO, NGX_LOG_NOTICE,
 };
-use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::ngx_log_error;
 
 use super::feed::{fresh, now_ms, Feed, FETCH_STALE_MS};
 use super::list::List;
+use crate::subrequest::{self, push_header};
 
 const ACCEPT: &[u8] = b"application/json";
 
@@ -111,45 +108,18 @@ fn start(r: &mut ngx_http_request_t, f: &'static Feed, list: &List) -> bool {
         nginx_status: Cell::new(0),
     };
     let fetch = crate::glue::add_cleanup(r.pool, fetch, drop_fetch);
-    // SAFETY: the request pool is valid; NULL or zeroed memory for one post_subrequest.
-    let post = unsafe { ngx::ffi::ngx_pcalloc(r.pool, size_of::<ngx_http_post_subrequest_t>()) };
-    // SAFETY: as above.
-    let Some(post) = (unsafe { post.cast::<ngx_http_post_subrequest_t>().as_mut() }) else {
-        return false;
-    };
-    // SAFETY: NULL or a zeroed request body from the request pool.
-    let body = unsafe { ngx::ffi::ngx_pcalloc(r.pool, size_of::<ngx_http_request_body_t>()) }
-        .cast::<ngx_http_request_body_t>();
-    if fetch.is_null() || body.is_null() {
+    if fetch.is_null() {
         return false;
     }
-    post.handler = Some(feed_fetched);
-    post.data = fetch.cast();
-    let mut name = ngx_str_t {
-        len: f.uri.len(),
-        data: f.uri.as_ptr().cast_mut(),
+    let get = subrequest::Get {
+        uri: &f.uri,
+        accept: ACCEPT,
+        extra_headers: 2,
+        waited: false,
     };
-    let flags = NGX_HTTP_SUBREQUEST_IN_MEMORY | NGX_HTTP_SUBREQUEST_BACKGROUND;
-    let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();
-    // SAFETY: `r` is the main request in its (pre)access phase; `name` points into configuration
-    // memory that outlives the request; `post` lives in the request pool.
-    let rc = unsafe { ngx_http_subrequest(r, &mut name, std::ptr::null_mut(), &mut sr, post, flags as _) };
-    // SAFETY: on success `sr` is the new sub-request.
-    let Some(sr) = (unsafe { sr.as_mut() }) else {
-        return false;
-    };
-    if rc != 0 {
-        return false;
-    }
-    sr.method = NGX_HTTP_GET as _;
-    sr.method_name = ngx_str_t {
-        len: 3,
-        data: c"GET".as_ptr().cast_mut().cast(),
-    };
-    sr.request_body = body;
-    sr.set_header_only(0);
-    sr.unparsed_uri = name;
-    if !own_variables(sr) || !own_headers(sr, &validators) {
+    if !subrequest::start(r, &get, feed_fetched, fetch.cast(), |sr| {
+        validator_headers(sr, &validators)
+    }) {
         return false;
     }
     // SAFETY: `fetch` was written above and lives in the request pool.
@@ -157,57 +127,10 @@ fn start(r: &mut ngx_http_request_t, f: &'static Feed, list: &List) -> bool {
     true
 }
 
-/// The sub-request's own variable values (NGINX shares the parent's cache), as the key fetch.
-fn own_variables(sr: &mut ngx_http_request_t) -> bool {
-    // SAFETY: the request's main configuration array is valid for the request.
-    let request = unsafe { ngx::http::Request::from_ngx_http_request(sr) };
-    let Some(n) = NgxHttpCoreModule::main_conf(request).map(|cmcf| cmcf.variables.nelts) else {
-        return false;
-    };
-    // SAFETY: zeroed memory from the request pool for `n` variable values (not yet evaluated).
-    let vars = unsafe { ngx::ffi::ngx_pcalloc(sr.pool, n.max(1) * size_of::<ngx_http_variable_value_t>()) };
-    if vars.is_null() {
-        return false;
-    }
-    sr.variables = vars.cast();
-    true
-}
-
-/// The sub-request's own request headers: `Host`, `Accept` and the validators of the last
-/// answer, none of the client's.
-fn own_headers(sr: &mut ngx_http_request_t, v: &Validators) -> bool {
-    let server = sr.headers_in.server;
-    // SAFETY: ngx_http_headers_in_t is plain data; all-zero is its empty state, as ngx_pcalloc
-    // gives a new request.
-    sr.headers_in = unsafe { std::mem::zeroed() };
-    sr.headers_in.server = server;
-    sr.headers_in.content_length_n = -1;
-    sr.headers_in.keep_alive_n = -1;
-    // SAFETY: the sub-request's pool is valid; the list is initialised in place.
-    if unsafe {
-        ngx_list_init(
-            &mut sr.headers_in.headers,
-            sr.pool,
-            4,
-            size_of::<ngx_table_elt_t>(),
-        )
-    } != 0
-    {
-        return false;
-    }
-    let Some(host) = push_header(sr, c"Host", c"host", server) else {
-        return false;
-    };
-    sr.headers_in.host = host;
-    let accept = ngx_str_t {
-        len: ACCEPT.len(),
-        data: ACCEPT.as_ptr().cast_mut(),
-    };
-    if push_header(sr, c"Accept", c"accept", accept).is_none() {
-        return false;
-    }
+/// The feed request's headers after `Host` and `Accept`: the validators of the last answer.
+fn validator_headers(sr: &mut ngx_http_request_t, v: &Validators) -> bool {
     if let Some(etag) = v.etag.as_deref().filter(|e| feed::usable_validator(e.as_bytes())) {
-        let Some(value) = pool_str(sr, etag) else {
+        let Some(value) = subrequest::pool_str(sr, etag) else {
             return false;
         };
         let Some(h) = push_header(sr, c"If-None-Match", c"if-none-match", value) else {
@@ -220,7 +143,7 @@ fn own_headers(sr: &mut ngx_http_request_t, v: &Validators) -> bool {
         .as_deref()
         .filter(|e| feed::usable_validator(e.as_bytes()))
     {
-        let Some(value) = pool_str(sr, lm) else {
+        let Some(value) = subrequest::pool_str(sr, lm) else {
             return false;
         };
         let Some(h) = push_header(sr, c"If-Modified-Since", c"if-modified-since", value) else {
@@ -231,78 +154,15 @@ fn own_headers(sr: &mut ngx_http_request_t, v: &Validators) -> bool {
     true
 }
 
-/// A copy of `s` in the sub-request's pool.
-fn pool_str(sr: &ngx_http_request_t, s: &str) -> Option<ngx_str_t> {
-    // SAFETY: the pool is valid; NULL or `s.len()` bytes.
-    let p = unsafe { ngx::ffi::ngx_pnalloc(sr.pool, s.len()) }.cast::<u8>();
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` has room for `s.len()` bytes and does not overlap `s`.
-    unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), p, s.len()) };
-    Some(ngx_str_t {
-        len: s.len(),
-        data: p,
-    })
-}
-
-fn push_header(
-    sr: &mut ngx_http_request_t,
-    key: &'static std::ffi::CStr,
-    lowcase: &'static std::ffi::CStr,
-    value: ngx_str_t,
-) -> Option<*mut ngx_table_elt_t> {
-    // SAFETY: the list was initialised by own_headers; NULL or an uninitialised element.
-    let p = unsafe { ngx_list_push(&mut sr.headers_in.headers) }.cast::<ngx_table_elt_t>();
-    // SAFETY: as above.
-    let h = unsafe { p.as_mut() }?;
-    let low = lowcase.to_bytes();
-    // SAFETY: ngx_hash_key only reads `len` bytes of the static lowercase name.
-    h.hash = unsafe { ngx_hash_key(low.as_ptr().cast_mut(), low.len()) };
-    h.key = ngx_str_t {
-        len: key.to_bytes().len(),
-        data: key.as_ptr().cast_mut().cast(),
-    };
-    h.value = value;
-    h.lowcase_key = lowcase.as_ptr().cast_mut().cast();
-    #[cfg(ngx_table_elt_next)]
-    {
-        h.next = std::ptr::null_mut();
-    }
-    Some(p)
-}
-
 /// The feed request `r` runs, if it is one (also after internal redirects in its location).
 fn of_request<'f>(r: &ngx_http_request_t) -> Option<&'f FeedFetch> {
-    if std::ptr::eq(r.main, r) {
-        return None;
-    }
-    // SAFETY: NULL or the post_subrequest given to ngx_http_subrequest, in the request pool.
-    let ps = unsafe { r.post_subrequest.as_ref() }?;
-    let ours =
-        feed_fetched as unsafe extern "C" fn(*mut ngx_http_request_t, *mut c_void, ngx_int_t) -> ngx_int_t;
-    if !ps.handler.is_some_and(|h| std::ptr::fn_addr_eq(h, ours)) {
-        return None;
-    }
+    let data = subrequest::data_of(r, feed_fetched)?;
     // SAFETY: for our handler, `data` is the FeedFetch written by `start` into the pool shared
     // by the main request and its sub-requests.
-    unsafe { ps.data.cast::<FeedFetch>().as_ref() }
+    unsafe { data.cast::<FeedFetch>().as_ref() }
 }
 
-static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
-static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
-
-/// Links the feed request's filters into NGINX's chains (postconfiguration).
-pub fn install_filters() {
-    // SAFETY: called once from postconfiguration, single-threaded, as every NGINX filter
-    // module links itself into the chains.
-    unsafe {
-        NEXT_HEADER_FILTER = ngx::ffi::ngx_http_top_header_filter;
-        ngx::ffi::ngx_http_top_header_filter = Some(header_filter);
-        NEXT_BODY_FILTER = ngx::ffi::ngx_http_top_body_filter;
-        ngx::ffi::ngx_http_top_body_filter = Some(body_filter);
-    }
-}
+subrequest::output_filters!(install_filters, header_filter, body_filter);
 
 extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     let _ = std::panic::catch_unwind(|| {
@@ -318,35 +178,14 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
                 // NGINX's postpone filter would size a buffer of its own to the response
                 // (refusing one over `subrequest_output_buffer_size`) at the first call that
                 // reaches it: the body filter below keeps the data, only empty calls pass.
-                req.out = stub_out(req);
+                // (A chain with no room, from the request's pool; NULL only if that allocation
+                // fails: the postpone filter then allocates its own and may refuse a large
+                // feed, logged.)
+                req.out = subrequest::empty_out(req.pool, true);
             }
         }
     });
-    // SAFETY: the next filter was set before this one was installed.
-    match unsafe { NEXT_HEADER_FILTER } {
-        // SAFETY: NGINX's next header filter, called with the request it gave this one.
-        Some(next) => unsafe { next(r) },
-        None => 0,
-    }
-}
-
-/// A chain of one empty buffer with no room (from the request's pool): the postpone filter
-/// takes it for its in-memory buffer and finds nothing to copy. NULL only if that allocation
-/// fails (the postpone filter then allocates its own and may refuse a large feed: logged).
-fn stub_out(r: &ngx_http_request_t) -> *mut ngx_chain_t {
-    // SAFETY: a buffer and a chain link from the request's pool, valid while it is.
-    unsafe {
-        let b = ngx::ffi::ngx_create_temp_buf(r.pool, 1);
-        let cl = ngx::ffi::ngx_alloc_chain_link(r.pool);
-        if b.is_null() || cl.is_null() {
-            return std::ptr::null_mut();
-        }
-        (*b).end = (*b).last;
-        (*b).set_last_buf(1);
-        (*cl).buf = b;
-        (*cl).next = std::ptr::null_mut();
-        cl
-    }
+    next_header(r)
 }
 
 extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
@@ -408,27 +247,7 @@ extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -
         Ok(_) => {}
         Err(_) => return NGX_ERROR as ngx_int_t,
     }
-    // SAFETY: the next filter was set before this one was installed.
-    match unsafe { NEXT_BODY_FILTER } {
-        // SAFETY: NGINX's next body filter, called with the request and chain it gave this one.
-        Some(next) => unsafe { next(r, chain) },
-        None => 0,
-    }
-}
-
-/// Whether NGINX will run an error page for `rc` and finalize again (as the key fetch).
-fn special_response_pending(sr: &ngx_http_request_t, rc: ngx_int_t) -> bool {
-    // SAFETY: a sub-request's connection is valid while it is.
-    let error = unsafe { (*sr.connection).error() } != 0;
-    !error && (rc >= 300 && !matches!(rc, 408 | 444 | 499) || matches!(rc, 201 | 204))
-}
-
-fn for_parent(rc: ngx_int_t) -> ngx_int_t {
-    if rc == NGX_ERROR as ngx_int_t || rc == 444 {
-        0
-    } else {
-        rc
-    }
+    next_body(r, chain)
 }
 
 /// The post-subrequest handler of feed requests. Panics never cross into NGINX.
@@ -443,20 +262,8 @@ unsafe extern "C" fn feed_fetched(
     }) else {
         return rc;
     };
-    let still_writing = sr.buffered() != 0 || !sr.postponed.is_null();
-    if rc == ngx::ffi::NGX_AGAIN as ngx_int_t
-        || (still_writing && (rc == 0 || rc == ngx::ffi::NGX_DONE as ngx_int_t))
-    {
-        return rc;
-    }
-    if special_response_pending(sr, rc) {
-        if fetch.pending.get() {
-            fetch.nginx_status.set(rc);
-        }
-        return rc;
-    }
-    if !fetch.pending.replace(false) {
-        return for_parent(rc);
+    if let Some(code) = subrequest::outcome_due(sr, rc, &fetch.pending, &fetch.nginx_status) {
+        return code;
     }
     // SAFETY: a request's connection and its log are valid while the request is.
     let log = unsafe { (*sr.connection).log };
@@ -468,7 +275,7 @@ unsafe extern "C" fn feed_fetched(
             "jwt_peer_auth: internal error (panic) after the revocation feed request"
         );
     }
-    for_parent(rc)
+    subrequest::for_parent(rc)
 }
 
 /// A response header's value, if set.

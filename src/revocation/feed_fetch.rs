@@ -20,14 +20,11 @@ use std::sync::atomic::Ordering;
 use jwt_peer_auth_core::feed::{self, Change, Validators, MAX_FEED};
 use jwt_peer_auth_core::jwk::printable;
 use jwt_peer_auth_core::revocation::Entry;
-use ngx::ffi::{
-    ngx_chain_t, ngx_http_request_t, ngx_int_t, ngx_log_t, ngx_table_elt_t, NGX_ERROR, NGX_LOG_ERR,
-    NGX_LOG_INFO, NGX_LOG_NOTICE,
-};
-use ngx::ngx_log_error;
+use ngx::ffi::{ngx_chain_t, ngx_http_request_t, ngx_int_t, ngx_log_t, ngx_table_elt_t, NGX_ERROR};
 
 use super::feed::{fresh, now_ms, Feed, FETCH_STALE_MS};
 use super::list::List;
+use crate::log::{debug, log};
 use crate::subrequest::{self, push_header};
 
 const ACCEPT: &[u8] = b"application/json";
@@ -86,10 +83,10 @@ pub fn maybe_start(r: &mut ngx_http_request_t, f: &'static Feed, list: &List, no
         st.busy_ms.store(0, Ordering::Release);
         // SAFETY: a live request's connection and its log.
         let log = unsafe { (*r.connection).log };
-        ngx_log_error!(
-            NGX_LOG_ERR,
+        log!(
+            ERR,
             log,
-            "jwt_peer_auth: revocation feed \"{}\": the feed request could not be started",
+            "revocation feed \"{}\": the feed request could not be started",
             f.uri
         );
     }
@@ -124,6 +121,14 @@ fn start(r: &mut ngx_http_request_t, f: &'static Feed, list: &List) -> bool {
     }
     // SAFETY: `fetch` was written above and lives in the request pool.
     unsafe { (*fetch).pending.set(true) };
+    // SAFETY: a live request's connection and its log.
+    let log = unsafe { (*r.connection).log };
+    debug!(
+        log,
+        "revocation feed \"{}\": refresh started (conditional: {})",
+        f.uri,
+        validators.etag.is_some() || validators.last_modified.is_some()
+    );
     true
 }
 
@@ -269,10 +274,10 @@ unsafe extern "C" fn feed_fetched(
     let log = unsafe { (*sr.connection).log };
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(sr, fetch, rc, log))).is_err() {
         fetch.list.feed().busy_ms.store(0, Ordering::Release);
-        ngx_log_error!(
-            ngx::ffi::NGX_LOG_ALERT,
+        log!(
+            ALERT,
             log,
-            "jwt_peer_auth: internal error (panic) after the revocation feed request"
+            "internal error (panic) after the revocation feed request"
         );
     }
     subrequest::for_parent(rc)
@@ -287,6 +292,10 @@ fn header(h: *mut ngx_table_elt_t) -> Option<String> {
 
 fn finish(sr: &ngx_http_request_t, fetch: &FeedFetch, rc: ngx_int_t, log: *mut ngx_log_t) {
     let status = sr.headers_out.status;
+    debug!(
+        log,
+        "revocation feed \"{}\" ended: status {status}, NGINX status {rc}", fetch.feed.uri
+    );
     let encoding = header(sr.headers_out.content_encoding).filter(|e| !e.eq_ignore_ascii_case("identity"));
     let failure = if fetch.unreadable.get() {
         Some("the answer's temporary file could not be read".to_owned())
@@ -310,17 +319,16 @@ fn finish(sr: &ngx_http_request_t, fetch: &FeedFetch, rc: ngx_int_t, log: *mut n
         return failed(list, fetch.feed, &why, log);
     }
     if status == 304 {
+        debug!(
+            log,
+            "revocation feed \"{}\": 304: the list stands", fetch.feed.uri
+        );
         st.not_modified.fetch_add(1, Ordering::AcqRel);
         list.with_feed_text(|t| t.error.set(b""));
         fresh(list, log, &fetch.feed.uri, now_ms());
         touch_snapshot(&fetch.feed.snapshot);
         st.busy_ms.store(0, Ordering::Release);
-        ngx_log_error!(
-            NGX_LOG_INFO,
-            log,
-            "jwt_peer_auth: revocation feed \"{}\": not modified",
-            fetch.feed.uri
-        );
+        log!(INFO, log, "revocation feed \"{}\": not modified", fetch.feed.uri);
         return;
     }
     let validators = Validators {
@@ -364,10 +372,10 @@ fn failed(list: &List, f: &Feed, why: &str, log: *mut ngx_log_t) {
     st.failures.fetch_add(1, Ordering::AcqRel);
     list.with_feed_text(|t| t.error.set(why.as_bytes()));
     st.busy_ms.store(0, Ordering::Release);
-    ngx_log_error!(
-        NGX_LOG_ERR,
+    log!(
+        ERR,
         log,
-        "jwt_peer_auth: revocation feed \"{}\" failed: {why}; keeping the last list",
+        "revocation feed \"{}\" failed: {why}; keeping the last list",
         f.uri
     );
 }
@@ -429,6 +437,18 @@ fn apply(job: &Job) {
         changes.retain(|c| matches!(c, Change::Lift { .. }));
         changes.extend(new.iter().cloned().map(Change::Put));
     }
+    debug!(
+        job.log,
+        "revocation feed \"{}\": applying {} changes to {} entries ({})",
+        f.uri,
+        changes.len(),
+        new.len(),
+        if same {
+            "diffed against the snapshot"
+        } else {
+            "the snapshot is not this zone's: every entry is put"
+        }
+    );
     let full = list.apply_feed(&changes, now);
     if full > 0 {
         let zone = list.conf.map_or("", |c| c.zone_name.as_str());
@@ -444,10 +464,10 @@ fn apply(job: &Job) {
     st.file_dev.store(file.0, Ordering::Release);
     st.file_ino.store(file.1, Ordering::Release);
     if let Err(e) = &written {
-        ngx_log_error!(
-            NGX_LOG_ERR,
+        log!(
+            ERR,
             job.log,
-            "jwt_peer_auth: revocation feed \"{}\": cannot write \"{}\": {}: a restart will enforce the previous feed until its first fetch",
+            "revocation feed \"{}\": cannot write \"{}\": {}: a restart will enforce the previous feed until its first fetch",
             f.uri,
             f.snapshot,
             crate::glue::io_error_text(e)
@@ -465,10 +485,10 @@ fn apply(job: &Job) {
         .iter()
         .filter(|c| matches!(c, Change::Lift { .. }))
         .count();
-    ngx_log_error!(
-        NGX_LOG_NOTICE,
+    log!(
+        NOTICE,
         job.log,
-        "jwt_peer_auth: revocation feed \"{}\": {} entries, {} put, {} lifted, applied in {} ms",
+        "revocation feed \"{}\": {} entries, {} put, {} lifted, applied in {} ms",
         f.uri,
         new.len(),
         changes.len() - lifted,

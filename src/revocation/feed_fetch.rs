@@ -1,6 +1,6 @@
 //! Fetching the revocation feed: a background GET sub-request to the feed's internal location,
-//! with the isolation of the key fetch (`src/fetch/start.rs`: no client header, body or cached
-//! variable reaches it) plus the only headers it adds, `If-None-Match` and
+//! isolated as the key fetch's ([`crate::subrequest`]: no client header, body or cached
+//! variable reaches it), with the only headers it adds, `If-None-Match` and
 //! `If-Modified-Since` from the last answer, so that an unchanged feed costs a `304`.
 //!
 //! Its body is collected by this file's filters into a buffer of its own (up to the core's

@@ -25,6 +25,9 @@
 #       then the key set from the jwks_uri it names): must cost as (k), the discovery being off
 #       the request path
 #   (kc), (oc) as (k) and (o) with a different valid token per request (the pool of tokens.lua)
+#   (b2, dp) DPoP (`jwt_peer_auth_dpop on`): one cached bound token with a fresh ES256 proof per
+#       request (dp; proofs pre-minted with distinct jti, bench/dpop.lua), beside (b) again just
+#       before it (b2); `jwt-mint time` measures one ES256 verification in the same run
 #
 # BENCH_ONLY=b,i,d runs only these scenarios (and mints only the tokens they need).
 #
@@ -43,6 +46,7 @@
 #   BENCH_THREADS      wrk threads                           default 1
 #   BENCH_CONNECTIONS  wrk connections                       default 32
 #   BENCH_TOKENS       size of each token pool (c, c-*, h)   default 10000
+#   BENCH_DPOP_PROOFS  DPoP proofs minted for (dp) (each used once)   default 200000
 #   BENCH_VERIFY_N     least verifications per round of `jwt-mint time`   default 200
 #   BENCH_PORT         NGINX port on 127.0.0.1 (JWThenticator: a free port)  default 18480
 #   BENCH_SKIP_BUILD=1 use build/ as it is

@@ -3,7 +3,8 @@
 #
 #   ./scripts/deps.sh        what building and the Test::Nginx files need (the demo and the build;
 #                            gdb for t/024-zone-lock.t; Node.js and npm, if `node` is missing, and
-#                            then `npm ci` in tools/oidc-provider for t/040-discovery-provider.t)
+#                            then `npm ci` in tools/oidc-provider for t/040-discovery-provider.t
+#                            and in tools/dpop for t/038-dpop-interop.t)
 #   ./scripts/deps.sh ci     also what the rest of scripts/test.sh needs: valgrind, dpkg-dev
 #                            and lintian (the Debian package), chromium and a font (the status
 #                            page in a browser), podman, runc and mmdebstrap (the image:
@@ -39,3 +40,7 @@ fi
 # of its package-lock.json), into tools/oidc-provider/node_modules (git-ignored).
 oidc="$(cd "$(dirname "$0")/.." && pwd -P)/tools/oidc-provider"
 [ -d "$oidc/node_modules/oidc-provider" ] || (cd "$oidc" && npm ci --no-audit --no-fund)
+# The independent DPoP client of t/038-dpop-interop.t (dpop and jose from npm, the versions of
+# its package-lock.json), into tools/dpop/node_modules (git-ignored).
+dpop="$(cd "$(dirname "$0")/.." && pwd -P)/tools/dpop"
+[ -d "$dpop/node_modules/dpop" ] || (cd "$dpop" && npm ci --no-audit --no-fund)

@@ -80,6 +80,8 @@ pub struct RequestCtx {
     /// What variable values were withheld (control characters) and logged: each is logged
     /// once per request.
     pub withheld: RefCell<Vec<String>>,
+    /// DPoP: the scheme of the credentials and the accepted proof's key.
+    pub dpop: crate::dpop::check::Cell,
 }
 
 impl Default for RequestCtx {
@@ -93,6 +95,7 @@ impl Default for RequestCtx {
             challenge: Cell::new((std::ptr::null(), std::ptr::null())),
             thumbprint: RefCell::default(),
             withheld: RefCell::default(),
+            dpop: Default::default(),
         }
     }
 }

@@ -111,7 +111,7 @@ pub fn add_header(r: &mut ngx_http_request_t, key: &'static str, value: &'static
     push_header(r, key.as_bytes(), value.as_bytes()).is_some()
 }
 
-fn push_header(
+pub fn push_header(
     r: &mut ngx_http_request_t,
     key: &'static [u8],
     value: &'static [u8],

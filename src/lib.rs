@@ -20,6 +20,7 @@ mod access;
 mod config;
 mod conn_memo;
 mod ctx;
+mod dpop;
 mod fetch;
 mod glue;
 mod keys;

@@ -94,6 +94,7 @@ fn collect(zone: &Zone, configured: &Sources, revocation: Option<&'static Revoca
         counts,
         sources,
         revocation,
+        dpop: None,
     }
 }
 
@@ -119,7 +120,8 @@ fn respond(request: &mut Request) -> ngx_int_t {
         .filter(|(k, _)| k.as_bytes().eq_ignore_ascii_case(b"accept"))
         .map(|(_, v)| v.as_bytes());
     let (format, negotiated) = page::choose_format(glue::query_arg(request.as_ref(), b"format"), accept);
-    let snapshot = collect(&zone, &mc.sources, mc.revocation.as_deref(), ngx::ffi::ngx_time());
+    let mut snapshot = collect(&zone, &mc.sources, mc.revocation.as_deref(), ngx::ffi::ngx_time());
+    snapshot.dpop = crate::dpop::zone::Zone::attach(crate::dpop::config::zone_of(mc)).map(|z| z.snapshot());
     let (body, content_type) = match format {
         Format::Prometheus => (page::render_prometheus(&snapshot), "text/plain; version=0.0.4"),
         Format::Json => (page::render_json(&snapshot), "application/json"),

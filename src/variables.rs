@@ -1,5 +1,5 @@
 //! `$jwt_claim_<name>`, `$jwt_header_<name>`, `$jwt_payload`, `$jwt_peer_auth_status`,
-//! `$jwt_peer_auth_cert_thumbprint`, `$jwt_peer_auth_unverified_addr`,
+//! `$jwt_peer_auth_cert_thumbprint`, `$jwt_peer_auth_dpop_jkt`, `$jwt_peer_auth_unverified_addr`,
 //! `$jwt_peer_auth_jwks_uri` (in a discovery source's key request: `fetch::discovery`), and the
 //! variables of `jwt_peer_auth_claim_set` / `jwt_peer_auth_header_set`: read lazily from the
 //! request context the access handler filled; nothing is parsed again.
@@ -25,12 +25,13 @@ use crate::JwtPeerAuthModule;
 type GetFn =
     unsafe extern "C" fn(*mut ngx_http_request_t, *mut ngx_http_variable_value_t, usize) -> ngx_int_t;
 
-const VARS: [(&str, GetFn, u32); 7] = [
+const VARS: [(&str, GetFn, u32); 8] = [
     ("jwt_claim_", get_claim, NGX_HTTP_VAR_PREFIX),
     ("jwt_header_", get_header, NGX_HTTP_VAR_PREFIX),
     ("jwt_payload", get_payload, 0),
     ("jwt_peer_auth_status", get_status, 0),
     ("jwt_peer_auth_cert_thumbprint", get_thumbprint, 0),
+    ("jwt_peer_auth_dpop_jkt", get_dpop_jkt, 0),
     (crate::phase::UNVERIFIED_ADDR, get_unverified_addr, 0),
     ("jwt_peer_auth_jwks_uri", crate::fetch::discovery::get_jwks_uri, 0),
 ];
@@ -293,6 +294,22 @@ unsafe extern "C" fn get_thumbprint(
         }
         let t = c.thumbprint.borrow().clone()?;
         Some((Some(t), "the certificate thumbprint".to_owned()))
+    })
+}
+
+/// `$jwt_peer_auth_dpop_jkt`: the thumbprint of the request's accepted DPoP proof key, for a
+/// request this location admitted; not found otherwise.
+unsafe extern "C" fn get_dpop_jkt(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_http_variable_value_t,
+    _: usize,
+) -> ngx_int_t {
+    getter(r, v, |req, c| {
+        if !decided_here(req, c) || c.outcome() != Some(Outcome::Allowed) {
+            return None;
+        }
+        let t = c.dpop.borrow().jkt.clone()?;
+        Some((Some(t), "the DPoP key thumbprint".to_owned()))
     })
 }
 

@@ -33,7 +33,7 @@ __DATA__
 ["", "", "", "", "Content-Type: application/json"]
 --- response_body_like eval
 ["ok", "", "", "",
- qr/^\{"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":0,"unknown_kid":1,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":0,"binding":0,"revoked":0,"forbidden":0\},"unenforced":0,"token_cache":\{"hits":0,"misses":3\},"refusal_cache":\{"hits":0\},"key_sources":\[\]\}$/]
+ qr/^\{"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":0,"unknown_kid":1,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":0,"binding":0,"revoked":0,"dpop_proof":0,"dpop_replay":0,"dpop_nonce":0,"dpop_binding":0,"dpop_full":0,"forbidden":0\},"unenforced":0,"token_cache":\{"hits":0,"misses":3\},"refusal_cache":\{"hits":0\},"key_sources":\[\]\}$/]
 
 
 

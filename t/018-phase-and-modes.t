@@ -399,7 +399,7 @@ Test::More::is(JwtPeerAuth::log_count(qr/token rejected: (expired|signature|inva
 ["ok\n", "ok\n", "ok\n", "ok\n", "ok\n", "ok\n", qr/401 Authorization Required/]
 --- between_5
 Test::More::like(main::status_json(),
-    qr/"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":1,"unknown_kid":0,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":1,"binding":0,"revoked":0,"forbidden":1\}/,
+    qr/"requests":\{"ok":1,"missing":1,"malformed":0,"expired":1,"not_yet_valid":0,"signature":1,"unknown_kid":0,"algorithm":0,"claim":0,"no_keys":0,"invalid_request":1,"binding":0,"revoked":0,"dpop_proof":0,"dpop_replay":0,"dpop_nonce":0,"dpop_binding":0,"dpop_full":0,"forbidden":1\}/,
     'shadow decisions are counted');
 Test::More::like(main::status_json(), qr/"unenforced":5\b/, 'the five refusals shadow did not enforce are counted as such');
 Test::More::like((JwtPeerAuth::http_get(JwtPeerAuth::server_port(), '/status?format=prometheus'))[1] // '', qr/^jwt_peer_auth_unenforced_total 5$/m,

@@ -51,11 +51,15 @@ fn token68_len(token: &[u8]) -> usize {
 /// Returns the token of `Authorization: Bearer <token>`. The scheme is case-insensitive; exactly
 /// one token68 must follow (so a second `Bearer`, inner whitespace or a comma list are refused).
 pub fn from_authorization(value: &[u8]) -> Result<&[u8], BearerError> {
-    const SCHEME: &[u8] = b"bearer";
-    if value.len() < SCHEME.len() || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
+    with_scheme(value, b"bearer")
+}
+
+/// [`from_authorization`] for another scheme (`scheme` in lower case): `DPoP` (RFC 9449 §7.1).
+pub fn with_scheme<'v>(value: &'v [u8], scheme: &[u8]) -> Result<&'v [u8], BearerError> {
+    if value.len() < scheme.len() || !value[..scheme.len()].eq_ignore_ascii_case(scheme) {
         return Err(BearerError::NotBearer);
     }
-    let rest = &value[SCHEME.len()..];
+    let rest = &value[scheme.len()..];
     let token_start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
     if token_start == 0 {
         // "Bearerx" is another scheme; "Bearer" alone carries no token.

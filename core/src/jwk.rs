@@ -248,6 +248,14 @@ fn b64_member(o: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
     b64::decode_lenient(s).map_err(|_| format!("\"{name}\" is not base64url"))
 }
 
+/// One public key (a DPoP proof's `jwk`): as a JWKS member, but never `oct`.
+pub fn parse_public(v: &Value) -> Result<Jwk, String> {
+    if v.get("kty").and_then(Value::as_str) == Some("oct") {
+        return Err("a symmetric key (\"kty\" oct)".into());
+    }
+    parse_jwk(v)
+}
+
 fn parse_jwk(v: &Value) -> Result<Jwk, String> {
     let o = v.as_object().ok_or("not an object")?;
     let kty = str_member(o, "kty")?.ok_or("missing \"kty\"")?;

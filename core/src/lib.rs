@@ -14,6 +14,7 @@
 //! - [`discovery`]: OpenID Connect discovery documents: the issuer and `jwks_uri` checks.
 //! - [`freshness`]: when fetched keys are fresh, stale or must be fetched.
 //! - [`binding`]: certificate-bound tokens (RFC 8705 `cnf.x5t#S256`).
+//! - [`dpop`]: DPoP proofs (RFC 9449): proof checks, `cnf.jkt`, the replay cache, nonces.
 //! - [`revocation`]: revocation entries, the revocation API's input and the state file.
 //! - [`feed`]: the revocation feed document and the difference between two feeds.
 //! - [`status`]: the status page: its model and its views (HTML, JSON, Prometheus).
@@ -33,6 +34,7 @@ pub mod challenge;
 pub mod conffile;
 pub mod digest;
 pub mod discovery;
+pub mod dpop;
 pub mod enforcement;
 pub mod feed;
 pub mod freshness;

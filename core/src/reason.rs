@@ -31,12 +31,25 @@ pub enum Reason {
     /// A checked claim (or the `kid`) has a value on the revocation list
     /// (`jwt_peer_auth_revocation_check`).
     Revoked,
+    /// A DPoP proof (RFC 9449 §4.3) is missing, malformed, or fails one of its checks
+    /// (`invalid_dpop_proof`).
+    DpopProof,
+    /// A DPoP proof seen before within its window (RFC 9449 §11.1).
+    DpopReplay,
+    /// A DPoP proof without a current server nonce (RFC 9449 §8, `use_dpop_nonce`).
+    DpopNonce,
+    /// The token is not bound to the proof's key (`cnf.jkt`, RFC 9449 §7.1), a bound token
+    /// came as `Bearer`, or a `Bearer` token came where only DPoP is accepted.
+    DpopBinding,
+    /// The DPoP replay cache could not remember the proof (its bucket was full): refused, as
+    /// it could be replayed (503).
+    DpopFull,
 }
 
 impl Reason {
     /// Every reason, in a fixed order: status counters and per-reason tables are indexed by
     /// position here (see [`Reason::index`]). New reasons are only ever appended.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 17] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::Expired,
@@ -49,6 +62,11 @@ impl Reason {
         Reason::InvalidRequest,
         Reason::Binding,
         Reason::Revoked,
+        Reason::DpopProof,
+        Reason::DpopReplay,
+        Reason::DpopNonce,
+        Reason::DpopBinding,
+        Reason::DpopFull,
     ];
 
     /// How many reasons there are: the length of per-reason tables.
@@ -69,7 +87,24 @@ impl Reason {
             Reason::InvalidRequest => 9,
             Reason::Binding => 10,
             Reason::Revoked => 11,
+            Reason::DpopProof => 12,
+            Reason::DpopReplay => 13,
+            Reason::DpopNonce => 14,
+            Reason::DpopBinding => 15,
+            Reason::DpopFull => 16,
         }
+    }
+
+    /// Whether this is a refusal of DPoP (answered with a `DPoP` challenge).
+    pub fn is_dpop(self) -> bool {
+        matches!(
+            self,
+            Reason::DpopProof
+                | Reason::DpopReplay
+                | Reason::DpopNonce
+                | Reason::DpopBinding
+                | Reason::DpopFull
+        )
     }
 
     /// The short word used in `$jwt_peer_auth_status` and status counters.
@@ -87,6 +122,11 @@ impl Reason {
             Reason::InvalidRequest => "invalid_request",
             Reason::Binding => "binding",
             Reason::Revoked => "revoked",
+            Reason::DpopProof => "dpop_proof",
+            Reason::DpopReplay => "dpop_replay",
+            Reason::DpopNonce => "dpop_nonce",
+            Reason::DpopBinding => "dpop_binding",
+            Reason::DpopFull => "dpop_full",
         }
     }
 
@@ -95,6 +135,7 @@ impl Reason {
         match self {
             Reason::NoKeys => 500,
             Reason::InvalidRequest => 400,
+            Reason::DpopFull => 503,
             _ => 401,
         }
     }
@@ -115,8 +156,10 @@ impl Reason {
     /// `invalid_token` for every refused token.
     pub fn error_code(self) -> Option<&'static str> {
         match self {
-            Reason::Missing | Reason::NoKeys => None,
+            Reason::Missing | Reason::NoKeys | Reason::DpopFull => None,
             Reason::InvalidRequest => Some("invalid_request"),
+            Reason::DpopProof | Reason::DpopReplay => Some("invalid_dpop_proof"),
+            Reason::DpopNonce => Some("use_dpop_nonce"),
             _ => Some("invalid_token"),
         }
     }
@@ -318,14 +361,20 @@ mod tests {
             Reason::Claim,
             Reason::Binding,
             Reason::Revoked,
+            Reason::DpopBinding,
         ] {
             assert_eq!(r.error_code(), Some("invalid_token"), "{r}");
         }
+        assert_eq!(Reason::DpopProof.error_code(), Some("invalid_dpop_proof"));
+        assert_eq!(Reason::DpopReplay.error_code(), Some("invalid_dpop_proof"));
+        assert_eq!(Reason::DpopNonce.error_code(), Some("use_dpop_nonce"));
+        assert_eq!(Reason::DpopFull.error_code(), None);
+        assert_eq!(Reason::DpopFull.http_status(), 503);
     }
 
     #[test]
     fn index_is_the_position_in_all() {
-        assert_eq!(Reason::COUNT, 12);
+        assert_eq!(Reason::COUNT, 17);
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i, "{r}");
         }
@@ -334,7 +383,8 @@ mod tests {
         assert_eq!(Reason::NoKeys.index(), 8);
         assert_eq!(Reason::InvalidRequest.index(), 9);
         assert_eq!(Reason::Binding.index(), 10);
-        assert_eq!(Reason::ALL[Reason::COUNT - 1], Reason::Revoked, "appended last");
+        assert_eq!(Reason::Revoked.index(), 11);
+        assert_eq!(Reason::ALL[Reason::COUNT - 1], Reason::DpopFull, "appended last");
         let words: std::collections::HashSet<_> = Reason::ALL.iter().map(|r| r.word()).collect();
         assert_eq!(words.len(), Reason::COUNT, "words are distinct");
     }

@@ -23,6 +23,9 @@ pub const MAX_TTL: u64 = 366 * 24 * 3600;
 pub const MAX_BODY: usize = 4096;
 /// The name that lists a JOSE header `kid` instead of a claim.
 pub const HEADER_KID: &str = "header.kid";
+/// The name that lists a DPoP key thumbprint: the token's `cnf.jkt` (RFC 9449 §6.1), not a
+/// top-level claim of that name.
+pub const CNF_JKT: &str = "cnf.jkt";
 /// Room for a lookup key: name, a NUL, value.
 pub const KEY_LEN: usize = MAX_NAME + 1 + MAX_VALUE;
 
@@ -305,12 +308,19 @@ pub fn split_key(key: &[u8]) -> Option<(&str, &str)> {
 /// Calls `f` with every value of `name` in a verified token that an entry could list: for
 /// `header.kid`, the token's `kid` and the `kid` of the key that verified it (a token that
 /// names no `kid`, or another one, cannot slip past a revoked key); a string or integer claim;
-/// each string or integer element of an array claim. Stops at the first `true` and returns it.
+/// each string or integer element of an array claim; for `cnf.jkt`, the token's DPoP key
+/// thumbprint. Stops at the first `true` and returns it.
 /// Allocates at most the value of `name` (for a token from the cache, whose claims are read
 /// one at a time from the text).
 pub fn any_value(v: &Verified, name: &str, mut f: impl FnMut(&str) -> bool) -> bool {
     if name == HEADER_KID {
         return v.kid().is_some_and(&mut f) || v.key_kid.as_deref().is_some_and(f);
+    }
+    if name == CNF_JKT {
+        return match v.claim("cnf").as_deref() {
+            Some(Value::Object(cnf)) => cnf.get("jkt").and_then(Value::as_str).is_some_and(f),
+            _ => false,
+        };
     }
     match v.claim(name).as_deref() {
         Some(Value::Array(items)) => items.iter().any(|i| scalar(i, &mut f)),
@@ -470,6 +480,39 @@ pub fn parse_state(text: &[u8], now: i64) -> Result<Vec<Entry>, String> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod cnf_tests {
+    use super::*;
+    use crate::verify::{KeyRef, Times};
+
+    #[test]
+    fn cnf_jkt_names_the_dpop_thumbprint() {
+        let t = Times {
+            exp: 10,
+            nbf: None,
+            iat: None,
+        };
+        let v = |claims: &str| {
+            Verified::from_texts(
+                "{}",
+                claims,
+                crate::Algorithm::RS256,
+                t,
+                KeyRef { set: 0, key: 0 },
+            )
+            .unwrap()
+        };
+        assert!(any_value(&v(r#"{"cnf":{"jkt":"abc"}}"#), CNF_JKT, |s| s == "abc"));
+        assert!(!any_value(&v(r#"{"cnf":{"jkt":"abc"}}"#), CNF_JKT, |s| s == "abd"));
+        assert!(!any_value(&v(r#"{"cnf":"abc"}"#), CNF_JKT, |_| true));
+        assert!(
+            !any_value(&v(r#"{"cnf.jkt":"abc"}"#), CNF_JKT, |_| true),
+            "not a top-level claim"
+        );
+        assert!(check_name(CNF_JKT).is_ok());
+    }
 }
 
 #[cfg(test)]
@@ -677,6 +720,7 @@ mod tests {
             }
             assert_eq!(seen, ["peer-1", "42", "a", "b", "e", "k1", "key-k"]);
             assert!(any_value(v, "aud", |s| s == "b"));
+            assert!(!any_value(v, "cnf.jkt", |_| true), "no cnf here");
             assert!(!any_value(v, "aud", |s| s == "c"));
         }
         // A token without a kid header is still matched by the verifying key's kid, also as a

@@ -27,6 +27,10 @@ pub(super) fn token<'p>(
     }
     let header = glue::authorization(r)
         .ok_or_else(|| Rejection::new(Reason::Missing, "no \"Authorization\" header"))?;
+    let ctx = crate::ctx::get(r);
+    if let Some(t) = crate::dpop::check::token(r, header, ctx) {
+        return t;
+    }
     bearer::from_authorization(header).map_err(|e| match e {
         BearerError::NotBearer => Rejection::new(Reason::Missing, "no \"Bearer\" credentials"),
         BearerError::Invalid => Rejection::new(
@@ -45,6 +49,7 @@ pub(super) fn check_policy(
     now: i64,
 ) -> Result<(), Rejection> {
     let lc = job.lc;
+    crate::dpop::check::check(r, lc, job.ctx, v, now)?;
     if let Some(names) = lc.revocation_check.as_deref().filter(|n| !n.is_empty()) {
         crate::revocation::feed::gate(r, lc.revocation_feed_here, job.mc.revocation.as_deref())?;
         check_revocation(job, v, names, now)?;

@@ -143,8 +143,12 @@ pub(super) fn refusal_status(request: &mut Request, job: &Job, reason: Reason, c
     let challenged =
         unsafe { ours.as_ref() }.is_some_and(|h| h.hash != 0 && std::ptr::eq(h.value.data, value));
     if challenge && !challenged && matches!(status, 400 | 401) {
-        let text = job.lc.challenge(reason);
+        let (text, second) = crate::dpop::check::challenges(job.lc, job.ctx, reason)
+            .unwrap_or((job.lc.challenge(reason), None));
         if !glue::set_www_authenticate(request.as_mut(), text) {
+            return SERVER_ERROR;
+        }
+        if !crate::dpop::check::more_headers(request.as_mut(), job.lc, second) {
             return SERVER_ERROR;
         }
         // set_www_authenticate made it the head of the response's WWW-Authenticate headers.

@@ -11,6 +11,7 @@ use ngx::ffi::{
 use ngx::ngx_string;
 
 use super::{caches, discovery, key_sources, member_sets, mode, policy};
+use crate::dpop::config as dpop;
 use crate::revocation::config as revocation;
 use crate::status;
 
@@ -41,7 +42,7 @@ const fn main_command(name: ngx_str_t, args: u32, set: SetFn) -> ngx_command_t {
 }
 
 /// The directives. A new directive is one line here; its handler lives in its feature's file.
-pub static mut COMMANDS: [ngx_command_t; 22] = [
+pub static mut COMMANDS: [ngx_command_t; 24] = [
     ngx_command_t {
         name: ngx_string!("jwt_peer_auth_status"),
         type_: (NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS) as ngx_uint_t,
@@ -110,6 +111,12 @@ pub static mut COMMANDS: [ngx_command_t; 22] = [
         ngx_string!("jwt_peer_auth_leeway"),
         NGX_CONF_TAKE1,
         policy::cmd_leeway,
+    ),
+    command(ngx_string!("jwt_peer_auth_dpop"), NGX_CONF_1MORE, dpop::cmd_dpop),
+    main_command(
+        ngx_string!("jwt_peer_auth_dpop_zone"),
+        NGX_CONF_TAKE1,
+        dpop::cmd_dpop_zone,
     ),
     main_command(
         ngx_string!("jwt_peer_auth_zone"),

@@ -40,7 +40,10 @@ pub extern "C" fn init_main_conf(cf: *mut ngx_conf_t, conf: *mut c_void) -> *mut
     let (Some(cf), Some(mc)) = (glue::conf_mut(cf), glue::loc_conf_mut::<MainConf>(conf)) else {
         return NGX_CONF_ERROR;
     };
-    conf_step(cf, |cf| caches::init_main(cf, mc))
+    conf_step(cf, |cf| {
+        crate::dpop::config::init_main(cf, mc)?;
+        caches::init_main(cf, mc)
+    })
 }
 
 /// `postconfiguration`: NGX_OK, or NGX_ERROR after an `[emerg]`.

@@ -40,6 +40,9 @@ pub struct MainConf {
     /// The configuration uses `$jwt_peer_auth_unverified_addr`: preaccess locations verify
     /// signatures after `limit_req` and `limit_conn` (set in postconfiguration, [`crate::phase`]).
     pub verify_after_limiters: bool,
+    /// `jwt_peer_auth_dpop_zone` (or the default, when a location uses DPoP).
+    pub dpop_zone: Option<Box<crate::dpop::zone::Replay>>,
+    pub dpop_used: bool,
 }
 
 /// `jwt_peer_auth_claim_set $var name ...` (or `_header_set`): a path of case-sensitive member
@@ -63,6 +66,8 @@ impl Default for MainConf {
             revocation_feed: None,
             preaccess: false,
             verify_after_limiters: false,
+            dpop_zone: None,
+            dpop_used: false,
         }
     }
 }
@@ -165,6 +170,8 @@ pub struct LocConf {
     pub revocation_feed_here: bool,
     /// `jwt_peer_auth_phase`.
     pub phase: Option<Phase>,
+    /// `jwt_peer_auth_dpop`.
+    pub dpop: Option<std::rc::Rc<crate::dpop::config::DpopConf>>,
 
     // Resolved by merge.
     /// Verification runs in the preaccess phase: `jwt_peer_auth_phase preaccess`, or `shadow`
@@ -227,7 +234,7 @@ impl LocConf {
         // Like NGINX's own array directives, a level that sets any `jwt_peer_auth_claim` (or
         // `_require`) replaces the inherited list.
         inherit!(self, prev: key_cache, algorithms, leeway, claims, requires, cert_binding, max_age,
-            revocation_check, phase);
+            revocation_check, phase, dpop);
         self.revocation_feed_here |= prev.revocation_feed_here;
         // A shadow check must see every request, also those another access module refuses:
         // it runs before them unless a level says otherwise.
@@ -263,6 +270,8 @@ impl LocConf {
             ));
         }
         self.challenges = jwt_peer_auth_core::challenge::table(realm);
+        let realm = realm.clone();
+        crate::dpop::config::merge(self, &realm);
         Ok(())
     }
 }

@@ -131,7 +131,21 @@ const SECTIONS: &[Section] = &[
     token_cache_section,
     requests_section,
     revocation_section,
+    dpop_section,
 ];
+
+/// The DPoP replay cache (where a location uses DPoP): its fill and refusals.
+fn dpop_section(p: &mut Page, s: &Snapshot) -> fmt::Result {
+    let Some(d) = &s.dpop else {
+        return Ok(());
+    };
+    write!(
+        p,
+        "<section id=\"dpop\">\n<h2>DPoP replay cache</h2>\n<p id=\"dpop-fill\">{} of {} slots used; \
+         {} proofs remembered, {} replays refused, {} refused while full ({} episodes).</p>\n</section>\n",
+        d.used, d.capacity, d.stored, d.replays, d.full, d.full_episodes
+    )
+}
 
 /// The page lists at most this many revocation entries (the API lists all).
 const PAGE_REVOCATIONS: usize = 200;
@@ -655,6 +669,7 @@ mod tests {
             now: NOW,
             counts,
             sources: vec![],
+            dpop: None,
             revocation: None,
         })
         .unwrap();
@@ -679,6 +694,7 @@ mod tests {
             now: NOW,
             counts,
             sources: vec![],
+            dpop: None,
             revocation: None,
         })
         .unwrap();
@@ -732,6 +748,7 @@ mod tests {
         let entry = |value: &str, left: i64| crate::revocation::Entry::new("identifier", value, NOW + left);
         let snap = |entries| Snapshot {
             now: NOW,
+            dpop: None,
             revocation: Some(Revocations {
                 zone: "rev<1>".into(),
                 entries,

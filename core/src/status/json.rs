@@ -123,6 +123,13 @@ fn write_json(s: &mut Page, snap: &Snapshot) -> fmt::Result {
         }
         s.write_char('}')?;
     }
+    if let Some(d) = &snap.dpop {
+        write!(
+            s,
+            ",\"dpop\":{{\"capacity\":{},\"used\":{},\"stored\":{},\"replays\":{},\"full\":{},\"full_episodes\":{}}}",
+            d.capacity, d.used, d.stored, d.replays, d.full, d.full_episodes
+        )?;
+    }
     s.write_str("}\n")
 }
 
@@ -179,6 +186,7 @@ mod tests {
         let snap = Snapshot {
             now: NOW,
             sources: vec![src.clone(), source("/k2")],
+            dpop: None,
             revocation: Some(Revocations {
                 zone: "rev\"z".into(),
                 entries: vec![],
@@ -216,6 +224,7 @@ mod tests {
             now: NOW,
             counts,
             sources: vec![src, source("/idle")],
+            dpop: None,
             revocation: None,
         })
         .unwrap();

@@ -17,7 +17,7 @@ pub mod prometheus;
 
 pub use html::{render_html, Dur, Esc, HTML_CSP, HTML_REFRESH_SECONDS};
 pub use json::render_json;
-pub use model::{Counts, DiscoveryView, FeedState, Health, Revocations, Snapshot, Source};
+pub use model::{Counts, DiscoveryView, FeedState, Health, ReplayCache, Revocations, Snapshot, Source};
 pub use negotiate::{choose_format, prefers_html, Format};
 pub use prometheus::render_prometheus;
 
@@ -108,6 +108,7 @@ pub(crate) mod fixtures {
             now: NOW,
             counts: Counts::default(),
             sources,
+            dpop: None,
             revocation: None,
         })
         .unwrap()

@@ -71,6 +71,23 @@ pub struct Snapshot {
     pub sources: Vec<Source>,
     /// The runtime revocation list, where `jwt_peer_auth_revocation` is configured.
     pub revocation: Option<Revocations>,
+    /// The DPoP replay cache, where a location uses DPoP.
+    pub dpop: Option<ReplayCache>,
+}
+
+/// The DPoP replay cache as the status page shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayCache {
+    /// Slots (one remembered proof each, 24 bytes).
+    pub capacity: u64,
+    /// Slots holding an entry, live or expired (an expired one is reused in place).
+    pub used: u64,
+    /// Proofs remembered; refused as replays; refused because the cache was full.
+    pub stored: u64,
+    pub replays: u64,
+    pub full: u64,
+    /// Episodes of refusals for a full cache (one `[error]` each).
+    pub full_episodes: u64,
 }
 
 /// The revocation list as the status page shows it.

@@ -265,6 +265,7 @@ mod tests {
         let text = render_prometheus(&Snapshot {
             now: NOW,
             sources: vec![src],
+            dpop: None,
             revocation: Some(Revocations {
                 zone: "z\"\n".into(),
                 entries: vec![],
@@ -299,6 +300,7 @@ mod tests {
             now: NOW,
             counts,
             sources: vec![fetched("/k", 10), source("/idle")],
+            dpop: None,
             revocation: None,
         })
         .unwrap();

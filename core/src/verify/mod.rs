@@ -261,6 +261,18 @@ pub(crate) fn split(token: &[u8]) -> Result<[&[u8]; 3], Rejection> {
 
 /// Checks the JOSE header and returns the algorithm to verify with.
 pub(crate) fn check_header(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorithm, Rejection> {
+    // RFC 8725 §3.11, RFC 9449 §4.2: a DPoP proof is never an access token.
+    if let Some(Value::String(typ)) = header.get("typ") {
+        if crate::dpop::is_proof_type(typ) {
+            return Err(malformed("a DPoP proof (typ dpop+jwt) is not an access token"));
+        }
+    }
+    check_jose(header, allowed)
+}
+
+/// The checks of a JOSE header any JWS gets (access token or DPoP proof): `alg` (never `none`,
+/// on `allowed`), no `crit`, no unencoded payload, a string `kid`.
+pub(crate) fn check_jose(header: &Map<String, Value>, allowed: AlgSet) -> Result<Algorithm, Rejection> {
     let name = match header.get("alg") {
         Some(Value::String(s)) => s.as_str(),
         Some(_) => return Err(malformed("\"alg\" is not a string")),

@@ -25,6 +25,25 @@
 //!   --cnf-cert FILE    bind the token to the PEM certificate in FILE (RFC 8705 §3.1): adds
 //!                      "cnf": {"x5t#S256": "<base64url SHA-256 of its DER>"}; applied after
 //!                      --claims, so it replaces any "cnf" given there
+//!   --cnf-jkt KEY      bind the token to the public key DIR/KEY (RFC 9449 §6.1): adds
+//!                      "cnf": {"jkt": "<RFC 7638 thumbprint>"}; replaces any "cnf"
+//!   --typ TYP          the header's "typ" (default JWT), e.g. at+jwt or dpop+jwt
+//! jwt-mint eckey DIR NAME           a further EC P-256 key pair DIR/NAME.pk8 (for proofs
+//!                                   of another key)
+//! jwt-mint jkt DIR KEY              print the RFC 7638 thumbprint of DIR/KEY's public key
+//! jwt-mint proof DIR KEY [options]  print a DPoP proof (RFC 9449) signed with DIR/KEY
+//!   --htu URL          required; --htm METHOD (default GET)
+//!   --token TOKEN      ath = base64url SHA-256 of TOKEN; --ath VALUE sets it as given
+//!   --jti JTI          default: random; --count N prints N proofs with distinct jti
+//!   --iat SECS         iat = now + SECS (default 0); --no-iat leaves it out
+//!   --nonce NONCE      the "nonce" claim
+//!   --alg ALG          the header's alg (default: the key's)
+//!   --typ TYP          default dpop+jwt; --no-typ leaves it out
+//!   --jwk-of KEY2      put KEY2's public key in the header (signed with KEY: a wrong key)
+//!   --jwk-private      add the private "d" member to the header's jwk
+//!   --no-jwk           no jwk in the header
+//!   --header JSON, --claims JSON   merged over the header / claims built
+//!   --corrupt          flip a bit of the signature
 //! jwt-mint time JWKS N TOKEN...     for each token: the CPU time of one ring signature
 //!                                   verification with its key, and of the whole core
 //!                                   verify() (base64, JSON, key choice, signature, times),
@@ -57,9 +76,17 @@ fn main() -> ExitCode {
             Err(_) => Err("keygen: BITS is not a number".into()),
         },
         Some("sign") if args.len() >= 3 => sign_cmd(Path::new(&args[1]), &args[2], &args[3..]),
+        Some("proof") if args.len() >= 3 => proof_cmd(Path::new(&args[1]), &args[2], &args[3..]),
+        Some("jkt") if args.len() == 3 => {
+            public_jwk(Path::new(&args[1]), &args[2]).and_then(|j| {
+                println!("{}", jkt_of(&j)?);
+                Ok(())
+            })
+        }
+        Some("eckey") if args.len() == 3 => eckey(Path::new(&args[1]), &args[2]),
         Some("time") if args.len() >= 4 => time_cmd(Path::new(&args[1]), &args[2], &args[3..]),
         _ => Err(
-            "usage: jwt-mint keygen DIR [BITS] | jwt-mint sign DIR KEY [options] | jwt-mint time JWKS N TOKEN..."
+            "usage: jwt-mint keygen DIR [BITS] | jwt-mint sign DIR KEY [options] | jwt-mint proof DIR KEY [options] | jwt-mint jkt DIR KEY | jwt-mint eckey DIR NAME | jwt-mint time JWKS N TOKEN..."
                 .into(),
         ),
     };
@@ -155,6 +182,8 @@ struct Opts {
     strip_leading_zero: bool,
     count: usize,
     cnf_cert: Option<String>,
+    cnf_jkt: Option<String>,
+    typ: String,
 }
 
 fn now() -> i64 {
@@ -181,6 +210,8 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
         strip_leading_zero: false,
         count: 1,
         cnf_cert: None,
+        cnf_jkt: None,
+        typ: "JWT".into(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -218,6 +249,8 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
             "--strip-leading-zero" => o.strip_leading_zero = true,
             "--count" => o.count = val()?.parse().map_err(|_| "--count: not a number")?,
             "--cnf-cert" => o.cnf_cert = Some(val()?),
+            "--cnf-jkt" => o.cnf_jkt = Some(val()?),
+            "--typ" => o.typ = val()?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -230,7 +263,11 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
 }
 
 fn sign_cmd(dir: &Path, key: &str, args: &[String]) -> Res<()> {
-    let o = parse_opts(args)?;
+    let mut o = parse_opts(args)?;
+    if let Some(k) = &o.cnf_jkt {
+        let jkt = jkt_of(&public_jwk(dir, k)?)?;
+        o.claims.insert("cnf".into(), json!({ "jkt": jkt }));
+    }
     let secret = match (&o.secret_file, key) {
         (Some(f), _) => Some(fs::read(f).map_err(|e| format!("{f}: {e}"))?),
         (None, "oct") => Some(fs::read(dir.join("oct.secret")).map_err(|e| e.to_string())?),
@@ -239,8 +276,8 @@ fn sign_cmd(dir: &Path, key: &str, args: &[String]) -> Res<()> {
     let default_alg = match key {
         _ if secret.is_some() => "HS256",
         k if k.starts_with("rsa") => "RS256",
-        "ec" => "ES256",
         "ec384" => "ES384",
+        k if k.starts_with("ec") => "ES256",
         "ed" => "EdDSA",
         _ => return Err(format!("unknown key {key}")),
     };
@@ -249,7 +286,7 @@ fn sign_cmd(dir: &Path, key: &str, args: &[String]) -> Res<()> {
     let header = match &o.header {
         Some(h) => h.clone(),
         None => {
-            let mut h = json!({"alg": alg, "typ": "JWT"});
+            let mut h = json!({"alg": alg, "typ": o.typ});
             if let Some(k) = kid {
                 h["kid"] = json!(k);
             }
@@ -320,8 +357,8 @@ fn signature(dir: &Path, key: &str, alg: &str, secret: Option<&[u8]>, input: &[u
     }
     let pk8 = fs::read(dir.join(format!("{key}.pk8"))).map_err(|e| format!("{key}.pk8: {e}"))?;
     match key {
-        "ec" => {
-            let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &pk8, &rng)
+        "ec384" => {
+            let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &pk8, &rng)
                 .map_err(|e| e.to_string())?;
             Ok(pair
                 .sign(&rng, input)
@@ -329,8 +366,8 @@ fn signature(dir: &Path, key: &str, alg: &str, secret: Option<&[u8]>, input: &[u
                 .as_ref()
                 .to_vec())
         }
-        "ec384" => {
-            let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &pk8, &rng)
+        k if k.starts_with("ec") => {
+            let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &pk8, &rng)
                 .map_err(|e| e.to_string())?;
             Ok(pair
                 .sign(&rng, input)
@@ -357,6 +394,146 @@ fn signature(dir: &Path, key: &str, alg: &str, secret: Option<&[u8]>, input: &[u
             Ok(sig)
         }
     }
+}
+
+/// `jwt-mint eckey DIR NAME`: a further P-256 key pair.
+fn eckey(dir: &Path, name: &str) -> Res<()> {
+    let rng = SystemRandom::new();
+    let pk8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map_err(|e| e.to_string())?;
+    write(dir.join(format!("{name}.pk8")), pk8.as_ref())
+}
+
+/// The public JWK of DIR/KEY (EC P-256 or P-384, Ed25519, or RSA from KEY.jwk.json).
+fn public_jwk(dir: &Path, key: &str) -> Res<Value> {
+    let rng = SystemRandom::new();
+    if key.starts_with("rsa") {
+        let text =
+            fs::read(dir.join(format!("{key}.jwk.json"))).map_err(|e| format!("{key}.jwk.json: {e}"))?;
+        let v: Value = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+        return Ok(json!({"kty": "RSA", "n": v["n"], "e": v["e"]}));
+    }
+    let pk8 = fs::read(dir.join(format!("{key}.pk8"))).map_err(|e| format!("{key}.pk8: {e}"))?;
+    if key == "ed" {
+        let pair = Ed25519KeyPair::from_pkcs8(&pk8).map_err(|e| e.to_string())?;
+        return Ok(json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(pair.public_key().as_ref())}));
+    }
+    let (alg, crv, n) = if key == "ec384" {
+        (&signature::ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", 48)
+    } else {
+        (&signature::ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", 32)
+    };
+    let pair = EcdsaKeyPair::from_pkcs8(alg, &pk8, &rng).map_err(|e| e.to_string())?;
+    let p = pair.public_key().as_ref();
+    Ok(json!({"kty": "EC", "crv": crv, "x": b64::encode(&p[1..1 + n]), "y": b64::encode(&p[1 + n..])}))
+}
+
+fn jkt_of(jwk: &Value) -> Res<String> {
+    jwt_peer_auth_core::dpop::thumbprint(jwk.as_object().ok_or("jwk")?).map_err(str::to_owned)
+}
+
+/// `jwt-mint proof DIR KEY [options]`: DPoP proofs, good or broken.
+fn proof_cmd(dir: &Path, key: &str, args: &[String]) -> Res<()> {
+    let mut header = Map::new();
+    let mut claims = Map::new();
+    let (mut htu, mut htm, mut ath, mut jti, mut nonce) = (None, "GET".to_owned(), None, None, None);
+    let (mut iat, mut no_iat, mut typ, mut alg) = (0i64, false, Some("dpop+jwt".to_owned()), None);
+    let (mut jwk_of, mut jwk_private, mut no_jwk, mut corrupt, mut count) =
+        (None, false, false, false, 1usize);
+    let (mut extra_h, mut extra_c) = (Map::new(), Map::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
+        let obj = |v: String| -> Res<Map<String, Value>> {
+            match serde_json::from_str::<Value>(&v) {
+                Ok(Value::Object(m)) => Ok(m),
+                _ => Err(format!("{a}: not a JSON object")),
+            }
+        };
+        match a.as_str() {
+            "--htu" => htu = Some(val()?),
+            "--htm" => htm = val()?,
+            "--token" => ath = Some(jwt_peer_auth_core::dpop::ath(val()?.as_bytes())),
+            "--ath" => ath = Some(val()?),
+            "--jti" => jti = Some(val()?),
+            "--count" => count = val()?.parse().map_err(|_| "--count: not a number")?,
+            "--iat" => iat = val()?.parse().map_err(|_| "--iat: not a number")?,
+            "--no-iat" => no_iat = true,
+            "--nonce" => nonce = Some(val()?),
+            "--alg" => alg = Some(val()?),
+            "--typ" => typ = Some(val()?),
+            "--no-typ" => typ = None,
+            "--jwk-of" => jwk_of = Some(val()?),
+            "--jwk-private" => jwk_private = true,
+            "--no-jwk" => no_jwk = true,
+            "--header" => extra_h = obj(val()?)?,
+            "--claims" => extra_c = obj(val()?)?,
+            "--corrupt" => corrupt = true,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    let htu = htu.ok_or("proof: --htu is required")?;
+    let default_alg = match key {
+        k if k.starts_with("rsa") => "RS256",
+        "ec384" => "ES384",
+        "ed" => "EdDSA",
+        _ => "ES256",
+    };
+    let alg = alg.unwrap_or_else(|| default_alg.to_owned());
+    if let Some(t) = typ {
+        header.insert("typ".into(), json!(t));
+    }
+    header.insert("alg".into(), json!(alg));
+    if !no_jwk {
+        let mut jwk = public_jwk(dir, jwk_of.as_deref().unwrap_or(key))?;
+        if jwk_private {
+            jwk["d"] = json!("AAAA");
+        }
+        header.insert("jwk".into(), jwk);
+    }
+    header.extend(extra_h);
+    let header = Value::Object(header).to_string();
+    claims.insert("htm".into(), json!(htm));
+    claims.insert("htu".into(), json!(htu));
+    if !no_iat {
+        claims.insert("iat".into(), json!(now() + iat));
+    }
+    if let Some(a) = ath {
+        claims.insert("ath".into(), json!(a));
+    }
+    if let Some(n) = nonce {
+        claims.insert("nonce".into(), json!(n));
+    }
+    let mut out = String::new();
+    for _ in 0..count {
+        let mut c = claims.clone();
+        let j = match &jti {
+            Some(j) if count == 1 => j.clone(),
+            _ => {
+                let mut r = [0u8; 16];
+                ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut r).map_err(|e| e.to_string())?;
+                b64::encode(&r)
+            }
+        };
+        c.insert("jti".into(), json!(j));
+        c.extend(extra_c.clone());
+        let input = format!(
+            "{}.{}",
+            b64::encode(header.as_bytes()),
+            b64::encode(Value::Object(c).to_string().as_bytes())
+        );
+        let mut sig = signature(dir, key, &alg, None, input.as_bytes())?;
+        if corrupt {
+            let mid = sig.len() / 2;
+            sig[mid] ^= 1;
+        }
+        out.push_str(&input);
+        out.push('.');
+        out.push_str(&b64::encode(&sig));
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(())
 }
 
 /// This thread's CPU time in nanoseconds (CLOCK_THREAD_CPUTIME_ID: exact, unlike the

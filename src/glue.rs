@@ -315,3 +315,7 @@ pub fn add_cleanup<T>(pool: *mut ngx_pool_t, value: T, handler: extern "C" fn(*m
     c.handler = Some(handler);
     p
 }
+
+/// A compiled NGINX complex value (text with variables), evaluated per request.
+#[derive(Debug, Clone, Copy)]
+pub struct ComplexValue(pub *mut ngx::ffi::ngx_http_complex_value_t);

@@ -108,9 +108,7 @@ pub enum Phase {
     Preaccess,
 }
 
-/// A compiled NGINX complex value (text with variables), evaluated per request.
-#[derive(Debug, Clone, Copy)]
-pub struct ComplexValue(pub *mut ngx::ffi::ngx_http_complex_value_t);
+pub use crate::glue::ComplexValue;
 
 /// `jwt_peer_auth_claim name value ...`.
 #[derive(Debug, Clone)]
@@ -171,7 +169,7 @@ pub struct LocConf {
     /// `jwt_peer_auth_phase`.
     pub phase: Option<Phase>,
     /// `jwt_peer_auth_dpop`.
-    pub dpop: Option<std::rc::Rc<crate::dpop::config::DpopConf>>,
+    pub dpop: Option<std::rc::Rc<crate::dpop::conf::DpopConf>>,
 
     // Resolved by merge.
     /// Verification runs in the preaccess phase: `jwt_peer_auth_phase preaccess`, or `shadow`
@@ -271,7 +269,7 @@ impl LocConf {
         }
         self.challenges = jwt_peer_auth_core::challenge::table(realm);
         let realm = realm.clone();
-        crate::dpop::config::merge(self, &realm);
+        crate::dpop::conf::merge(&mut self.dpop, &realm);
         Ok(())
     }
 }

@@ -4,12 +4,14 @@
 use std::rc::Rc;
 
 use jwt_peer_auth_core::dpop::{Mode, NonceKey, Settings};
-use jwt_peer_auth_core::{AlgSet, Reason};
+use jwt_peer_auth_core::AlgSet;
 use ngx::ffi::{ngx_conf_t, ngx_shm_zone_t, ngx_str_t};
 use ngx::http::HttpModuleMainConf;
 
+use super::conf::DpopConf;
 use crate::config::directive::{directive_fn, ConfError};
-use crate::config::{ComplexValue, LocConf, MainConf};
+use crate::config::{LocConf, MainConf};
+use crate::glue::ComplexValue;
 use crate::{glue, JwtPeerAuthModule};
 
 /// The URL a proof's `htu` is compared with when `htu=` is not given: scheme, host and port
@@ -19,22 +21,6 @@ const DEFAULT_URL: &str = "$scheme://$http_host$request_uri";
 
 /// The default `nonce_lifetime=`.
 pub const DEFAULT_NONCE_LIFETIME: u64 = 300;
-
-/// A location's `jwt_peer_auth_dpop`.
-#[derive(Debug)]
-pub struct DpopConf {
-    pub mode: Mode,
-    /// Algorithms and `max_age` (the leeway is the location's `jwt_peer_auth_leeway`).
-    pub settings: Settings,
-    /// The request URL the proof's `htu` must name.
-    pub url: ComplexValue,
-    pub nonce: Option<NonceKey>,
-    /// `WWW-Authenticate: DPoP algs="..."` with each reason's error, and without one.
-    pub challenges: Vec<Vec<u8>>,
-    pub plain: Vec<u8>,
-    /// `Bearer realm="..."` without an error (the second challenge under `optional`).
-    pub bearer_plain: Vec<u8>,
-}
 
 directive_fn!(cmd_dpop, set_dpop_conf);
 directive_fn!(cmd_dpop_zone, set_zone_conf);
@@ -145,15 +131,12 @@ fn ring_fill(out: &mut [u8]) -> Option<()> {
     jwt_peer_auth_core::dpop::nonce::random(out)
 }
 
+/// Argument `index` as a complex value (the configuration's own compile, its error as text).
 fn compile(cf: &mut ngx_conf_t, index: usize, skip: usize) -> Result<ComplexValue, String> {
-    let arg = glue::conf_args(cf)[index];
-    let value = ngx_str_t {
-        len: arg.len - skip,
-        data: arg.data.wrapping_add(skip),
-    };
-    glue::compile_complex_value(cf, value)
-        .map(ComplexValue)
-        .ok_or_else(|| format!("invalid value \"{}\"", String::from_utf8_lossy(value.as_bytes())))
+    crate::config::directive::compile(cf, index, skip).map_err(|e| match e {
+        ConfError::Emerg(msg) => msg,
+        ConfError::Duplicate => "is duplicate".into(),
+    })
 }
 
 /// `jwt_peer_auth_dpop_zone name:size`.
@@ -194,45 +177,6 @@ pub fn init_main(cf: &mut ngx_conf_t, mc: &mut MainConf) -> Result<(), String> {
         mc.dpop_zone = Some(zone);
     }
     Ok(())
-}
-
-/// At merge, for an enabled location (the setting itself is inherited with the others): the
-/// challenges. Under `on`, every refusal's challenge is the `DPoP` one (RFC 9449 §7.1).
-pub fn merge(lc: &mut LocConf, realm: &str) {
-    let Some(d) = lc.dpop.as_mut() else {
-        return;
-    };
-    if d.mode == Mode::Off || !d.challenges.is_empty() {
-        return;
-    }
-    let algs = d.settings.algs();
-    let dpop = |code: Option<&str>| {
-        let mut c = format!("DPoP algs=\"{algs}\"");
-        if let Some(code) = code {
-            c.push_str(&format!(", error=\"{code}\""));
-        }
-        c.into_bytes()
-    };
-    let challenges: Vec<Vec<u8>> = Reason::ALL.iter().map(|r| dpop(r.error_code())).collect();
-    let plain = dpop(None);
-    let bearer_plain = format!("Bearer realm=\"{realm}\"").into_bytes();
-    // Made once per location conf (inherited ones share theirs).
-    if let Some(d) = Rc::get_mut(d) {
-        d.challenges = challenges;
-        d.plain = plain;
-        d.bearer_plain = bearer_plain;
-    } else {
-        let old = d.clone();
-        *d = Rc::new(DpopConf {
-            mode: old.mode,
-            settings: old.settings,
-            url: old.url,
-            nonce: old.nonce.clone(),
-            challenges,
-            plain,
-            bearer_plain,
-        });
-    }
 }
 
 /// The replay zone of the configuration.

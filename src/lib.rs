@@ -31,6 +31,7 @@ mod revocation;
 mod shm;
 mod sources;
 mod status;
+mod subrequest;
 mod token_cache;
 mod variables;
 mod zone;

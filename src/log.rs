@@ -7,9 +7,10 @@
 //!   chosen at run time.
 //! - `debug!(log, "...")`: an `NGX_LOG_DEBUG_HTTP` line, compiled in only when NGINX was built
 //!   `--with-debug` (ngx-rust's `DEBUG`), shown with `error_log ... debug`.
-//! - [`conf_emerg`]: an `[emerg]` about the configuration, with the file and line NGINX adds.
+//! - [`conf_emerg`], [`conf_warn`]: an `[emerg]` or a `[warn]` about the configuration, with
+//!   the file and line NGINX adds.
 
-use ngx::ffi::{ngx_conf_t, NGX_LOG_EMERG};
+use ngx::ffi::{ngx_conf_t, NGX_LOG_EMERG, NGX_LOG_WARN};
 
 /// The prefix of every line this module writes outside a directive's own `[emerg]`.
 pub const PREFIX: &str = "jwt_peer_auth: ";
@@ -41,4 +42,9 @@ pub(crate) use debug;
 /// An `[emerg]` about the configuration being read (NGINX adds "in file:line").
 pub fn conf_emerg(cf: &mut ngx_conf_t, msg: &str) {
     ngx::ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{PREFIX}{msg}");
+}
+
+/// A `[warn]` about the configuration being read (NGINX adds "in file:line"): it is used anyway.
+pub fn conf_warn(cf: &mut ngx_conf_t, msg: &str) {
+    ngx::ngx_conf_log_error!(NGX_LOG_WARN, cf, "{PREFIX}{msg}");
 }

@@ -7,13 +7,13 @@ use std::cell::RefCell;
 use jwt_peer_auth_core::bearer::BearerError;
 use jwt_peer_auth_core::dpop::{self, Mode, Request as ProofRequest, Scheme};
 use jwt_peer_auth_core::{Reason, Rejection, Verified};
-use ngx::ffi::{ngx_http_request_t, ngx_table_elt_t, NGX_LOG_ERR};
+use ngx::ffi::{ngx_http_request_t, ngx_table_elt_t};
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
-use ngx::ngx_log_error;
 
 use super::zone::{Remembered, Zone};
 use crate::config::LocConf;
 use crate::ctx::RequestCtx;
+use crate::log::log;
 use crate::{glue, JwtPeerAuthModule};
 
 /// What one request established about DPoP (in the request context).
@@ -145,10 +145,10 @@ pub fn check(
                 if first {
                     // SAFETY: a live request's connection and its log.
                     let log = unsafe { (*r.connection).log };
-                    ngx_log_error!(
-                        NGX_LOG_ERR,
+                    log!(
+                        ERR,
                         log,
-                        "jwt_peer_auth: the DPoP replay cache is full ({} entries): proofs are refused until entries expire; make \"jwt_peer_auth_dpop_zone\" larger",
+                        "the DPoP replay cache is full ({} entries): proofs are refused until entries expire; make \"jwt_peer_auth_dpop_zone\" larger",
                         zone.capacity()
                     );
                 }

@@ -7,26 +7,13 @@
 //! body filter drops what would overflow and marks the fetch too big.
 
 use ngx::ffi::{
-    ngx_alloc_chain_link, ngx_chain_t, ngx_create_pool, ngx_create_temp_buf, ngx_http_output_body_filter_pt,
-    ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_int_t, NGX_ERROR,
+    ngx_alloc_chain_link, ngx_chain_t, ngx_create_pool, ngx_create_temp_buf, ngx_http_request_t, ngx_int_t,
+    NGX_ERROR,
 };
 
 use super::{of_request, Fetch};
 
-static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
-static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
-
-/// Links both filters into NGINX's chains (postconfiguration).
-pub fn install() {
-    // SAFETY: called once from postconfiguration, single-threaded, as every NGINX filter
-    // module links itself into the chains.
-    unsafe {
-        NEXT_HEADER_FILTER = ngx::ffi::ngx_http_top_header_filter;
-        ngx::ffi::ngx_http_top_header_filter = Some(header_filter);
-        NEXT_BODY_FILTER = ngx::ffi::ngx_http_top_body_filter;
-        ngx::ffi::ngx_http_top_body_filter = Some(body_filter);
-    }
-}
+crate::subrequest::output_filters!(install, header_filter, body_filter);
 
 /// Allocates the key request's response buffer in a pool of the fetch's own.
 fn allocate_buffer(r: &mut ngx_http_request_t, fetch: &Fetch) -> bool {
@@ -67,12 +54,7 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     if !matches!(ok, Ok(true)) {
         return NGX_ERROR as ngx_int_t;
     }
-    // SAFETY: the next filter was set before this one was installed.
-    match unsafe { NEXT_HEADER_FILTER } {
-        // SAFETY: NGINX's next header filter, called with the request it gave this one.
-        Some(next) => unsafe { next(r) },
-        None => 0,
-    }
+    next_header(r)
 }
 
 /// Bytes of data in `chain`.
@@ -139,10 +121,5 @@ extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -
         Ok(false) => return 0,
         Err(_) => return NGX_ERROR as ngx_int_t,
     }
-    // SAFETY: the next filter was set before this one was installed.
-    match unsafe { NEXT_BODY_FILTER } {
-        // SAFETY: NGINX's next body filter, called with the request and chain it gave this one.
-        Some(next) => unsafe { next(r, chain) },
-        None => 0,
-    }
+    next_body(r, chain)
 }

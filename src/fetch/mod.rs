@@ -94,18 +94,8 @@ extern "C" fn drop_fetch(data: *mut c_void) {
 /// key location). The Fetch lives in the pool, not in the request structure: the reference is
 /// not tied to the borrow of `r`, and is only kept while handling the request.
 pub fn of_request<'f>(r: &ngx_http_request_t) -> Option<&'f Fetch> {
-    if std::ptr::eq(r.main, r) {
-        return None;
-    }
-    // SAFETY: NULL or the post_subrequest given to ngx_http_subrequest, in the request pool.
-    let ps = unsafe { r.post_subrequest.as_ref() }?;
-    // A non-generic `extern "C"` function with one symbol: its address identifies key requests.
-    let ours = result::key_fetched
-        as unsafe extern "C" fn(*mut ngx_http_request_t, *mut c_void, ngx_int_t) -> ngx_int_t;
-    if !ps.handler.is_some_and(|h| std::ptr::fn_addr_eq(h, ours)) {
-        return None;
-    }
+    let data = crate::subrequest::data_of(r, result::key_fetched)?;
     // SAFETY: for our handler, `data` is the Fetch written by `start` into the pool shared by
     // the main request and its sub-requests, alive until that pool is destroyed.
-    unsafe { ps.data.cast::<Fetch>().as_ref() }
+    unsafe { data.cast::<Fetch>().as_ref() }
 }

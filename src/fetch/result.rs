@@ -10,6 +10,7 @@ use ngx::ffi::{ngx_http_request_t, ngx_int_t, ngx_log_t, NGX_LOG_ERR, NGX_LOG_IN
 
 use super::{discovery, Fetch, Stage};
 use crate::log::{debug, log};
+use crate::subrequest;
 use crate::{ctx, keys};
 
 /// The post-subrequest handler of every key request. Panics never cross into NGINX.
@@ -23,27 +24,10 @@ pub unsafe extern "C" fn key_fetched(
     let (Some(sr), Some(fetch)) = (unsafe { sr.as_mut() }, unsafe { data.cast::<Fetch>().as_ref() }) else {
         return rc;
     };
-    // Output still in flight (aio, threads, postponed data): NGINX finalizes again when done.
-    let still_writing = sr.buffered() != 0 || !sr.postponed.is_null();
-    if rc == ngx::ffi::NGX_AGAIN as ngx_int_t
-        || (still_writing && (rc == 0 || rc == ngx::ffi::NGX_DONE as ngx_int_t))
-    {
-        return rc;
-    }
     // SAFETY: a request's connection and its log are valid while the request is.
     let log = unsafe { (*sr.connection).log };
-    // An error status is not the outcome yet: NGINX now runs the key location's `error_page`
-    // (an internal redirect that may still deliver the keys) or sends its own error page, and
-    // finalizes the sub-request again; the outcome is taken then.
-    if special_response_pending(sr, rc) {
-        if fetch.pending.get() {
-            fetch.nginx_status.set(rc);
-        }
-        return rc;
-    }
-    // NGINX may finalize a sub-request more than once: only the first outcome counts.
-    if !fetch.pending.replace(false) {
-        return for_parent(rc);
+    if let Some(code) = subrequest::outcome_due(sr, rc, &fetch.pending, &fetch.nginx_status) {
+        return code;
     }
     let continued =
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(sr, fetch, rc, log))) {
@@ -56,7 +40,9 @@ pub unsafe extern "C" fn key_fetched(
     // Whatever happened, the buffer goes and the waiting request resumes (and decides from
     // the zone's state).
     fetch.release_buffer();
-    sr.out = stub_out(sr);
+    // After the buffer is released, `out` must not dangle: NGINX's postpone filter reads it
+    // for any later output call (it gets no data: the body filter swallows it).
+    sr.out = subrequest::empty_out(sr.pool, false);
     // A discovery document that started the key set's request: the request waits on.
     if fetch.waited && !continued {
         if let Some(c) = ctx::get(sr) {
@@ -71,52 +57,7 @@ pub unsafe extern "C" fn key_fetched(
             unsafe { ngx::ffi::ngx_http_post_request(sr.main, std::ptr::null_mut()) };
         }
     }
-    for_parent(rc)
-}
-
-/// Whether NGINX will handle `rc` as a special response (error page) and finalize again,
-/// rather than terminate the request (timeouts, `444`, a client gone, errors).
-fn special_response_pending(sr: &ngx_http_request_t, rc: ngx_int_t) -> bool {
-    const CREATED: ngx_int_t = 201;
-    const NO_CONTENT: ngx_int_t = 204;
-    const TIME_OUT: ngx_int_t = 408;
-    const CLOSE: ngx_int_t = 444;
-    const CLIENT_CLOSED: ngx_int_t = 499;
-    // SAFETY: a sub-request's connection is valid while it is.
-    let error = unsafe { (*sr.connection).error() } != 0;
-    !error
-        && (rc >= 300 && !matches!(rc, TIME_OUT | CLOSE | CLIENT_CLOSED)
-            || matches!(rc, CREATED | NO_CONTENT))
-}
-
-/// After the buffer is released, `out` must not dangle: NGINX's postpone filter reads it for
-/// any later output call (it gets no data: the body filter swallows it). A stub of one byte
-/// from the request pool; NULL only if that allocation fails.
-fn stub_out(sr: &ngx_http_request_t) -> *mut ngx::ffi::ngx_chain_t {
-    // SAFETY: a buffer and a chain link from the (main request's) pool, valid while it is.
-    unsafe {
-        let b = ngx::ffi::ngx_create_temp_buf(sr.pool, 1);
-        let cl = ngx::ffi::ngx_alloc_chain_link(sr.pool);
-        if b.is_null() || cl.is_null() {
-            return std::ptr::null_mut();
-        }
-        (*b).end = (*b).last;
-        (*cl).buf = b;
-        (*cl).next = std::ptr::null_mut();
-        cl
-    }
-}
-
-/// The code handed back to NGINX: the outcome is recorded by then, and a key request never
-/// fails its parent, so NGX_ERROR and 444 (which would terminate the client's request) become
-/// NGX_OK.
-fn for_parent(rc: ngx_int_t) -> ngx_int_t {
-    const CLOSE: ngx_int_t = 444;
-    if rc == ngx::ffi::NGX_ERROR as ngx_int_t || rc == CLOSE {
-        0
-    } else {
-        rc
-    }
+    subrequest::for_parent(rc)
 }
 
 fn response_body(sr: &ngx_http_request_t) -> &[u8] {

@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use jwt_peer_auth_core::feed::{Validators, MAX_VALIDATOR};
 use jwt_peer_auth_core::revocation::Entry;
 use jwt_peer_auth_core::{Reason, Rejection};
-use ngx::ffi::{ngx_conf_t, ngx_http_request_t, NGX_LOG_ERR, NGX_LOG_NOTICE};
-use ngx::{ngx_conf_log_error, ngx_log_error};
+use ngx::ffi::{ngx_conf_t, ngx_http_request_t};
 
 use super::list::List;
+use crate::log::{self, debug, log};
 
 /// The default `interval=`.
 pub const DEFAULT_INTERVAL_MS: u64 = 30_000;
@@ -183,10 +183,9 @@ pub fn configure(
         }
         Ok(None) => {}
         Err(why) => {
-            ngx_conf_log_error!(
-                ngx::ffi::NGX_LOG_WARN,
+            log::conf_warn(
                 cf,
-                "jwt_peer_auth: revocation feed: {why}: ignored (the feed is fetched afresh)"
+                &format!("revocation feed: {why}: ignored (the feed is fetched afresh)"),
             );
         }
     }
@@ -222,16 +221,23 @@ pub fn gate(
     if now.saturating_sub(fresh_from) <= f.max_stale_ms {
         return Ok(());
     }
+    // SAFETY: a live request's connection and its log.
+    let log = unsafe { (*r.connection).log };
+    debug!(
+        log,
+        "revocation feed \"{}\" is stale ({}s without a successful fetch, max_stale {}s): refusing",
+        f.uri,
+        now.saturating_sub(fresh_from) / 1000,
+        f.max_stale_ms / 1000
+    );
     if st.stale_logged.swap(1, Ordering::AcqRel) == 0 {
         let why = list
             .with_feed_text(|t| t.error.get())
             .unwrap_or_else(|| "no answer yet".into());
-        // SAFETY: a live request's connection and its log.
-        let log = unsafe { (*r.connection).log };
-        ngx_log_error!(
-            NGX_LOG_ERR,
+        log!(
+            ERR,
             log,
-            "jwt_peer_auth: revocation feed \"{}\" is stale: no successful fetch for {}s (max_stale {}s; last error: {why}): tokens checked against the list are refused until a fetch succeeds",
+            "revocation feed \"{}\" is stale: no successful fetch for {}s (max_stale {}s; last error: {why}): tokens checked against the list are refused until a fetch succeeds",
             f.uri,
             now.saturating_sub(fresh_from) / 1000,
             f.max_stale_ms / 1000
@@ -255,10 +261,10 @@ pub fn fresh(list: &List, log: *mut ngx::ffi::ngx_log_t, uri: &str, now_ms: u64)
     let st = list.feed();
     st.ok_ms.store(now_ms, Ordering::Release);
     if st.stale_logged.swap(0, Ordering::AcqRel) == 1 {
-        ngx_log_error!(
-            NGX_LOG_NOTICE,
+        log!(
+            NOTICE,
             log,
-            "jwt_peer_auth: revocation feed \"{uri}\" is fresh again: tokens are checked against the list"
+            "revocation feed \"{uri}\" is fresh again: tokens are checked against the list"
         );
     }
 }

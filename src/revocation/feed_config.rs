@@ -2,46 +2,24 @@
 //! [`super::feed`]). One feed per list: a repetition must be identical; the location where it
 //! applies starts the refreshes.
 
-use std::ffi::{c_char, c_void};
-
 use jwt_peer_auth_core::feed::Validators;
-use ngx::ffi::{ngx_command_t, ngx_conf_t, NGX_LOG_EMERG};
-use ngx::ngx_conf_log_error;
+use ngx::ffi::ngx_conf_t;
 
 use super::feed::{Feed, DEFAULT_INTERVAL_MS, DEFAULT_MAX_STALE_MS};
+use crate::config::directive::{directive_fn, ConfError};
 use crate::config::LocConf;
 use crate::glue;
 
-/// The directive handler.
-pub extern "C" fn cmd_feed(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
-    let (Some(cf), Some(lc)) = (glue::conf_mut(cf), glue::loc_conf_mut::<LocConf>(conf)) else {
-        return ngx::core::NGX_CONF_ERROR;
-    };
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| set_feed(cf, lc)));
-    match run {
-        Ok(Ok(())) => ngx::core::NGX_CONF_OK,
-        Ok(Err(msg)) => {
-            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"jwt_peer_auth_revocation_feed\": {msg}");
-            ngx::core::NGX_CONF_ERROR
-        }
-        Err(_) => ngx::core::NGX_CONF_ERROR,
-    }
-}
+directive_fn!(cmd_feed, set_feed);
 
-fn set_feed(cf: &mut ngx_conf_t, lc: &mut LocConf) -> Result<(), String> {
+fn set_feed(cf: &mut ngx_conf_t, strs: &[&str], lc: &mut LocConf) -> Result<(), ConfError> {
     if lc.revocation_feed_here {
-        return Err("is duplicate".to_owned());
-    }
-    let args = glue::conf_args(cf);
-    let mut strs = Vec::new();
-    for a in args.iter().skip(1) {
-        strs.push(a.to_str().map_err(|_| "argument is not valid UTF-8".to_owned())?);
+        // The `[emerg]` this directive has always given (not NGINX's "directive is duplicate").
+        return Err(ConfError::Emerg("is duplicate".to_owned()));
     }
     let uri = strs[0];
     if !uri.starts_with('/') || uri.bytes().any(|b| b <= b' ' || b == b'?' || b == 0x7f) {
-        return Err(format!(
-            "invalid uri \"{uri}\": the path of an internal location is expected"
-        ));
+        return Err(format!("invalid uri \"{uri}\": the path of an internal location is expected").into());
     }
     let mut interval = None;
     let mut max_stale = None;
@@ -55,7 +33,7 @@ fn set_feed(cf: &mut ngx_conf_t, lc: &mut LocConf) -> Result<(), String> {
         match a.split_once('=') {
             Some(("interval", v)) if interval.is_none() => interval = Some(ms(v, "interval")?),
             Some(("max_stale", v)) if max_stale.is_none() => max_stale = Some(ms(v, "max_stale")?),
-            _ => return Err(format!("invalid parameter \"{a}\"")),
+            _ => return Err(format!("invalid parameter \"{a}\"").into()),
         }
     }
     let interval_ms = interval.unwrap_or(DEFAULT_INTERVAL_MS);
@@ -64,7 +42,8 @@ fn set_feed(cf: &mut ngx_conf_t, lc: &mut LocConf) -> Result<(), String> {
         return Err(format!(
             "\"max_stale=\" must be longer than \"interval=\" ({}s)",
             interval_ms / 1000
-        ));
+        )
+        .into());
     }
     let at = glue::conf_location(cf);
     let mc = <crate::JwtPeerAuthModule as ngx::http::HttpModuleMainConf>::main_conf_mut(cf)
@@ -74,7 +53,8 @@ fn set_feed(cf: &mut ngx_conf_t, lc: &mut LocConf) -> Result<(), String> {
             return Err(format!(
                 "a revocation list follows one feed: \"{}\" was set in {} with other parameters",
                 f.uri, f.declared_at
-            ))
+            )
+            .into())
         }
         Some(_) => {}
         None => {

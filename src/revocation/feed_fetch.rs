@@ -1,6 +1,6 @@
 //! Fetching the revocation feed: a background GET sub-request to the feed's internal location,
-//! with the isolation of the key fetch (`src/fetch/start.rs`: no client header, body or cached
-//! variable reaches it) plus the only headers it adds, `If-None-Match` and
+//! isolated as the key fetch's ([`crate::subrequest`]: no client header, body or cached
+//! variable reaches it), with the only headers it adds, `If-None-Match` and
 //! `If-Modified-Since` from the last answer, so that an unchanged feed costs a `304`.
 //!
 //! Its body is collected by this file's filters into a buffer of its own (up to the core's
@@ -20,18 +20,12 @@ use std::sync::atomic::Ordering;
 use jwt_peer_auth_core::feed::{self, Change, Validators, MAX_FEED};
 use jwt_peer_auth_core::jwk::printable;
 use jwt_peer_auth_core::revocation::Entry;
-use ngx::ffi::{
-    ngx_chain_t, ngx_hash_key, ngx_http_output_body_filter_pt, ngx_http_output_header_filter_pt,
-    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
-    ngx_http_variable_value_t, ngx_int_t, ngx_list_init, ngx_list_push, ngx_log_t, ngx_str_t,
-    ngx_table_elt_t, NGX_ERROR, NGX_HTTP_GET, NGX_HTTP_SUBREQUEST_BACKGROUND, NGX_HTTP_SUBREQUEST_IN_MEMORY,
-    NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_NOTICE,
-};
-use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
-use ngx::ngx_log_error;
+use ngx::ffi::{ngx_chain_t, ngx_http_request_t, ngx_int_t, ngx_log_t, ngx_table_elt_t, NGX_ERROR};
 
 use super::feed::{fresh, now_ms, Feed, FETCH_STALE_MS};
 use super::list::List;
+use crate::log::{debug, log};
+use crate::subrequest::{self, push_header};
 
 const ACCEPT: &[u8] = b"application/json";
 
@@ -89,10 +83,10 @@ pub fn maybe_start(r: &mut ngx_http_request_t, f: &'static Feed, list: &List, no
         st.busy_ms.store(0, Ordering::Release);
         // SAFETY: a live request's connection and its log.
         let log = unsafe { (*r.connection).log };
-        ngx_log_error!(
-            NGX_LOG_ERR,
+        log!(
+            ERR,
             log,
-            "jwt_peer_auth: revocation feed \"{}\": the feed request could not be started",
+            "revocation feed \"{}\": the feed request could not be started",
             f.uri
         );
     }
@@ -111,103 +105,37 @@ fn start(r: &mut ngx_http_request_t, f: &'static Feed, list: &List) -> bool {
         nginx_status: Cell::new(0),
     };
     let fetch = crate::glue::add_cleanup(r.pool, fetch, drop_fetch);
-    // SAFETY: the request pool is valid; NULL or zeroed memory for one post_subrequest.
-    let post = unsafe { ngx::ffi::ngx_pcalloc(r.pool, size_of::<ngx_http_post_subrequest_t>()) };
-    // SAFETY: as above.
-    let Some(post) = (unsafe { post.cast::<ngx_http_post_subrequest_t>().as_mut() }) else {
-        return false;
-    };
-    // SAFETY: NULL or a zeroed request body from the request pool.
-    let body = unsafe { ngx::ffi::ngx_pcalloc(r.pool, size_of::<ngx_http_request_body_t>()) }
-        .cast::<ngx_http_request_body_t>();
-    if fetch.is_null() || body.is_null() {
+    if fetch.is_null() {
         return false;
     }
-    post.handler = Some(feed_fetched);
-    post.data = fetch.cast();
-    let mut name = ngx_str_t {
-        len: f.uri.len(),
-        data: f.uri.as_ptr().cast_mut(),
+    let get = subrequest::Get {
+        uri: &f.uri,
+        accept: ACCEPT,
+        extra_headers: 2,
+        waited: false,
     };
-    let flags = NGX_HTTP_SUBREQUEST_IN_MEMORY | NGX_HTTP_SUBREQUEST_BACKGROUND;
-    let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();
-    // SAFETY: `r` is the main request in its (pre)access phase; `name` points into configuration
-    // memory that outlives the request; `post` lives in the request pool.
-    let rc = unsafe { ngx_http_subrequest(r, &mut name, std::ptr::null_mut(), &mut sr, post, flags as _) };
-    // SAFETY: on success `sr` is the new sub-request.
-    let Some(sr) = (unsafe { sr.as_mut() }) else {
-        return false;
-    };
-    if rc != 0 {
-        return false;
-    }
-    sr.method = NGX_HTTP_GET as _;
-    sr.method_name = ngx_str_t {
-        len: 3,
-        data: c"GET".as_ptr().cast_mut().cast(),
-    };
-    sr.request_body = body;
-    sr.set_header_only(0);
-    sr.unparsed_uri = name;
-    if !own_variables(sr) || !own_headers(sr, &validators) {
+    if !subrequest::start(r, &get, feed_fetched, fetch.cast(), |sr| {
+        validator_headers(sr, &validators)
+    }) {
         return false;
     }
     // SAFETY: `fetch` was written above and lives in the request pool.
     unsafe { (*fetch).pending.set(true) };
+    // SAFETY: a live request's connection and its log.
+    let log = unsafe { (*r.connection).log };
+    debug!(
+        log,
+        "revocation feed \"{}\": refresh started (conditional: {})",
+        f.uri,
+        validators.etag.is_some() || validators.last_modified.is_some()
+    );
     true
 }
 
-/// The sub-request's own variable values (NGINX shares the parent's cache), as the key fetch.
-fn own_variables(sr: &mut ngx_http_request_t) -> bool {
-    // SAFETY: the request's main configuration array is valid for the request.
-    let request = unsafe { ngx::http::Request::from_ngx_http_request(sr) };
-    let Some(n) = NgxHttpCoreModule::main_conf(request).map(|cmcf| cmcf.variables.nelts) else {
-        return false;
-    };
-    // SAFETY: zeroed memory from the request pool for `n` variable values (not yet evaluated).
-    let vars = unsafe { ngx::ffi::ngx_pcalloc(sr.pool, n.max(1) * size_of::<ngx_http_variable_value_t>()) };
-    if vars.is_null() {
-        return false;
-    }
-    sr.variables = vars.cast();
-    true
-}
-
-/// The sub-request's own request headers: `Host`, `Accept` and the validators of the last
-/// answer, none of the client's.
-fn own_headers(sr: &mut ngx_http_request_t, v: &Validators) -> bool {
-    let server = sr.headers_in.server;
-    // SAFETY: ngx_http_headers_in_t is plain data; all-zero is its empty state, as ngx_pcalloc
-    // gives a new request.
-    sr.headers_in = unsafe { std::mem::zeroed() };
-    sr.headers_in.server = server;
-    sr.headers_in.content_length_n = -1;
-    sr.headers_in.keep_alive_n = -1;
-    // SAFETY: the sub-request's pool is valid; the list is initialised in place.
-    if unsafe {
-        ngx_list_init(
-            &mut sr.headers_in.headers,
-            sr.pool,
-            4,
-            size_of::<ngx_table_elt_t>(),
-        )
-    } != 0
-    {
-        return false;
-    }
-    let Some(host) = push_header(sr, c"Host", c"host", server) else {
-        return false;
-    };
-    sr.headers_in.host = host;
-    let accept = ngx_str_t {
-        len: ACCEPT.len(),
-        data: ACCEPT.as_ptr().cast_mut(),
-    };
-    if push_header(sr, c"Accept", c"accept", accept).is_none() {
-        return false;
-    }
+/// The feed request's headers after `Host` and `Accept`: the validators of the last answer.
+fn validator_headers(sr: &mut ngx_http_request_t, v: &Validators) -> bool {
     if let Some(etag) = v.etag.as_deref().filter(|e| feed::usable_validator(e.as_bytes())) {
-        let Some(value) = pool_str(sr, etag) else {
+        let Some(value) = subrequest::pool_str(sr, etag) else {
             return false;
         };
         let Some(h) = push_header(sr, c"If-None-Match", c"if-none-match", value) else {
@@ -220,7 +148,7 @@ fn own_headers(sr: &mut ngx_http_request_t, v: &Validators) -> bool {
         .as_deref()
         .filter(|e| feed::usable_validator(e.as_bytes()))
     {
-        let Some(value) = pool_str(sr, lm) else {
+        let Some(value) = subrequest::pool_str(sr, lm) else {
             return false;
         };
         let Some(h) = push_header(sr, c"If-Modified-Since", c"if-modified-since", value) else {
@@ -231,78 +159,15 @@ fn own_headers(sr: &mut ngx_http_request_t, v: &Validators) -> bool {
     true
 }
 
-/// A copy of `s` in the sub-request's pool.
-fn pool_str(sr: &ngx_http_request_t, s: &str) -> Option<ngx_str_t> {
-    // SAFETY: the pool is valid; NULL or `s.len()` bytes.
-    let p = unsafe { ngx::ffi::ngx_pnalloc(sr.pool, s.len()) }.cast::<u8>();
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` has room for `s.len()` bytes and does not overlap `s`.
-    unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), p, s.len()) };
-    Some(ngx_str_t {
-        len: s.len(),
-        data: p,
-    })
-}
-
-fn push_header(
-    sr: &mut ngx_http_request_t,
-    key: &'static std::ffi::CStr,
-    lowcase: &'static std::ffi::CStr,
-    value: ngx_str_t,
-) -> Option<*mut ngx_table_elt_t> {
-    // SAFETY: the list was initialised by own_headers; NULL or an uninitialised element.
-    let p = unsafe { ngx_list_push(&mut sr.headers_in.headers) }.cast::<ngx_table_elt_t>();
-    // SAFETY: as above.
-    let h = unsafe { p.as_mut() }?;
-    let low = lowcase.to_bytes();
-    // SAFETY: ngx_hash_key only reads `len` bytes of the static lowercase name.
-    h.hash = unsafe { ngx_hash_key(low.as_ptr().cast_mut(), low.len()) };
-    h.key = ngx_str_t {
-        len: key.to_bytes().len(),
-        data: key.as_ptr().cast_mut().cast(),
-    };
-    h.value = value;
-    h.lowcase_key = lowcase.as_ptr().cast_mut().cast();
-    #[cfg(ngx_table_elt_next)]
-    {
-        h.next = std::ptr::null_mut();
-    }
-    Some(p)
-}
-
 /// The feed request `r` runs, if it is one (also after internal redirects in its location).
 fn of_request<'f>(r: &ngx_http_request_t) -> Option<&'f FeedFetch> {
-    if std::ptr::eq(r.main, r) {
-        return None;
-    }
-    // SAFETY: NULL or the post_subrequest given to ngx_http_subrequest, in the request pool.
-    let ps = unsafe { r.post_subrequest.as_ref() }?;
-    let ours =
-        feed_fetched as unsafe extern "C" fn(*mut ngx_http_request_t, *mut c_void, ngx_int_t) -> ngx_int_t;
-    if !ps.handler.is_some_and(|h| std::ptr::fn_addr_eq(h, ours)) {
-        return None;
-    }
+    let data = subrequest::data_of(r, feed_fetched)?;
     // SAFETY: for our handler, `data` is the FeedFetch written by `start` into the pool shared
     // by the main request and its sub-requests.
-    unsafe { ps.data.cast::<FeedFetch>().as_ref() }
+    unsafe { data.cast::<FeedFetch>().as_ref() }
 }
 
-static mut NEXT_HEADER_FILTER: ngx_http_output_header_filter_pt = None;
-static mut NEXT_BODY_FILTER: ngx_http_output_body_filter_pt = None;
-
-/// Links the feed request's filters into NGINX's chains (postconfiguration).
-pub fn install_filters() {
-    // SAFETY: called once from postconfiguration, single-threaded, as every NGINX filter
-    // module links itself into the chains.
-    unsafe {
-        NEXT_HEADER_FILTER = ngx::ffi::ngx_http_top_header_filter;
-        ngx::ffi::ngx_http_top_header_filter = Some(header_filter);
-        NEXT_BODY_FILTER = ngx::ffi::ngx_http_top_body_filter;
-        ngx::ffi::ngx_http_top_body_filter = Some(body_filter);
-    }
-}
+subrequest::output_filters!(install_filters, header_filter, body_filter);
 
 extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
     let _ = std::panic::catch_unwind(|| {
@@ -318,35 +183,14 @@ extern "C" fn header_filter(r: *mut ngx_http_request_t) -> ngx_int_t {
                 // NGINX's postpone filter would size a buffer of its own to the response
                 // (refusing one over `subrequest_output_buffer_size`) at the first call that
                 // reaches it: the body filter below keeps the data, only empty calls pass.
-                req.out = stub_out(req);
+                // (A chain with no room, from the request's pool; NULL only if that allocation
+                // fails: the postpone filter then allocates its own and may refuse a large
+                // feed, logged.)
+                req.out = subrequest::empty_out(req.pool, true);
             }
         }
     });
-    // SAFETY: the next filter was set before this one was installed.
-    match unsafe { NEXT_HEADER_FILTER } {
-        // SAFETY: NGINX's next header filter, called with the request it gave this one.
-        Some(next) => unsafe { next(r) },
-        None => 0,
-    }
-}
-
-/// A chain of one empty buffer with no room (from the request's pool): the postpone filter
-/// takes it for its in-memory buffer and finds nothing to copy. NULL only if that allocation
-/// fails (the postpone filter then allocates its own and may refuse a large feed: logged).
-fn stub_out(r: &ngx_http_request_t) -> *mut ngx_chain_t {
-    // SAFETY: a buffer and a chain link from the request's pool, valid while it is.
-    unsafe {
-        let b = ngx::ffi::ngx_create_temp_buf(r.pool, 1);
-        let cl = ngx::ffi::ngx_alloc_chain_link(r.pool);
-        if b.is_null() || cl.is_null() {
-            return std::ptr::null_mut();
-        }
-        (*b).end = (*b).last;
-        (*b).set_last_buf(1);
-        (*cl).buf = b;
-        (*cl).next = std::ptr::null_mut();
-        cl
-    }
+    next_header(r)
 }
 
 extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -> ngx_int_t {
@@ -408,27 +252,7 @@ extern "C" fn body_filter(r: *mut ngx_http_request_t, chain: *mut ngx_chain_t) -
         Ok(_) => {}
         Err(_) => return NGX_ERROR as ngx_int_t,
     }
-    // SAFETY: the next filter was set before this one was installed.
-    match unsafe { NEXT_BODY_FILTER } {
-        // SAFETY: NGINX's next body filter, called with the request and chain it gave this one.
-        Some(next) => unsafe { next(r, chain) },
-        None => 0,
-    }
-}
-
-/// Whether NGINX will run an error page for `rc` and finalize again (as the key fetch).
-fn special_response_pending(sr: &ngx_http_request_t, rc: ngx_int_t) -> bool {
-    // SAFETY: a sub-request's connection is valid while it is.
-    let error = unsafe { (*sr.connection).error() } != 0;
-    !error && (rc >= 300 && !matches!(rc, 408 | 444 | 499) || matches!(rc, 201 | 204))
-}
-
-fn for_parent(rc: ngx_int_t) -> ngx_int_t {
-    if rc == NGX_ERROR as ngx_int_t || rc == 444 {
-        0
-    } else {
-        rc
-    }
+    next_body(r, chain)
 }
 
 /// The post-subrequest handler of feed requests. Panics never cross into NGINX.
@@ -443,32 +267,20 @@ unsafe extern "C" fn feed_fetched(
     }) else {
         return rc;
     };
-    let still_writing = sr.buffered() != 0 || !sr.postponed.is_null();
-    if rc == ngx::ffi::NGX_AGAIN as ngx_int_t
-        || (still_writing && (rc == 0 || rc == ngx::ffi::NGX_DONE as ngx_int_t))
-    {
-        return rc;
-    }
-    if special_response_pending(sr, rc) {
-        if fetch.pending.get() {
-            fetch.nginx_status.set(rc);
-        }
-        return rc;
-    }
-    if !fetch.pending.replace(false) {
-        return for_parent(rc);
+    if let Some(code) = subrequest::outcome_due(sr, rc, &fetch.pending, &fetch.nginx_status) {
+        return code;
     }
     // SAFETY: a request's connection and its log are valid while the request is.
     let log = unsafe { (*sr.connection).log };
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(sr, fetch, rc, log))).is_err() {
         fetch.list.feed().busy_ms.store(0, Ordering::Release);
-        ngx_log_error!(
-            ngx::ffi::NGX_LOG_ALERT,
+        log!(
+            ALERT,
             log,
-            "jwt_peer_auth: internal error (panic) after the revocation feed request"
+            "internal error (panic) after the revocation feed request"
         );
     }
-    for_parent(rc)
+    subrequest::for_parent(rc)
 }
 
 /// A response header's value, if set.
@@ -480,6 +292,10 @@ fn header(h: *mut ngx_table_elt_t) -> Option<String> {
 
 fn finish(sr: &ngx_http_request_t, fetch: &FeedFetch, rc: ngx_int_t, log: *mut ngx_log_t) {
     let status = sr.headers_out.status;
+    debug!(
+        log,
+        "revocation feed \"{}\" ended: status {status}, NGINX status {rc}", fetch.feed.uri
+    );
     let encoding = header(sr.headers_out.content_encoding).filter(|e| !e.eq_ignore_ascii_case("identity"));
     let failure = if fetch.unreadable.get() {
         Some("the answer's temporary file could not be read".to_owned())
@@ -503,17 +319,16 @@ fn finish(sr: &ngx_http_request_t, fetch: &FeedFetch, rc: ngx_int_t, log: *mut n
         return failed(list, fetch.feed, &why, log);
     }
     if status == 304 {
+        debug!(
+            log,
+            "revocation feed \"{}\": 304: the list stands", fetch.feed.uri
+        );
         st.not_modified.fetch_add(1, Ordering::AcqRel);
         list.with_feed_text(|t| t.error.set(b""));
         fresh(list, log, &fetch.feed.uri, now_ms());
         touch_snapshot(&fetch.feed.snapshot);
         st.busy_ms.store(0, Ordering::Release);
-        ngx_log_error!(
-            NGX_LOG_INFO,
-            log,
-            "jwt_peer_auth: revocation feed \"{}\": not modified",
-            fetch.feed.uri
-        );
+        log!(INFO, log, "revocation feed \"{}\": not modified", fetch.feed.uri);
         return;
     }
     let validators = Validators {
@@ -557,10 +372,10 @@ fn failed(list: &List, f: &Feed, why: &str, log: *mut ngx_log_t) {
     st.failures.fetch_add(1, Ordering::AcqRel);
     list.with_feed_text(|t| t.error.set(why.as_bytes()));
     st.busy_ms.store(0, Ordering::Release);
-    ngx_log_error!(
-        NGX_LOG_ERR,
+    log!(
+        ERR,
         log,
-        "jwt_peer_auth: revocation feed \"{}\" failed: {why}; keeping the last list",
+        "revocation feed \"{}\" failed: {why}; keeping the last list",
         f.uri
     );
 }
@@ -620,6 +435,13 @@ fn apply(job: &Job) {
     // thread applies (a reload), a full zone or a failed write leave it so, and the next
     // refresh diffs against the zone's own feed entries.
     unmatched(st);
+    debug!(
+        job.log,
+        "revocation feed \"{}\": applying {} changes to {} entries",
+        f.uri,
+        changes.len(),
+        new.len()
+    );
     let full = list.apply_feed(&changes, now);
     if full > 0 {
         let zone = list.conf.map_or("", |c| c.zone_name.as_str());
@@ -639,10 +461,10 @@ fn apply(job: &Job) {
         Err(_) => unmatched(st),
     }
     if let Err(e) = &written {
-        ngx_log_error!(
-            NGX_LOG_ERR,
+        log!(
+            ERR,
             job.log,
-            "jwt_peer_auth: revocation feed \"{}\": cannot write \"{}\": {}: a restart will enforce the previous feed until its first fetch",
+            "revocation feed \"{}\": cannot write \"{}\": {}: a restart will enforce the previous feed until its first fetch",
             f.uri,
             f.snapshot,
             crate::glue::io_error_text(e)
@@ -660,10 +482,10 @@ fn apply(job: &Job) {
         .iter()
         .filter(|c| matches!(c, Change::Lift { .. }))
         .count();
-    ngx_log_error!(
-        NGX_LOG_NOTICE,
+    log!(
+        NOTICE,
         job.log,
-        "jwt_peer_auth: revocation feed \"{}\": {} entries, {} put, {} lifted, applied in {} ms",
+        "revocation feed \"{}\": {} entries, {} put, {} lifted, applied in {} ms",
         f.uri,
         new.len(),
         changes.len() - lifted,

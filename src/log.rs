@@ -10,7 +10,7 @@
 //! - [`conf_emerg`], [`conf_warn`]: an `[emerg]` or a `[warn]` about the configuration, with
 //!   the file and line NGINX adds.
 
-use ngx::ffi::{ngx_conf_t, NGX_LOG_EMERG, NGX_LOG_WARN};
+use ngx::ffi::{ngx_conf_t, ngx_log_t, NGX_LOG_EMERG, NGX_LOG_WARN};
 
 /// The prefix of every line this module writes outside a directive's own `[emerg]`.
 pub const PREFIX: &str = "jwt_peer_auth: ";
@@ -47,4 +47,46 @@ pub fn conf_emerg(cf: &mut ngx_conf_t, msg: &str) {
 /// A `[warn]` about the configuration being read (NGINX adds "in file:line"): it is used anyway.
 pub fn conf_warn(cf: &mut ngx_conf_t, msg: &str) {
     ngx::ngx_conf_log_error!(NGX_LOG_WARN, cf, "{PREFIX}{msg}");
+}
+
+/// A log for a thread other than the worker's event loop: a copy of the first plain-file log
+/// of `log`'s chain, alone (no `next`, no handler). NGINX's other log writers are not safe off
+/// the event loop (syslog opens its socket with a connection of the cycle on first use; the
+/// memory writer's buffer is the event loop's), and a plain file log is a single `write(2)`.
+/// Without a plain-file log the copy has level 0: nothing is written. Box it and keep it with
+/// the thread's work.
+pub fn for_thread(log: *mut ngx_log_t) -> ngx_log_t {
+    let mut first: Option<ngx_log_t> = None;
+    let mut cur = log;
+    // Bounded: NGINX's chains are a few logs long; a cycle would be a bug, cut at 64.
+    for _ in 0..64 {
+        // SAFETY: `log` and its `next` chain are the cycle's logs, valid while the cycle is.
+        let Some(l) = (unsafe { cur.as_ref() }) else {
+            break;
+        };
+        first.get_or_insert(*l);
+        if l.writer.is_none() && !l.file.is_null() {
+            return alone(*l, l.log_level);
+        }
+        cur = l.next;
+    }
+    match first {
+        Some(l) => alone(l, 0),
+        None => {
+            // SAFETY: ngx_log_t is a plain C struct; all-zero is a log of level 0 with no file,
+            // which NGINX's ngx_log_error_core never writes to at level 0 messages this module
+            // does not emit.
+            unsafe { std::mem::zeroed() }
+        }
+    }
+}
+
+fn alone(mut l: ngx_log_t, level: usize) -> ngx_log_t {
+    l.log_level = level as _;
+    l.next = std::ptr::null_mut();
+    l.handler = None;
+    l.data = std::ptr::null_mut();
+    l.writer = None;
+    l.action = std::ptr::null_mut();
+    l
 }

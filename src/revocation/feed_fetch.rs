@@ -336,14 +336,18 @@ fn finish(sr: &ngx_http_request_t, fetch: &FeedFetch, rc: ngx_int_t, log: *mut n
         last_modified: header(sr.headers_out.last_modified).filter(|v| feed::usable_validator(v.as_bytes())),
     };
     let body = std::mem::take(&mut *fetch.body.borrow_mut());
+    // The cycle's log (the request's, its connection's, may be gone before the thread ends),
+    // as a copy the thread may write to: its first plain-file log alone.
+    // SAFETY: NGINX sets `ngx_cycle` before any request; its log lives as long as the cycle.
+    let mut thread_log = Box::new(crate::log::for_thread(unsafe { (*ngx::ffi::ngx_cycle).log }));
+    let log_ptr: *mut ngx_log_t = &mut *thread_log;
     let job = Job {
         list: list.clone(),
         feed: fetch.feed,
         body,
         validators,
-        // The cycle's log: the request's (its connection's) may be gone before the thread ends.
-        // SAFETY: NGINX sets `ngx_cycle` before any request; its log lives as long as the cycle.
-        log: unsafe { (*ngx::ffi::ngx_cycle).log },
+        _thread_log: thread_log,
+        log: log_ptr,
     };
     // Parsing, diffing and applying a large feed takes longer than a request may wait: a
     // thread of its own (file and zone work only; the zone's lock is taken per slice).
@@ -386,13 +390,15 @@ struct Job {
     feed: &'static Feed,
     body: Vec<u8>,
     validators: Validators,
+    /// Owns what `log` points at: [`crate::log::for_thread`] of the cycle's log.
+    _thread_log: Box<ngx_log_t>,
     log: *mut ngx_log_t,
 }
 
 // SAFETY: the List refers to the shared zone, mapped for the life of the process and only
 // changed under its lock (the slab mutex, an atomic word any thread can take); the Feed is
-// configuration memory that lives as long as the worker; the log is the cycle's, whose writes
-// are single write(2) calls.
+// configuration memory that lives as long as the worker; the log is the job's own copy of the
+// cycle's first plain-file log (crate::log::for_thread), whose writes are single write(2) calls.
 unsafe impl Send for Job {}
 
 fn unix_now() -> (i64, u64) {

@@ -549,3 +549,43 @@ qr/\[emerg\].*"jwt_peer_auth_dpop" directive is duplicate/
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_dpop": invalid parameter "max_age=10" with "off"/
+
+
+
+=== TEST 22: an internal redirect to a location with stricter proof rules checks the proof again by those rules (a nonce required there), without counting it as its own replay
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location = /open { jwt_peer_auth off; return 200 "open\n"; }
+    location /lax/ {
+        jwt_peer_auth_dpop on;
+        alias html/;
+        try_files $uri @strict;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+    location @strict {
+        jwt_peer_auth_dpop on nonce;
+        empty_gif;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+    location /same/ {
+        jwt_peer_auth_dpop on;
+        alias html/;
+        try_files $uri @same;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+    location @same {
+        jwt_peer_auth_dpop on;
+        empty_gif;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+--- between_0
+my $t = bound('ec');
+dpop_is('lax location, file there', '/lax/index.html', $t, proof('ec', '/lax/index.html', $t), 200, 'ok');
+my $u = '/lax/missing';
+my $h = dpop_is('redirected to a location that requires a nonce: none in the proof', $u, $t, proof('ec', $u, $t), 401, 'dpop_nonce');
+my $nonce = $h->{'dpop-nonce'};
+like($nonce // '', qr/^[A-Za-z0-9_-]{32}$/, 'DPoP-Nonce');
+dpop_is('with the nonce', $u, $t, proof('ec', $u, $t, '--nonce', $nonce), 200, 'ok');
+$u = '/same/missing';
+dpop_is('redirected to a location with the same rules: the proof is not its own replay', $u, $t, proof('ec', $u, $t), 200, 'ok');

@@ -11,6 +11,7 @@ use ngx::ffi::{ngx_http_request_t, ngx_table_elt_t, NGX_LOG_ERR};
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
 use ngx::ngx_log_error;
 
+use super::conf::DpopConf;
 use super::zone::{Remembered, Zone};
 use crate::config::LocConf;
 use crate::ctx::RequestCtx;
@@ -24,6 +25,13 @@ pub struct State {
     /// The thumbprint of the request's accepted proof (`$jwt_peer_auth_dpop_jkt`): a proof is
     /// checked (and remembered) once per request, also across internal redirects.
     pub jkt: Option<String>,
+    /// The rules that accepted it (a location's `jwt_peer_auth_dpop`) and its replay key: a
+    /// location with other rules, reached by an internal redirect, checks the proof again by
+    /// its own (a nonce, algorithms, `max_age`, `htu=`), without taking the proof for its own
+    /// replay.
+    pub accepted_by: Option<*const DpopConf>,
+    /// The replay key of the proof remembered for this request.
+    pub remembered: Option<dpop::ReplayKey>,
 }
 
 pub type Cell = RefCell<State>;
@@ -102,7 +110,18 @@ pub fn check(
     };
     let token_jkt = dpop::token_jkt(v)?;
     let scheme = ctx.dpop.borrow().scheme.unwrap_or(Scheme::Bearer);
-    if scheme == Scheme::Dpop && ctx.dpop.borrow().jkt.is_none() {
+    let accepted_here = ctx
+        .dpop
+        .borrow()
+        .accepted_by
+        .is_some_and(|by| std::ptr::eq(by, d));
+    if scheme == Scheme::Dpop && !accepted_here {
+        {
+            // Nothing of another location's acceptance shows while this one checks.
+            let mut state = ctx.dpop.borrow_mut();
+            state.jkt = None;
+            state.accepted_by = None;
+        }
         let proof = proof_header(r)?;
         // The token the scheme was read from (request memory).
         let t = glue::authorization(r)
@@ -121,6 +140,14 @@ pub fn check(
             ..d.settings
         };
         let accepted = dpop::check_proof(proof, &req, &settings, now)?;
+        // Accepted before in this request (by another location's rules): already remembered.
+        if ctx.dpop.borrow().remembered == Some(accepted.replay_key) {
+            let mut state = ctx.dpop.borrow_mut();
+            state.accepted_by = Some(d);
+            state.jkt = Some(accepted.jkt);
+            drop(state);
+            return binding(d, scheme, token_jkt.as_deref(), ctx);
+        }
         let mc = {
             // SAFETY: a live request.
             let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
@@ -155,10 +182,17 @@ pub fn check(
                 return Err(Rejection::new(Reason::DpopFull, "the DPoP replay cache is full"));
             }
         }
-        ctx.dpop.borrow_mut().jkt = Some(accepted.jkt);
+        let mut state = ctx.dpop.borrow_mut();
+        state.accepted_by = Some(d);
+        state.remembered = Some(accepted.replay_key);
+        state.jkt = Some(accepted.jkt);
     }
+    binding(d, scheme, token_jkt.as_deref(), ctx)
+}
+
+fn binding(d: &DpopConf, scheme: Scheme, token_jkt: Option<&str>, ctx: &RequestCtx) -> Result<(), Rejection> {
     let state = ctx.dpop.borrow();
-    dpop::check_binding(d.mode, scheme, token_jkt.as_deref(), state.jkt.as_deref())
+    dpop::check_binding(d.mode, scheme, token_jkt, state.jkt.as_deref())
 }
 
 /// The challenges of a refusal at a DPoP location: the first (`WWW-Authenticate` as the module

@@ -589,3 +589,18 @@ like($nonce // '', qr/^[A-Za-z0-9_-]{32}$/, 'DPoP-Nonce');
 dpop_is('with the nonce', $u, $t, proof('ec', $u, $t, '--nonce', $nonce), 200, 'ok');
 $u = '/same/missing';
 dpop_is('redirected to a location with the same rules: the proof is not its own replay', $u, $t, proof('ec', $u, $t), 200, 'ok');
+
+
+
+
+=== TEST 23: a proof whose key the token is not bound to takes no place in the replay cache (a stolen token with the thief's own key cannot fill it)
+--- between_0
+my $u = '/on/index.html';
+my $other = bound('ec2');
+dpop_is("token bound to another key ($_)", $u, $other, proof('ec', $u, $other), 401, 'dpop_binding') for 1 .. 3;
+my $unbound = JwtPeerAuth::token('rsa');
+dpop_is('unbound token with a proof', $u, $unbound, proof('ec', $u, $unbound), 401, 'dpop_binding');
+like(JwtPeerAuth::status_json(), qr/"dpop":\{"capacity":\d+,"used":0,"stored":0,/, 'status page: nothing remembered');
+my $t = bound('ec');
+dpop_is('a bound token with its proof', $u, $t, proof('ec', $u, $t), 200, 'ok');
+like(JwtPeerAuth::status_json(), qr/"dpop":\{"capacity":\d+,"used":1,"stored":1,/, 'status page: that one remembered');

@@ -140,6 +140,9 @@ pub fn check(
             ..d.settings
         };
         let accepted = dpop::check_proof(proof, &req, &settings, now)?;
+        // The token must be bound to the proof's key before the proof takes a place in the
+        // replay cache: a token with someone else's key (a stolen one) fills nothing.
+        dpop::check_binding(d.mode, scheme, token_jkt.as_deref(), Some(&accepted.jkt))?;
         // Accepted before in this request (by another location's rules): already remembered.
         if ctx.dpop.borrow().remembered == Some(accepted.replay_key) {
             let mut state = ctx.dpop.borrow_mut();

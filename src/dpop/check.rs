@@ -163,6 +163,14 @@ pub fn check(
                 "the DPoP replay cache is not available",
             ));
         };
+        // `expires` is the proof's `iat` + max_age + leeway (check_proof).
+        let span = i64::try_from(settings.max_age.saturating_add(settings.leeway)).unwrap_or(i64::MAX);
+        if accepted.expires.saturating_sub(span) < zone.created() {
+            return Err(Rejection::new(
+                Reason::DpopReplay,
+                "the proof was issued before the replay cache was made (a restart, or a reload that changed the zone)",
+            ));
+        }
         match zone.insert(&accepted.replay_key, accepted.expires, now) {
             Remembered::Fresh => {}
             Remembered::Replay => {

@@ -167,6 +167,10 @@ fn append_once(path: &str, record: &Record) -> std::io::Result<()> {
         .create(true)
         .custom_flags(libc_flags::O_NOFOLLOW | libc_flags::O_NONBLOCK)
         .open(path)?;
+    // One appender at a time from the look at the last byte to the end of the write: another
+    // worker's append that spans pages can show its new length before its last byte, which
+    // would be taken for a torn record (a `TORN` line after a whole one). Readers never lock.
+    f.lock()?;
     let meta = f.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::new(

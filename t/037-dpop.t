@@ -549,3 +549,130 @@ qr/\[emerg\].*"jwt_peer_auth_dpop" directive is duplicate/
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_dpop": invalid parameter "max_age=10" with "off"/
+
+
+
+=== TEST 22: an internal redirect to a location with stricter proof rules checks the proof again by those rules (a nonce required there), without counting it as its own replay
+--- config
+    jwt_peer_auth "peers";
+    jwt_peer_auth_jwks_file $TEST_NGINX_JWT_KEYS/jwks.json;
+    location = /open { jwt_peer_auth off; return 200 "open\n"; }
+    location /lax/ {
+        jwt_peer_auth_dpop on;
+        alias html/;
+        try_files $uri @strict;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+    location @strict {
+        jwt_peer_auth_dpop on nonce;
+        empty_gif;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+    location /same/ {
+        jwt_peer_auth_dpop on;
+        alias html/;
+        try_files $uri @same;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+    location @same {
+        jwt_peer_auth_dpop on;
+        empty_gif;
+        add_header X-Status $jwt_peer_auth_status always;
+    }
+--- between_0
+my $t = bound('ec');
+dpop_is('lax location, file there', '/lax/index.html', $t, proof('ec', '/lax/index.html', $t), 200, 'ok');
+my $u = '/lax/missing';
+my $h = dpop_is('redirected to a location that requires a nonce: none in the proof', $u, $t, proof('ec', $u, $t), 401, 'dpop_nonce');
+my $nonce = $h->{'dpop-nonce'};
+like($nonce // '', qr/^[A-Za-z0-9_-]{32}$/, 'DPoP-Nonce');
+dpop_is('with the nonce', $u, $t, proof('ec', $u, $t, '--nonce', $nonce), 200, 'ok');
+$u = '/same/missing';
+dpop_is('redirected to a location with the same rules: the proof is not its own replay', $u, $t, proof('ec', $u, $t), 200, 'ok');
+
+
+
+
+=== TEST 23: a proof whose key the token is not bound to takes no place in the replay cache (a stolen token with the thief's own key cannot fill it)
+--- between_0
+my $u = '/on/index.html';
+my $other = bound('ec2');
+dpop_is("token bound to another key ($_)", $u, $other, proof('ec', $u, $other), 401, 'dpop_binding') for 1 .. 3;
+my $unbound = JwtPeerAuth::token('rsa');
+dpop_is('unbound token with a proof', $u, $unbound, proof('ec', $u, $unbound), 401, 'dpop_binding');
+like(JwtPeerAuth::status_json(), qr/"dpop":\{"capacity":\d+,"used":0,"stored":0,/, 'status page: nothing remembered');
+my $t = bound('ec');
+dpop_is('a bound token with its proof', $u, $t, proof('ec', $u, $t), 200, 'ok');
+like(JwtPeerAuth::status_json(), qr/"dpop":\{"capacity":\d+,"used":1,"stored":1,/, 'status page: that one remembered');
+
+
+
+=== TEST 24: a proof accepted before a reload that changed the replay zone's size (a new, empty zone) is not accepted after it: proofs issued before the zone was made are refused as possible replays
+--- between_0
+# An NGINX of its own (its configuration is rewritten and reloaded): prefix, port, zone.
+my $dir = File::Temp::tempdir('dpop-resize-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0755, $dir;
+mkdir "$dir/logs"; mkdir "$dir/html"; chmod 0755, "$dir/html";
+JwtPeerAuth::write_file("$dir/html/index.html", "ok\n");
+my $port = JwtPeerAuth::free_port();
+my $so = $ENV{TEST_NGINX_LOAD_MODULES};
+my $conf = sub {
+    my ($size) = @_;
+    JwtPeerAuth::write_file("$dir/nginx.conf", <<"_EOC_");
+load_module $so;
+daemon on; master_process on; worker_processes 1;
+error_log $dir/logs/error.log info; pid $dir/logs/nginx.pid;
+events { worker_connections 64; }
+http {
+    access_log off;
+    jwt_peer_auth_dpop_zone dpop_resize:$size;
+    server {
+        listen 127.0.0.1:$port;
+        jwt_peer_auth "peers";
+        jwt_peer_auth_jwks_file $main::K/jwks.json;
+        location = /open { jwt_peer_auth off; return 200 "\$pid"; }
+        location /on/ { jwt_peer_auth_dpop on; alias $dir/html/;
+            add_header X-Status \$jwt_peer_auth_status always; }
+    }
+}
+_EOC_
+};
+$conf->('1m');
+system($ENV{TEST_NGINX_BINARY}, '-p', $dir, '-c', "$dir/nginx.conf") == 0 or die "NGINX did not start\n";
+my $u = '/on/index.html';
+my $t = bound('ec');
+my $get = sub {
+    my ($path, @h) = @_;
+    my ($code, $body, $head);
+    for (1 .. 50) {
+        ($code, $body, $head) = JwtPeerAuth::http_request($port, 'GET', $path, headers => \@h);
+        last if $code;
+        select(undef, undef, undef, 0.1);
+    }
+    my ($status) = ($head // '') =~ /X-Status: (\S+)/;
+    return ($code, $status // '', $body);
+};
+my ($code, undef, $worker) = $get->('/open');
+is($code, 200, 'started');
+my $p = proof('ec', $u, $t);
+is(join(' ', ($get->($u, "Authorization: DPoP $t", "DPoP: $p"))[0, 1]), '200 ok', 'a fresh proof passes');
+is(join(' ', ($get->($u, "Authorization: DPoP $t", "DPoP: $p"))[0, 1]), '401 dpop_replay', 'then is a replay');
+my $pid = JwtPeerAuth::slurp("$dir/logs/nginx.pid");
+chomp $pid;
+# The zone's size changes: NGINX makes a new, empty zone (a second later than the proof's iat:
+# a proof issued in the second the zone is made is not told from a new one).
+sleep 1;
+$conf->('2m');
+kill 'HUP', $pid or die "HUP: $!";
+my $new;
+for (1 .. 100) {
+    select(undef, undef, undef, 0.1);
+    my ($c, undef, $w) = $get->('/open');
+    if ($c && $c == 200 && $w ne $worker) { $new = $w; last }
+}
+ok(defined $new, "a new worker answers after the reload ($worker, then " . ($new // 'none') . ')');
+is(join(' ', ($get->($u, "Authorization: DPoP $t", "DPoP: $p"))[0, 1]), '401 dpop_replay',
+    'the proof accepted before the reload is refused after it');
+is(join(' ', ($get->($u, "Authorization: DPoP $t", "DPoP: " . proof('ec', $u, $t)))[0, 1]), '200 ok',
+    'a proof issued after the reload passes');
+kill 'QUIT', $pid;

@@ -10,6 +10,7 @@ use jwt_peer_auth_core::{Reason, Rejection, Verified};
 use ngx::ffi::{ngx_http_request_t, ngx_table_elt_t};
 use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf};
 
+use super::conf::DpopConf;
 use super::zone::{Remembered, Zone};
 use crate::config::LocConf;
 use crate::ctx::RequestCtx;
@@ -24,6 +25,13 @@ pub struct State {
     /// The thumbprint of the request's accepted proof (`$jwt_peer_auth_dpop_jkt`): a proof is
     /// checked (and remembered) once per request, also across internal redirects.
     pub jkt: Option<String>,
+    /// The rules that accepted it (a location's `jwt_peer_auth_dpop`) and its replay key: a
+    /// location with other rules, reached by an internal redirect, checks the proof again by
+    /// its own (a nonce, algorithms, `max_age`, `htu=`), without taking the proof for its own
+    /// replay.
+    pub accepted_by: Option<*const DpopConf>,
+    /// The replay key of the proof remembered for this request.
+    pub remembered: Option<dpop::ReplayKey>,
 }
 
 pub type Cell = RefCell<State>;
@@ -102,7 +110,18 @@ pub fn check(
     };
     let token_jkt = dpop::token_jkt(v)?;
     let scheme = ctx.dpop.borrow().scheme.unwrap_or(Scheme::Bearer);
-    if scheme == Scheme::Dpop && ctx.dpop.borrow().jkt.is_none() {
+    let accepted_here = ctx
+        .dpop
+        .borrow()
+        .accepted_by
+        .is_some_and(|by| std::ptr::eq(by, d));
+    if scheme == Scheme::Dpop && !accepted_here {
+        {
+            // Nothing of another location's acceptance shows while this one checks.
+            let mut state = ctx.dpop.borrow_mut();
+            state.jkt = None;
+            state.accepted_by = None;
+        }
         let proof = proof_header(r)?;
         // The token the scheme was read from (request memory).
         let t = glue::authorization(r)
@@ -121,6 +140,17 @@ pub fn check(
             ..d.settings
         };
         let accepted = dpop::check_proof(proof, &req, &settings, now)?;
+        // The token must be bound to the proof's key before the proof takes a place in the
+        // replay cache: a token with someone else's key (a stolen one) fills nothing.
+        dpop::check_binding(d.mode, scheme, token_jkt.as_deref(), Some(&accepted.jkt))?;
+        // Accepted before in this request (by another location's rules): already remembered.
+        if ctx.dpop.borrow().remembered == Some(accepted.replay_key) {
+            let mut state = ctx.dpop.borrow_mut();
+            state.accepted_by = Some(d);
+            state.jkt = Some(accepted.jkt);
+            drop(state);
+            return binding(d, scheme, token_jkt.as_deref(), ctx);
+        }
         let mc = {
             // SAFETY: a live request.
             let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
@@ -133,6 +163,14 @@ pub fn check(
                 "the DPoP replay cache is not available",
             ));
         };
+        // `expires` is the proof's `iat` + max_age + leeway (check_proof).
+        let span = i64::try_from(settings.max_age.saturating_add(settings.leeway)).unwrap_or(i64::MAX);
+        if accepted.expires.saturating_sub(span) < zone.created() {
+            return Err(Rejection::new(
+                Reason::DpopReplay,
+                "the proof was issued before the replay cache was made (a restart, or a reload that changed the zone)",
+            ));
+        }
         match zone.insert(&accepted.replay_key, accepted.expires, now) {
             Remembered::Fresh => {}
             Remembered::Replay => {
@@ -155,10 +193,17 @@ pub fn check(
                 return Err(Rejection::new(Reason::DpopFull, "the DPoP replay cache is full"));
             }
         }
-        ctx.dpop.borrow_mut().jkt = Some(accepted.jkt);
+        let mut state = ctx.dpop.borrow_mut();
+        state.accepted_by = Some(d);
+        state.remembered = Some(accepted.replay_key);
+        state.jkt = Some(accepted.jkt);
     }
+    binding(d, scheme, token_jkt.as_deref(), ctx)
+}
+
+fn binding(d: &DpopConf, scheme: Scheme, token_jkt: Option<&str>, ctx: &RequestCtx) -> Result<(), Rejection> {
     let state = ctx.dpop.borrow();
-    dpop::check_binding(d.mode, scheme, token_jkt.as_deref(), state.jkt.as_deref())
+    dpop::check_binding(d.mode, scheme, token_jkt, state.jkt.as_deref())
 }
 
 /// The challenges of a refusal at a DPoP location: the first (`WWW-Authenticate` as the module

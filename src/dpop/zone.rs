@@ -61,6 +61,10 @@ pub struct Shared {
     /// When a proof was last refused for a full cache (Unix seconds): refusals less than
     /// [`EPISODE_GAP`] seconds apart are one episode, with one `[error]`.
     last_full: AtomicI64,
+    /// When the zone was made (Unix seconds): a proof issued before may have been accepted by
+    /// the cache this one replaced (a restart, a binary upgrade, a reload that changed the
+    /// zone's size or name), so it is refused as a possible replay.
+    created: i64,
     table: SlabMutex<Table>,
 }
 
@@ -68,7 +72,7 @@ pub struct Shared {
 // a `SlabMutex` and a pointer into the zone's own slab.
 unsafe impl Layout for Shared {
     const MAGIC: u64 = u64::from_be_bytes(*b"jpadpop\0");
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 }
 
 /// What the zone serves: its size (the slot array is sized from it when the zone is created).
@@ -113,6 +117,7 @@ impl Record for Replay {
             capacity: len as u64,
             stats: Stats::default(),
             last_full: AtomicI64::new(0),
+            created: ngx::ffi::ngx_time(),
             table: SlabMutex::new(Table {
                 slots: slots.as_ptr(),
                 len,
@@ -141,6 +146,11 @@ pub struct Zone(Attached<Shared>);
 impl Zone {
     pub fn attach(shm_zone: *mut ngx_shm_zone_t) -> Option<Zone> {
         Attached::attach(shm_zone).map(Zone)
+    }
+
+    /// When the zone was made: proofs issued before it cannot be told from replays.
+    pub fn created(&self) -> i64 {
+        self.0.shared().created
     }
 
     pub fn capacity(&self) -> u64 {

@@ -519,3 +519,30 @@ fn no_proof_refusal_is_lasting() {
         assert!(r.is_dpop());
     }
 }
+
+#[test]
+fn review_jwk_of_one_kty_alg_of_another_and_off_curve_points() {
+    let ec = Key::ec();
+    // An EC key named with an RSA or EdDSA alg, an Ed25519 key named ES256: refused before
+    // any signature check.
+    for alg in ["RS256", "PS256", "EdDSA", "Ed25519"] {
+        let mut h = header(&ec);
+        h["alg"] = json!(alg);
+        let r = check(&mint(&ec, &h, &claims())).unwrap_err();
+        assert_eq!(r.reason, Reason::DpopProof, "{alg}: {r}");
+    }
+    let ed = Key::ed();
+    let mut h = header(&ed);
+    h["alg"] = json!("ES256");
+    refused(&mint(&ed, &h, &claims()), Reason::DpopProof, "");
+    // A point not on P-256 (y changed by one): never a usable key, whatever signs the proof.
+    let mut h = header(&ec);
+    let mut y = b64::decode(h["jwk"]["y"].as_str().unwrap().as_bytes()).unwrap();
+    y[31] ^= 1;
+    h["jwk"]["y"] = json!(b64::encode(&y));
+    refused(&mint(&ec, &h, &claims()), Reason::DpopProof, "");
+    // A P-384 curve name on a P-256 point.
+    let mut h = header(&ec);
+    h["jwk"]["crv"] = json!("P-384");
+    refused(&mint(&ec, &h, &claims()), Reason::DpopProof, "");
+}

@@ -380,6 +380,34 @@ fn iat_within_max_age_and_leeway() {
 }
 
 #[test]
+fn ath_with_a_digest_given_is_checked_against_that_digest() {
+    let key = Key::ec();
+    let proof = mint(&key, &header(&key), &claims());
+    let right = crate::digest::token(TOKEN);
+    let wrong = crate::digest::token(b"another");
+    let with = |d| Request {
+        access_token_digest: Some(d),
+        ..req()
+    };
+    assert!(check_proof(&proof, &with(&right), &Settings::default(), NOW).is_ok());
+    let r = check_proof(&proof, &with(&wrong), &Settings::default(), NOW).unwrap_err();
+    assert!(r.to_string().contains("\"ath\" is not the hash"), "{r}");
+}
+
+#[test]
+fn htu_written_as_the_request_url_with_another_query_passes() {
+    let key = Key::ec();
+    let r = Request {
+        url: b"https://api.example.com/resource?a=1",
+        ..req()
+    };
+    let c = with_claim("htu", json!("https://api.example.com/resource?b=2#f"));
+    assert!(check_proof(&mint(&key, &header(&key), &c), &r, &Settings::default(), NOW).is_ok());
+    let c = with_claim("htu", json!("https://api.example.com/resourc"));
+    assert!(check_proof(&mint(&key, &header(&key), &c), &r, &Settings::default(), NOW).is_err());
+}
+
+#[test]
 fn ath_is_the_hash_of_the_access_token() {
     let key = Key::ec();
     let m = |c: Value| mint(&key, &header(&key), &c);

@@ -621,3 +621,13 @@ fn proof_check_cost() {
         ));
     });
 }
+
+#[test]
+fn thumbprint_escapes_members_as_json_requires() {
+    let jwk = json!({"kty": "OKP", "crv": "Ed\"25519\\", "x": "a\u{1}b"});
+    let text = r#"{"crv":"Ed\"25519\\","kty":"OKP","x":"a\u0001b"}"#;
+    assert_eq!(
+        thumbprint(jwk.as_object().unwrap()).unwrap(),
+        b64::encode(digest(&SHA256, text.as_bytes()).as_ref())
+    );
+}

@@ -23,7 +23,13 @@ use crate::{glue, JwtPeerAuthModule};
 /// Reads the zone once: counters and every key source (nothing is parsed, no worker state
 /// changes). `configured` (the answering configuration's key sources) gives each source's key
 /// cache settings; `revocation`, the list shown.
-fn collect(zone: &Zone, configured: &Sources, revocation: Option<&'static Revocation>, now: i64) -> Snapshot {
+fn collect(
+    zone: &Zone,
+    configured: &Sources,
+    revocation: Option<&'static Revocation>,
+    now: i64,
+    log: *mut ngx::ffi::ngx_log_t,
+) -> Snapshot {
     let c = zone.counters();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let counts = Counts {
@@ -76,7 +82,10 @@ fn collect(zone: &Zone, configured: &Sources, revocation: Option<&'static Revoca
         let list = crate::revocation::list::List::of(r)?;
         Some(page::Revocations {
             zone: r.zone_name.clone(),
-            entries: list.entries(now),
+            // As the API's GET: from the journal when there is a state file, so that the lock
+            // token checks take is not held for a walk of the zone (a feed's 100,000 entries
+            // included) at every poll of the page.
+            entries: crate::revocation::api::listing(log, r, &list, now),
             feed: crate::revocation::feed::status(r).map(|f| page::FeedState {
                 uri: f.uri,
                 state: f.state.to_owned(),
@@ -120,7 +129,13 @@ fn respond(request: &mut Request) -> ngx_int_t {
         .filter(|(k, _)| k.as_bytes().eq_ignore_ascii_case(b"accept"))
         .map(|(_, v)| v.as_bytes());
     let (format, negotiated) = page::choose_format(glue::query_arg(request.as_ref(), b"format"), accept);
-    let mut snapshot = collect(&zone, &mc.sources, mc.revocation.as_deref(), ngx::ffi::ngx_time());
+    let mut snapshot = collect(
+        &zone,
+        &mc.sources,
+        mc.revocation.as_deref(),
+        ngx::ffi::ngx_time(),
+        request.log(),
+    );
     snapshot.dpop = crate::dpop::zone::Zone::attach(crate::dpop::config::zone_of(mc)).map(|z| z.snapshot());
     let (body, content_type) = match format {
         Format::Prometheus => (page::render_prometheus(&snapshot), "text/plain; version=0.0.4"),

@@ -769,3 +769,31 @@ qr/\[emerg\].*invalid number of arguments in "jwt_peer_auth_discovery" directive
 --- must_die
 --- error_log eval
 qr/\[emerg\].*"jwt_peer_auth_discovery": too many key sources at one level \(at most 8/
+
+
+
+=== TEST 38: a HEAD request (headers only: nothing goes through the output filters) that waits for a cold discovery fetch is answered and its connection closed at once (Connection: close), not at send_timeout: the key set's sub-request, started from the document's, is not left queued in the client request's output
+--- request
+HEAD /p/index.html
+--- more_headers eval
+Disco::bearer('rsa')
+--- timeout: 10
+--- response_body
+--- error_code: 200
+--- no_error_log
+client timed out
+prematurely closed
+
+
+
+=== TEST 39: a conditional GET answered 304 (headers only) that waits for a cold discovery fetch is answered and its connection closed at once (Connection: close), not at send_timeout
+--- request
+GET /p/index.html
+--- more_headers eval
+Disco::bearer('rsa') . "\nIf-None-Match: *"
+--- timeout: 10
+--- response_body
+--- error_code: 304
+--- no_error_log
+client timed out
+prematurely closed

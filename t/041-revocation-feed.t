@@ -125,6 +125,19 @@ our $LEAK = "X-Leak: client-secret\r\nCookie: c=client-cookie\r\nAccept-Encoding
 
 write_feed($_, entries(['peer-7'], ['peer-9', $NOW - 100])) for 1 .. 12;
 
+# TEST 19: the snapshot cannot be written (its temporary name is taken by a directory).
+mkdir("$DIR/state19.json.feed.tmp") or die "mkdir: $!";
+write_feed(19, entries(['peer-7'], ['peer-9', $NOW - 100]));
+
+# TEST 18: no feed yet, and a snapshot (peer-7) last confirmed two hours ago.
+{
+    my $snap = "$DIR/state18.json.feed";
+    JwtPeerAuth::write_file($snap, qq({"jwt_peer_auth_feed":1,"etag":null,"last_modified":null}\n) . entries(['peer-7']));
+    chmod 0666, $snap;
+    my $t = time - 7200;
+    utime($t, $t, $snap) or die "utime: $!";
+}
+
 run_tests();
 
 __DATA__
@@ -419,3 +432,54 @@ Test::More::ok(main::until_status(401, $main::P7, 5), 'the feed is applied');
 # Logged once the snapshot is written, after the list is applied.
 Test::More::ok(KeyService::wait_until(3, sub { JwtPeerAuth::log_count(qr/revocation feed "\/_feed": 2000 entries, 2000 put, 0 lifted/) == 1 }), 'all of it');
 Test::More::is(JwtPeerAuth::log_count(qr/too big subrequest response/), 0, 'no NGINX buffer error');
+
+
+
+=== TEST 17: a zone whose snapshot is gone (deleted, damaged, or written by another generation) still lifts what the feed dropped: the lifts come from the zone's own feed entries
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+[$main::P8, $main::P7, $main::P11]
+--- error_code eval
+[200, 200, 401]
+--- init
+main::write_feed(17, main::entries(['peer-7'], ['peer-9', $main::NOW - 100]));
+--- between_0
+Test::More::ok(main::until_status(401, $main::P7, 5), 'the feed is applied');
+Test::More::ok(KeyService::wait_until(3, sub { -f "$main::DIR/state17.json.feed" }), 'the snapshot is written');
+unlink("$main::DIR/state17.json.feed") or die "unlink: $!";
+main::write_feed(17, main::entries(['peer-11']));
+Test::More::ok(main::until_status(200, $main::P7, 5), 'peer-7, dropped by the feed, is lifted');
+Test::More::ok(KeyService::wait_until(3, sub { JwtPeerAuth::log_count(qr/revocation feed "\/_feed": 1 entries, 1 put, 2 lifted/) == 1 }), 'the diff against the zone: one put, two lifted');
+
+
+
+=== TEST 18: a restart on a snapshot last confirmed longer than max_stale ago is stale at once (max_stale counts from the last successful fetch, not from the start), and recovers by itself once a fetch succeeds
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+[$main::P8, $main::P7, $main::P8]
+--- error_code eval
+[401, 401, 200]
+--- response_headers eval
+["X-Status: revoked", "X-Status: revoked", "X-Status: ok"]
+--- between_1
+Test::More::is(JwtPeerAuth::log_count(qr/\[error\].*revocation feed "\/_feed" is stale: no successful fetch for \d+s \(max_stale 3600s/), 1, 'one [error] for the episode');
+Test::More::like(main::feed_status(), qr/"state":"stale"/, 'stale on the status page');
+main::write_feed(18, main::entries(['peer-7']));
+Test::More::ok(main::until_status(200, $main::P8, 5), 'fresh again: peer-8 passes');
+
+
+
+=== TEST 19: a zone whose snapshot could not be written (nor any before) still lifts what the feed dropped at the next refresh
+--- request eval
+["GET /p/index.html", "GET /p/index.html", "GET /p/index.html"]
+--- more_headers eval
+[$main::P8, $main::P7, $main::P11]
+--- error_code eval
+[200, 200, 401]
+--- between_0
+Test::More::ok(main::until_status(401, $main::P7, 5), 'the feed is applied');
+Test::More::ok(KeyService::wait_until(3, sub { JwtPeerAuth::log_count(qr/\[error\].*revocation feed "\/_feed": cannot write "[^"]*state19.json.feed"/) >= 1 }), 'the snapshot cannot be written');
+main::write_feed(19, main::entries(['peer-11']));
+Test::More::ok(main::until_status(200, $main::P7, 5), 'peer-7, dropped by the feed, is lifted');

@@ -62,6 +62,9 @@ pub enum UrlError {
     /// No host, or a host with characters outside letters, digits, `-` and `.`.
     BadHost,
     BadPort,
+    /// A query right after the authority, without a path: NGINX's URL parser reads it as part
+    /// of an IPv6 literal's port.
+    QueryWithoutPath,
 }
 
 impl fmt::Display for UrlError {
@@ -77,6 +80,7 @@ impl fmt::Display for UrlError {
             UrlError::Fragment => f.write_str("fragment (\"#\") not allowed"),
             UrlError::BadHost => f.write_str("invalid host"),
             UrlError::BadPort => f.write_str("invalid port"),
+            UrlError::QueryWithoutPath => f.write_str("a query without a path (\"/\") after the host"),
         }
     }
 }
@@ -173,8 +177,14 @@ pub fn parse_url(s: &str) -> Result<Url, UrlError> {
         }
         (host.to_ascii_lowercase(), port)
     };
+    // An empty port ("host:") is allowed by RFC 3986 but refused by NGINX's URL parser (as is
+    // "[::1]?q", which it reads as the port "?q"): refused here, so that what is accepted is
+    // what `proxy_pass` fetches.
+    if rest.starts_with('?') {
+        return Err(UrlError::QueryWithoutPath);
+    }
     let port = match port {
-        None | Some("") => default_port,
+        None => default_port,
         Some(p) if p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => match p.parse::<u16>() {
             Ok(n) if n > 0 => n,
             _ => return Err(UrlError::BadPort),
@@ -526,6 +536,23 @@ mod tests {
             check("https://idp.example:x/"),
             Err(DiscoveryError::JwksUri(_, UrlError::BadPort))
         ));
+        // What NGINX's URL parser (proxy_pass) refuses is refused here: an empty port, a query
+        // right after the authority (read as an IPv6 literal's port).
+        assert!(matches!(
+            check("https://idp.example:/jwks"),
+            Err(DiscoveryError::JwksUri(_, UrlError::BadPort))
+        ));
+        assert!(matches!(
+            check("https://idp.example?jwks"),
+            Err(DiscoveryError::JwksUri(_, UrlError::QueryWithoutPath))
+        ));
+        let v6 = exp("https://[::1]", &[]);
+        assert!(matches!(
+            v6.check(&doc("https://[::1]", "https://[::1]?jwks")),
+            Err(DiscoveryError::JwksUri(_, UrlError::QueryWithoutPath))
+        ));
+        assert!(v6.check(&doc("https://[::1]", "https://[::1]/?jwks")).is_ok());
+        assert!(check("https://idp.example:443/jwks?x=1").is_ok());
         assert!(matches!(
             check("https:///jwks"),
             Err(DiscoveryError::JwksUri(_, UrlError::BadHost))

@@ -62,6 +62,14 @@ pub unsafe extern "C" fn key_fetched(
         if let Some(c) = ctx::get(sr) {
             c.waits.waiting.set(false);
         }
+        // NGINX wakes the parent of a waited sub-request, not of a background one: the key
+        // set's request of a discovery source runs in the background (see `start::start_stage`)
+        // and wakes the waiting client request itself, whose phases then run again.
+        if sr.background() != 0 {
+            // SAFETY: the main request of a live sub-request is live; posting it only queues
+            // its current write event handler for this connection's posted requests.
+            unsafe { ngx::ffi::ngx_http_post_request(sr.main, std::ptr::null_mut()) };
+        }
     }
     for_parent(rc)
 }

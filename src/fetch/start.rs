@@ -58,6 +58,7 @@ pub fn start_stage(
         (Stage::Document, None) => return false,
         (Stage::Keys(_), _) => (source.uri.as_str(), MAX_BODY, ACCEPT),
     };
+    let second_stage = matches!(stage, Stage::Keys(Some(_)));
     let fetch = Fetch {
         zone: zone.clone(),
         source,
@@ -94,8 +95,14 @@ pub fn start_stage(
         len: uri.len(),
         data: uri.as_ptr().cast_mut(),
     };
+    // The key set of a discovery source is requested from the document's post-subrequest
+    // handler, while the document is still the connection's active request: NGINX would queue
+    // a waited sub-request behind it in the client request's output, where only the client
+    // request's next body output releases it (a HEAD or a 304 has none: the connection would
+    // hang until send_timeout). It runs in the background instead, and a client request
+    // waiting for it is woken by `result::key_fetched`.
     let flags = NGX_HTTP_SUBREQUEST_IN_MEMORY
-        | if waited {
+        | if waited && !second_stage {
             NGX_HTTP_SUBREQUEST_WAITED
         } else {
             NGX_HTTP_SUBREQUEST_BACKGROUND

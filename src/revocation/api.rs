@@ -62,7 +62,7 @@ fn respond(request: &mut Request) -> ngx_int_t {
     };
     let now = ngx::ffi::ngx_time();
     if method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize != 0 {
-        let body = revocation::render_list(&listing(request, rev, &list, now), now);
+        let body = revocation::render_list(&listing(request.log(), rev, &list, now), now);
         return send(request, 200, &body);
     }
     if method == NGX_HTTP_DELETE as usize {
@@ -88,7 +88,13 @@ fn respond(request: &mut Request) -> ngx_int_t {
 /// The entries for `GET`: with a state file, the journal folded (read without the zone's lock:
 /// the lock that token checks take is never held for the O(n) copy; every generation's
 /// changes are in it); without one, or when the journal cannot be read, the zone's list.
-fn listing(request: &mut Request, rev: &Revocation, list: &List, now: i64) -> Vec<revocation::Entry> {
+/// Also the status page's list (its entries counted and shown).
+pub fn listing(
+    log: *mut ngx::ffi::ngx_log_t,
+    rev: &Revocation,
+    list: &List,
+    now: i64,
+) -> Vec<revocation::Entry> {
     if let Some(path) = &rev.state {
         match super::state::load(path, now) {
             Ok(l) => {
@@ -97,11 +103,7 @@ fn listing(request: &mut Request, rev: &Revocation, list: &List, now: i64) -> Ve
                 return e;
             }
             Err(why) => {
-                log!(
-                    ERR,
-                    request.log(),
-                    "revocation: {why}: the zone's list is answered"
-                );
+                log!(ERR, log, "revocation: {why}: the zone's list is answered");
             }
         }
     }

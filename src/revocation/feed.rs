@@ -218,10 +218,7 @@ pub fn gate(
     if here && std::ptr::eq(r.main, r) {
         super::feed_fetch::maybe_start(r, f, &list, now);
     }
-    let fresh_from = st
-        .ok_ms
-        .load(Ordering::Acquire)
-        .max(st.since_ms.load(Ordering::Acquire));
+    let fresh_from = fresh_from(st);
     if now.saturating_sub(fresh_from) <= f.max_stale_ms {
         return Ok(());
     }
@@ -241,6 +238,16 @@ pub fn gate(
         );
     }
     Err(Rejection::new(Reason::Revoked, "the revocation feed is stale"))
+}
+
+/// Where `max_stale` counts from: the last successful fetch (a snapshot loaded at start counts
+/// from its mtime, its last confirmation: a node restarted after longer than `max_stale` is
+/// stale at once), or, for a zone that never had a feed, when it began following it.
+fn fresh_from(st: &FeedShared) -> u64 {
+    match st.ok_ms.load(Ordering::Acquire) {
+        0 => st.since_ms.load(Ordering::Acquire),
+        ok => ok,
+    }
 }
 
 /// A fetch succeeded: the feed is fresh; the end of a stale episode is logged.
@@ -264,7 +271,7 @@ pub fn status(rev: &'static super::Revocation) -> Option<FeedStatus> {
     let st = list.feed();
     let now = now_ms();
     let ok = st.ok_ms.load(Ordering::Acquire);
-    let from = ok.max(st.since_ms.load(Ordering::Acquire));
+    let from = fresh_from(st);
     let stale = from != 0 && now.saturating_sub(from) > f.max_stale_ms;
     Some(FeedStatus {
         uri: f.uri.clone(),

@@ -607,21 +607,19 @@ fn apply(job: &Job) {
         st.file_dev.load(Ordering::Acquire),
         st.file_ino.load(Ordering::Acquire),
     );
-    let (base, same) = match read_snapshot(&f.snapshot, now) {
-        Ok(Some(s)) => {
-            let same = s.file == applied;
-            (s.entries, same)
-        }
-        Ok(None) => (Vec::new(), applied == (0, 0)),
-        Err(_) => (Vec::new(), false),
+    let base = match read_snapshot(&f.snapshot, now) {
+        Ok(Some(s)) if s.file == applied => s.entries,
+        Ok(None) if applied == (0, 0) => Vec::new(),
+        // The snapshot is not what this zone applied last (another generation wrote it, it was
+        // deleted or damaged, or this zone's last write failed): the diff is against the
+        // zone's own feed entries, so that whatever the feed dropped is lifted.
+        _ => list.feed_entries(),
     };
-    let mut changes = feed::diff(&base, &new);
-    if !same {
-        // The snapshot is not what this zone applied last (another generation wrote it, or it
-        // was damaged): every entry is put, and what the snapshot had is lifted.
-        changes.retain(|c| matches!(c, Change::Lift { .. }));
-        changes.extend(new.iter().cloned().map(Change::Put));
-    }
+    let changes = feed::diff(&base, &new);
+    // Until the new snapshot is written the zone matches none: a worker that exits while this
+    // thread applies (a reload), a full zone or a failed write leave it so, and the next
+    // refresh diffs against the zone's own feed entries.
+    unmatched(st);
     let full = list.apply_feed(&changes, now);
     if full > 0 {
         let zone = list.conf.map_or("", |c| c.zone_name.as_str());
@@ -633,9 +631,13 @@ fn apply(job: &Job) {
         );
     }
     let written = write_snapshot(&f.snapshot, &job.validators, &job.body);
-    let file = written.as_ref().copied().unwrap_or((0, 0));
-    st.file_dev.store(file.0, Ordering::Release);
-    st.file_ino.store(file.1, Ordering::Release);
+    match &written {
+        Ok(file) => {
+            st.file_dev.store(file.0, Ordering::Release);
+            st.file_ino.store(file.1, Ordering::Release);
+        }
+        Err(_) => unmatched(st),
+    }
     if let Err(e) = &written {
         ngx_log_error!(
             NGX_LOG_ERR,
@@ -668,6 +670,13 @@ fn apply(job: &Job) {
         lifted,
         done.saturating_sub(started)
     );
+}
+
+/// The zone's feed entries match no snapshot (a partial apply, a snapshot not written): the
+/// next refresh diffs against the zone itself. Not (0, 0), which says "never applied a feed".
+fn unmatched(st: &super::feed::FeedShared) {
+    st.file_dev.store(0, Ordering::Release);
+    st.file_ino.store(u64::MAX, Ordering::Release);
 }
 
 /// The snapshot as read.

@@ -529,6 +529,27 @@ impl List {
         full
     }
 
+    /// The feed's part of every entry (expired ones not yet dropped included), sorted by name
+    /// and value: what this zone applied of the feed, to diff a new feed against when the
+    /// snapshot on disk is not (see `feed_fetch::apply`). O(n) under the lock, in one hold (the
+    /// tree has no cursor to resume from): only on that rare path, a walk that copies keys
+    /// (about 10 ms for 100,000 entries), never on a refresh that finds its snapshot.
+    pub fn feed_entries(&self) -> Vec<Entry> {
+        let mut out: Vec<Entry> = {
+            let trees = self.lock();
+            trees
+                .by_key
+                .iter()
+                .filter_map(|(k, e)| {
+                    let (name, value) = revocation::split_key(AsRef::<[u8]>::as_ref(k))?;
+                    Some(e.feed.until()?.entry(name, value))
+                })
+                .collect()
+        };
+        out.sort_unstable_by(jwt_peer_auth_core::feed::by_key);
+        out
+    }
+
     /// The feed's state in the zone.
     pub fn feed(&self) -> &FeedShared {
         &self.shared.feed

@@ -129,10 +129,14 @@ pub fn check(
             .unwrap_or_default();
         let url = glue::complex_value(r, d.url.0).unwrap_or_default();
         let method = r.method_name.as_bytes();
+        // `ath` from the token's SHA-256 the caches are keyed by (the same bytes, kept per
+        // connection by conn_memo.rs): not hashed again.
+        let token_sha256 = crate::conn_memo::token_digest(r, t);
         let req = ProofRequest {
             method,
             url,
             access_token: t,
+            access_token_digest: Some(&token_sha256),
             nonce: d.nonce.as_ref(),
         };
         let settings = dpop::Settings {

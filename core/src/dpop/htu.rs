@@ -27,11 +27,7 @@ pub fn normalize(url: &[u8]) -> Result<String, HtuError> {
         return Err("a byte that is not printable ASCII");
     }
     // Query and fragment are not compared (RFC 9449 §4.3 step 9).
-    let end = url
-        .iter()
-        .position(|&b| b == b'?' || b == b'#')
-        .unwrap_or(url.len());
-    let url = &url[..end];
+    let url = without_query(url);
     let colon = url.iter().position(|&b| b == b':').ok_or("no scheme")?;
     let scheme = url[..colon].to_ascii_lowercase();
     let default_port = match scheme.as_slice() {
@@ -67,6 +63,15 @@ pub fn normalize(url: &[u8]) -> Result<String, HtuError> {
         out.push_str(&path);
     }
     Ok(out)
+}
+
+/// `url` without its query and fragment.
+pub fn without_query(url: &[u8]) -> &[u8] {
+    let end = url
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(url.len());
+    &url[..end]
 }
 
 /// Host and port (`None`: no port, or an empty one) of an authority.

@@ -124,6 +124,9 @@ pub struct Request<'a> {
     pub url: &'a [u8],
     /// The access token of `Authorization: DPoP`, for `ath`.
     pub access_token: &'a [u8],
+    /// The SHA-256 of `access_token` when the caller has it already (the token caches are keyed
+    /// by it, [`crate::digest::token`]): `ath` is then checked without hashing the token again.
+    pub access_token_digest: Option<&'a crate::digest::Digest>,
     /// The nonce key, when the location requires server nonces.
     pub nonce: Option<&'a NonceKey>,
 }
@@ -176,25 +179,67 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, &'static str> {
             .ok_or("a required JWK member is missing")
     };
     // Members in lexicographic order, no whitespace, strings escaped as JSON requires
-    // (RFC 7638 §3.3).
-    let q = |v: &str| serde_json::to_string(v).unwrap_or_default();
-    let text = match s("kty")? {
-        "EC" => format!(
-            r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
-            q(s("crv")?),
-            q(s("x")?),
-            q(s("y")?)
-        ),
-        "RSA" => format!(r#"{{"e":{},"kty":"RSA","n":{}}}"#, q(s("e")?), q(s("n")?)),
-        "OKP" => format!(r#"{{"crv":{},"kty":"OKP","x":{}}}"#, q(s("crv")?), q(s("x")?)),
+    // (RFC 7638 §3.3), written into one buffer.
+    let members: [(&str, &str); 4];
+    let members: &[(&str, &str)] = match s("kty")? {
+        "EC" => {
+            members = [("crv", s("crv")?), ("kty", "EC"), ("x", s("x")?), ("y", s("y")?)];
+            &members
+        }
+        "RSA" => {
+            members = [("e", s("e")?), ("kty", "RSA"), ("n", s("n")?), ("", "")];
+            &members[..3]
+        }
+        "OKP" => {
+            members = [("crv", s("crv")?), ("kty", "OKP"), ("x", s("x")?), ("", "")];
+            &members[..3]
+        }
         _ => return Err("unsupported \"kty\""),
     };
+    let mut text =
+        String::with_capacity(members.iter().map(|(n, v)| n.len() + v.len() + 6).sum::<usize>() + 2);
+    for (i, (name, v)) in members.iter().enumerate() {
+        text.push(if i == 0 { '{' } else { ',' });
+        text.push('"');
+        text.push_str(name);
+        text.push_str("\":");
+        push_json_string(&mut text, v);
+    }
+    text.push('}');
     Ok(b64::encode(digest(&SHA256, text.as_bytes()).as_ref()))
+}
+
+/// `v` as a JSON string: quoted, escaped as `serde_json` escapes (only when it must: the
+/// members of a usable key are base64url or short names).
+fn push_json_string(out: &mut String, v: &str) {
+    if v.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(v);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(v).unwrap_or_default());
+    }
 }
 
 /// `ath`: the base64url SHA-256 of the access token (RFC 9449 §4.2).
 pub fn ath(access_token: &[u8]) -> String {
     b64::encode(digest(&SHA256, access_token).as_ref())
+}
+
+/// Whether `claimed` is the `ath` of the token whose SHA-256 is `sha256` (its base64url
+/// encoding, 43 characters without padding).
+fn ath_matches(claimed: &str, sha256: &crate::digest::Digest) -> bool {
+    // Public values (a hash of the token the client sent): no constant-time comparison needed.
+    claimed.len() == 43 && b64::encode(sha256).as_bytes() == claimed.as_bytes()
+}
+
+fn normalized_url(url: &[u8]) -> Result<String, Rejection> {
+    htu::normalize(url).map_err(|_| {
+        refuse_value(
+            "the request URL cannot be normalized:",
+            &String::from_utf8_lossy(url),
+        )
+    })
 }
 
 fn string_claim<'c>(
@@ -275,13 +320,10 @@ pub fn check_proof(proof: &[u8], req: &Request<'_>, s: &Settings, now: i64) -> R
     let htu = string_claim(&claims, "htu")?.ok_or_else(|| refuse("no \"htu\""))?;
     let named =
         htu::normalize(htu.as_bytes()).map_err(|_| refuse_value("\"htu\" is not an http(s) URL:", htu))?;
-    let url = htu::normalize(req.url).map_err(|_| {
-        refuse_value(
-            "the request URL cannot be normalized:",
-            &String::from_utf8_lossy(req.url),
-        )
-    })?;
-    if named != url {
+    // The same bytes (up to query and fragment) normalize alike: the request URL is
+    // normalized only when the client wrote its htu otherwise.
+    let same = htu::without_query(htu.as_bytes()) == htu::without_query(req.url);
+    if !same && named != normalized_url(req.url)? {
         return Err(refuse_value("\"htu\" is not the request URL:", htu));
     }
     // 11: iat.
@@ -300,9 +342,16 @@ pub fn check_proof(proof: &[u8], req: &Request<'_>, s: &Settings, now: i64) -> R
         return Err(refuse("\"iat\" is older than max_age"));
     }
     // 12: ath.
-    let want = ath(req.access_token);
+    let computed;
+    let token_sha256 = match req.access_token_digest {
+        Some(d) => d,
+        None => {
+            computed = crate::digest::token(req.access_token);
+            &computed
+        }
+    };
     match string_claim(&claims, "ath")? {
-        Some(a) if a == want => {}
+        Some(a) if ath_matches(a, token_sha256) => {}
         Some(_) => return Err(refuse("\"ath\" is not the hash of the access token")),
         None => return Err(refuse("no \"ath\"")),
     }

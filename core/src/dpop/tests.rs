@@ -85,6 +85,7 @@ fn req() -> Request<'static> {
         method: b"GET",
         url: URL,
         access_token: TOKEN,
+        access_token_digest: None,
         nonce: None,
     }
 }
@@ -379,6 +380,34 @@ fn iat_within_max_age_and_leeway() {
 }
 
 #[test]
+fn ath_with_a_digest_given_is_checked_against_that_digest() {
+    let key = Key::ec();
+    let proof = mint(&key, &header(&key), &claims());
+    let right = crate::digest::token(TOKEN);
+    let wrong = crate::digest::token(b"another");
+    let with = |d| Request {
+        access_token_digest: Some(d),
+        ..req()
+    };
+    assert!(check_proof(&proof, &with(&right), &Settings::default(), NOW).is_ok());
+    let r = check_proof(&proof, &with(&wrong), &Settings::default(), NOW).unwrap_err();
+    assert!(r.to_string().contains("\"ath\" is not the hash"), "{r}");
+}
+
+#[test]
+fn htu_written_as_the_request_url_with_another_query_passes() {
+    let key = Key::ec();
+    let r = Request {
+        url: b"https://api.example.com/resource?a=1",
+        ..req()
+    };
+    let c = with_claim("htu", json!("https://api.example.com/resource?b=2#f"));
+    assert!(check_proof(&mint(&key, &header(&key), &c), &r, &Settings::default(), NOW).is_ok());
+    let c = with_claim("htu", json!("https://api.example.com/resourc"));
+    assert!(check_proof(&mint(&key, &header(&key), &c), &r, &Settings::default(), NOW).is_err());
+}
+
+#[test]
 fn ath_is_the_hash_of_the_access_token() {
     let key = Key::ec();
     let m = |c: Value| mint(&key, &header(&key), &c);
@@ -390,6 +419,7 @@ fn ath_is_the_hash_of_the_access_token() {
     );
     let r = Request {
         access_token: b"another",
+        access_token_digest: None,
         ..req()
     };
     assert!(check_proof(&m(claims()), &r, &Settings::default(), NOW).is_err());
@@ -545,4 +575,86 @@ fn review_jwk_of_one_kty_alg_of_another_and_off_curve_points() {
     let mut h = header(&ec);
     h["jwk"]["crv"] = json!("P-384");
     refused(&mint(&ec, &h, &claims()), Reason::DpopProof, "");
+}
+
+/// The cost of a proof check and of its pieces, in µs (a measurement, not a test: run with
+/// `cargo test --release -p jwt_peer_auth_core proof_check_cost -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn proof_check_cost() {
+    use std::hint::black_box;
+    use std::time::Instant;
+    let key = Key::ec();
+    let proof = mint(&key, &header(&key), &claims());
+    let token_sha256 = crate::digest::token(TOKEN);
+    let n = 3000;
+    let time = |what: &str, f: &mut dyn FnMut()| {
+        for _ in 0..n / 10 {
+            f();
+        }
+        let t = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        println!(
+            "{what:<40} {:>8.2} µs",
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        );
+    };
+    let s = Settings::default();
+    time("check_proof (token hashed)", &mut || {
+        black_box(check_proof(black_box(&proof), &req(), &s, NOW).unwrap());
+    });
+    let r = Request {
+        access_token_digest: Some(&token_sha256),
+        ..req()
+    };
+    time("check_proof (token digest given)", &mut || {
+        black_box(check_proof(black_box(&proof), &r, &s, NOW).unwrap());
+    });
+    let [h, p, sig] = verify::split(&proof).unwrap();
+    let header = json::parse_object(&b64::decode(h).unwrap()).unwrap();
+    let jwk_value = header.get("jwk").unwrap().clone();
+    let k = jwk::parse_public(&jwk_value).unwrap();
+    let sig = b64::decode(sig).unwrap();
+    let input = &proof[..h.len() + 1 + p.len()];
+    time("signature only (ES256)", &mut || {
+        black_box(verify_signature(&k, Algorithm::ES256, black_box(input), &sig));
+    });
+    time("header: base64 + JSON", &mut || {
+        black_box(json::parse_object(&b64::decode(h).unwrap()).unwrap());
+    });
+    time("payload: base64 + JSON", &mut || {
+        black_box(json::parse_object(&b64::decode(p).unwrap()).unwrap());
+    });
+    time("jwk::parse_public", &mut || {
+        black_box(jwk::parse_public(black_box(&jwk_value)).unwrap());
+    });
+    let obj = jwk_value.as_object().unwrap();
+    time("thumbprint", &mut || {
+        black_box(thumbprint(black_box(obj)).unwrap());
+    });
+    time("htu::normalize (once)", &mut || {
+        black_box(htu::normalize(black_box(URL)).unwrap());
+    });
+    let token = vec![b'a'; 800];
+    time("ath of an 800-byte token", &mut || {
+        black_box(ath(black_box(&token)));
+    });
+    time("replay::key", &mut || {
+        black_box(replay::key(
+            black_box("0123456789012345678901234567890123456789012"),
+            "j-1",
+        ));
+    });
+}
+
+#[test]
+fn thumbprint_escapes_members_as_json_requires() {
+    let jwk = json!({"kty": "OKP", "crv": "Ed\"25519\\", "x": "a\u{1}b"});
+    let text = r#"{"crv":"Ed\"25519\\","kty":"OKP","x":"a\u0001b"}"#;
+    assert_eq!(
+        thumbprint(jwk.as_object().unwrap()).unwrap(),
+        b64::encode(digest(&SHA256, text.as_bytes()).as_ref())
+    );
 }

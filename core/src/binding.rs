@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 use crate::b64;
 use crate::reason::{Reason, Rejection};
 
-/// `jwt_peer_auth_cert_binding off | on | optional`.
+/// `jwt_peer_auth_cert_binding off | on | optional` (also `jwt_peer_auth_dpop`'s modes:
+/// [`crate::dpop::Mode`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// No binding check (the default).

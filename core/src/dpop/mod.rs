@@ -34,29 +34,11 @@ use crate::{b64, json, jwk};
 pub use nonce::NonceKey;
 pub use replay::ReplayKey;
 
-/// `jwt_peer_auth_dpop off | on | optional`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// No DPoP: `Authorization: DPoP` is not a credential, and `cnf.jkt` is not looked at.
-    #[default]
-    Off,
-    /// Only DPoP: a DPoP-bound token with a valid proof.
-    On,
-    /// Bearer tokens without `cnf.jkt` as before; DPoP requests checked fully; a token with
-    /// `cnf.jkt` only with a valid proof.
-    Optional,
-}
-
-impl Mode {
-    pub fn parse(word: &[u8]) -> Option<Mode> {
-        match word {
-            b"off" => Some(Mode::Off),
-            b"on" => Some(Mode::On),
-            b"optional" => Some(Mode::Optional),
-            _ => None,
-        }
-    }
-}
+/// `jwt_peer_auth_dpop off | on | optional`: the same three modes as certificate binding
+/// (`Off`: `Authorization: DPoP` is not a credential and `cnf.jkt` is not looked at; `On`: only
+/// a DPoP-bound token with a valid proof; `Optional`: Bearer tokens without `cnf.jkt` as before,
+/// DPoP requests checked fully, a token with `cnf.jkt` only with a valid proof).
+pub use crate::binding::Mode;
 
 /// The scheme of the request's credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
